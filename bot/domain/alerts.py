@@ -1,0 +1,106 @@
+"""Alerts, incidents and the incident state machine: pure values, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class IncidentStatus(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Action(StrEnum):
+    """What a route does with an alert: wake someone, tell the channel, look later, or batch."""
+
+    PAGE = "page"
+    NOTIFY = "notify"
+    TRIAGE = "triage"
+    DIGEST = "digest"
+
+
+class Alert(BaseModel):
+    """One alert as a sender reported it, normalised across Alertmanager, Grafana and generic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime
+    ends_at: datetime | None = None
+    generator_url: str = ""
+    fingerprint: str = ""
+
+    @property
+    def identity(self) -> tuple[str, str, datetime]:
+        """(source, fingerprint, startsAt): the same alert firing again later is a new one."""
+        return (self.source, self.fingerprint or labels_fingerprint(self.labels), self.starts_at)
+
+    @property
+    def alertname(self) -> str:
+        return self.labels.get("alertname", "") or self.annotations.get("summary", "") or "alert"
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    """Stand in for a sender's fingerprint: a stable hash of the sorted label set."""
+    canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class Link(BaseModel):
+    label: str
+    url: str
+
+
+class AlertLine(BaseModel):
+    """One alert as listed on its incident's message."""
+
+    alertname: str
+    status: AlertStatus
+    summary: str = ""
+    starts_at: datetime
+    labels: dict[str, str] = Field(default_factory=dict)
+    generator_url: str = ""
+
+
+class IncidentView(BaseModel):
+    """Everything the incident message shows, read from the database after commit."""
+
+    id: int
+    title: str
+    severity: str = ""
+    status: IncidentStatus
+    team: str
+    action: Action
+    alert_type: str = ""
+    service: str = ""
+    started_at: datetime
+    summary: str = ""
+    description: str = ""
+    links: list[Link] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    route_path: str = ""
+    alerts: list[AlertLine] = Field(default_factory=list)
+    alerts_truncated_at_source: int = 0
+    acked_by: str | None = None
+    acked_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    runbook: str | None = None
+
+    @property
+    def firing_count(self) -> int:
+        return sum(1 for a in self.alerts if a.status is AlertStatus.FIRING)

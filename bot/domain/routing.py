@@ -1,0 +1,500 @@
+"""The `route` block of oncall.yaml: an Alertmanager route tree whose receivers are teams.
+
+Routing follows Alertmanager 0.25's `dispatch/route.go` exactly (depth-first, children
+in order, stop at the first matching child unless it has `continue: true`, the node
+itself when no child matched) with Alertmanager's inheritance of receiver, group_by and
+timers, so a route block copied from an Alertmanager config routes the same way here.
+Our extensions (`receiver_from_label`, `action`, `page_after`, `runbook`, `digest`,
+`page_if_ratio_at_least`) are inherited the same way.
+
+A tree is compiled once (matchers parsed, settings resolved down the tree) and the
+compiled form is cached on the tree, so answering thousands of label sets is cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from bot.domain.alerts import Action
+from bot.domain.durations import Duration
+from bot.domain.matchers import (
+    Matcher,
+    MatcherError,
+    compile_go_regex,
+    is_label_name,
+    matchers_from_route,
+    openmetrics_escape,
+    parse_matchers,
+)
+
+__all__ = [
+    "GROUP_BY_ALL",
+    "CompiledRoute",
+    "RouteDecision",
+    "RouteNode",
+    "RouteProblem",
+    "compile_route",
+    "default_action",
+    "route",
+    "validate_tree",
+]
+
+T = TypeVar("T")
+GROUP_BY_ALL = "..."
+DEFAULT_DIGEST_PAGE_RATIO = 5.0
+_TIME_INTERVALS_UNSUPPORTED = (
+    "not supported: the bot cannot honour time intervals; mute at Alertmanager instead"
+)
+
+
+class RouteNode(BaseModel):
+    """One node of the route tree, key for key as in Alertmanager, plus our extensions."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, coerce_numbers_to_str=True
+    )
+
+    receiver: str | None = None
+    receiver_from_label: str | None = None
+    matchers: list[str] = Field(default_factory=list)
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    continue_: bool = Field(False, alias="continue")
+    routes: list[RouteNode] = Field(default_factory=list)
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    mute_time_intervals: list[str] = Field(default_factory=list)
+    active_time_intervals: list[str] = Field(default_factory=list)
+    action: Action | None = None
+    page_after: Duration | None = None
+    runbook: str | None = None
+    digest: Literal["hourly"] | None = None
+    page_if_ratio_at_least: float | None = Field(None, gt=0)
+
+    _compiled: CompiledRoute | None = PrivateAttr(default=None)
+
+    @field_validator("matchers")
+    @classmethod
+    def _parse_matchers(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            parse_matchers(line)
+        return lines
+
+    @field_validator("match")
+    @classmethod
+    def _check_match(cls, match: dict[str, str]) -> dict[str, str]:
+        matchers_from_route([], match, {})
+        return match
+
+    @field_validator("match_re")
+    @classmethod
+    def _check_match_re(cls, match_re: dict[str, str]) -> dict[str, str]:
+        matchers_from_route([], {}, match_re)
+        return match_re
+
+
+class RouteDecision(BaseModel):
+    """Where one alert goes through one matched route node, and why."""
+
+    team: str
+    receiver: str = Field(description="the Alertmanager receiver, before receiver_from_label")
+    action: Action
+    route_key: str
+    route_path: list[str]
+    matched: list[str]
+    group_by: list[str]
+    group_labels: dict[str, str]
+    group_key: str
+    runbook: str | None = None
+    page_after: Duration | None = None
+    digest: Literal["hourly"] | None = None
+    page_if_ratio_at_least: float | None = None
+    reasons: list[str]
+
+
+class RouteProblem(BaseModel):
+    """A route tree problem, at a config-key path such as `route.routes[2].matchers[0]`."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+# -- compiling -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    """What a node resolves to after inheritance (Alertmanager's RouteOpts plus ours)."""
+
+    receiver: str = ""
+    receiver_origin: str = "root"
+    receiver_from_label: str | None = None
+    group_by: tuple[str, ...] = ()
+    group_wait: timedelta = timedelta(seconds=30)
+    group_interval: timedelta = timedelta(minutes=5)
+    repeat_interval: timedelta = timedelta(hours=4)
+    action: Action | None = None
+    action_reason: str = ""
+    page_after: timedelta | None = None
+    runbook: str | None = None
+    digest: Literal["hourly"] | None = None
+    page_if_ratio_at_least: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    """A route node ready to match: matchers parsed, settings resolved, children compiled."""
+
+    key: str
+    config_path: str
+    path: tuple[str, ...]
+    path_matchers: tuple[Matcher, ...]
+    matchers: tuple[Matcher, ...]
+    continue_: bool
+    settings: RouteSettings
+    children: tuple[CompiledRoute, ...]
+
+    def match(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
+        """Alertmanager's Route.Match: the matching nodes, depth-first, left to right."""
+        if not all(matcher.matches(labels) for matcher in self.matchers):
+            return []
+        found: list[CompiledRoute] = []
+        for child in self.children:
+            hits = child.match(labels)
+            found.extend(hits)
+            if hits and not child.continue_:
+                break
+        return found or [self]
+
+
+def compile_route(tree: RouteNode) -> CompiledRoute:
+    """Compile a tree once; later calls return the cached result (trees are frozen)."""
+    if tree._compiled is None:
+        tree._compiled = _compile_node(tree, None, RouteSettings(), "root", "route")
+    return tree._compiled
+
+
+def _compile_node(
+    node: RouteNode, parent: CompiledRoute | None, inherited: RouteSettings, key: str, path: str
+) -> CompiledRoute:
+    # The root matches everything: Alertmanager refuses matchers there (see validate_tree).
+    own = () if parent is None else _own_matchers(node)
+    label = "root" if parent is None else (", ".join(map(str, own)) or "(any alert)")
+    compiled = CompiledRoute(
+        key=key,
+        config_path=path,
+        path=(parent.path if parent else ()) + (label,),
+        path_matchers=(parent.path_matchers if parent else ()) + own,
+        matchers=own,
+        continue_=node.continue_,
+        settings=_inherit(inherited, node, key),
+        children=(),
+    )
+    children = tuple(
+        _compile_node(child, compiled, compiled.settings, f"{key}/{i}", f"{path}.routes[{i}]")
+        for i, child in enumerate(node.routes)
+    )
+    return dataclasses.replace(compiled, children=children)
+
+
+def _own_matchers(node: RouteNode) -> tuple[Matcher, ...]:
+    return tuple(matchers_from_route(node.matchers, node.match, node.match_re))
+
+
+def _inherit(parent: RouteSettings, node: RouteNode, key: str) -> RouteSettings:
+    """Apply one node over its parent's settings, the way NewRoute builds RouteOpts."""
+    where = "root" if key == "root" else f"route {key}"
+    receiver_set = bool(node.receiver)
+    action, action_reason = _own_action(node, where) or (parent.action, parent.action_reason)
+    return RouteSettings(
+        receiver=node.receiver if receiver_set else parent.receiver,  # type: ignore[arg-type]
+        receiver_origin=where if receiver_set else parent.receiver_origin,
+        receiver_from_label=_pick(node.receiver_from_label, parent.receiver_from_label),
+        group_by=_group_by(node.group_by, parent.group_by),
+        group_wait=_pick(node.group_wait, parent.group_wait),
+        group_interval=_pick(node.group_interval, parent.group_interval),
+        repeat_interval=_pick(node.repeat_interval, parent.repeat_interval),
+        action=action,
+        action_reason=action_reason,
+        page_after=_pick(node.page_after, parent.page_after),
+        runbook=_pick(node.runbook, parent.runbook),
+        digest=_pick(node.digest, parent.digest),
+        page_if_ratio_at_least=_pick(node.page_if_ratio_at_least, parent.page_if_ratio_at_least),
+    )
+
+
+def _pick(own: T | None, inherited: T) -> T:
+    return inherited if own is None else own
+
+
+def _own_action(node: RouteNode, where: str) -> tuple[Action, str] | None:
+    """A node's own action: explicit `action` wins; `digest` alone implies digest."""
+    if node.action is not None:
+        return node.action, f"action {node.action}: set on {where}"
+    if node.digest is not None:
+        return Action.DIGEST, f"action digest: digest {node.digest} set on {where}"
+    return None
+
+
+def _group_by(own: list[str] | None, inherited: tuple[str, ...]) -> tuple[str, ...]:
+    """Alertmanager's rule: named labels replace; `...` alone means all; an empty list inherits."""
+    named = tuple(label for label in own or () if label != GROUP_BY_ALL)
+    if named:
+        return named
+    if own and GROUP_BY_ALL in own:
+        return (GROUP_BY_ALL,)
+    return inherited
+
+
+# -- routing ---------------------------------------------------------------------------
+
+_PAGE_SEVERITIES = frozenset({"critical", "page", "sev1", "sev2", "high", "error"})
+_NOTIFY_SEVERITIES = frozenset({"warning", "warn", "sev3", "medium"})
+
+
+def default_action(severity: str) -> Action:
+    """The action when no route sets one: wake someone only for severe alerts."""
+    normalized = severity.strip().lower()
+    if normalized in _PAGE_SEVERITIES:
+        return Action.PAGE
+    if normalized in _NOTIFY_SEVERITIES:
+        return Action.NOTIFY
+    return Action.TRIAGE
+
+
+def route(
+    tree: RouteNode | CompiledRoute,
+    labels: Mapping[str, str],
+    tool_owners: Mapping[str, str] | None = None,
+) -> list[RouteDecision]:
+    """Route one label set: one decision per matched node, in Alertmanager's order."""
+    compiled = compile_route(tree) if isinstance(tree, RouteNode) else tree
+    owners = tool_owners or {}
+    return [_decide(node, labels, owners) for node in compiled.match(labels)]
+
+
+def _decide(
+    node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
+) -> RouteDecision:
+    settings = node.settings
+    team, team_reason = _team(settings, labels, tool_owners)
+    action, action_reason = _action(settings, labels)
+    ratio, ratio_reasons = _page_ratio(settings)
+    group_labels = _group_labels(settings.group_by, labels)
+    return RouteDecision(
+        team=team,
+        receiver=settings.receiver,
+        action=action,
+        route_key=node.key,
+        route_path=list(node.path),
+        matched=[str(matcher) for matcher in node.path_matchers],
+        group_by=list(settings.group_by),
+        group_labels=group_labels,
+        group_key=f"{node.key}:{_render_labels(group_labels)}",
+        runbook=settings.runbook,
+        page_after=settings.page_after,
+        digest=settings.digest,
+        page_if_ratio_at_least=ratio,
+        reasons=[*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons],
+    )
+
+
+def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
+    """Say which route matched, through which matchers, and whether it was a fallback."""
+    reasons = [f"route {node.key}: {' > '.join(node.path)}"]
+    reasons += [_matched_reason(matcher, labels) for matcher in node.path_matchers]
+    if node.children:
+        reasons.append(f"no child route matched: fell back to {node.path[-1]}")
+    return reasons
+
+
+def _matched_reason(matcher: Matcher, labels: Mapping[str, str]) -> str:
+    value = labels.get(matcher.name, "")
+    seen = f'{matcher.name}="{openmetrics_escape(value)}"' if value else f"{matcher.name} not set"
+    return f"matched {matcher} ({seen})"
+
+
+def _team(
+    settings: RouteSettings, labels: Mapping[str, str], tool_owners: Mapping[str, str]
+) -> tuple[str, str]:
+    """The team: tool_owners via receiver_from_label when it applies, else the receiver."""
+    receiver = settings.receiver
+    default = f"team {receiver}: receiver of {settings.receiver_origin}"
+    label = settings.receiver_from_label
+    if label is None:
+        return receiver, default
+    value = labels.get(label, "")
+    if not value:
+        return receiver, f"{default} (receiver_from_label {label}: label not set)"
+    owner = tool_owners.get(value)
+    if owner is None:
+        return receiver, f"{default} (receiver_from_label {label}: {value!r} not in tool_owners)"
+    return owner, f"team {owner}: tool_owners[{value}] via receiver_from_label {label}"
+
+
+def _action(settings: RouteSettings, labels: Mapping[str, str]) -> tuple[Action, str]:
+    if settings.action is not None:
+        return settings.action, settings.action_reason
+    severity = labels.get("severity", "")
+    action = default_action(severity)
+    if not severity:
+        return action, f"action {action}: default when severity is not set"
+    return action, f"action {action}: default for severity={severity}"
+
+
+def _page_ratio(settings: RouteSettings) -> tuple[float | None, list[str]]:
+    """A digest pages when the spike ratio reaches this; 5 unless a route says otherwise."""
+    if settings.page_if_ratio_at_least is not None or settings.digest is None:
+        return settings.page_if_ratio_at_least, []
+    ratio = DEFAULT_DIGEST_PAGE_RATIO
+    return ratio, [f"page_if_ratio_at_least {ratio:g}: default for digest"]
+
+
+def _group_labels(group_by: tuple[str, ...], labels: Mapping[str, str]) -> dict[str, str]:
+    """The group's label values; Alertmanager drops empty labels, so they do not count."""
+    if group_by == (GROUP_BY_ALL,):
+        return {name: value for name, value in sorted(labels.items()) if value}
+    return {name: labels[name] for name in sorted(group_by) if labels.get(name)}
+
+
+def _render_labels(labels: Mapping[str, str]) -> str:
+    """Render labels as Alertmanager's LabelSet.String does: `{a="1", b="2"}`, sorted."""
+    pairs = (f'{name}="{openmetrics_escape(value)}"' for name, value in sorted(labels.items()))
+    return "{" + ", ".join(pairs) + "}"
+
+
+# -- validating --------------------------------------------------------------------------
+
+
+def validate_tree(
+    tree: RouteNode, teams: set[str] | frozenset[str], tool_owners: Mapping[str, str]
+) -> list[RouteProblem]:
+    """List every problem of a route tree, each at its config-key path, for `oncall-bot check`."""
+    problems = list(_root_problems(tree))
+    for node, path in _walk(tree, "route"):
+        problems += _node_problems(node, path, teams)
+    problems += _tool_owner_problems(tool_owners, teams)
+    return problems
+
+
+def _walk(node: RouteNode, path: str) -> Iterator[tuple[RouteNode, str]]:
+    yield node, path
+    for index, child in enumerate(node.routes):
+        yield from _walk(child, f"{path}.routes[{index}]")
+
+
+def _root_problems(root: RouteNode) -> Iterator[RouteProblem]:
+    """Alertmanager's rules for the root: a receiver, no matchers, no continue."""
+    if not root.receiver:
+        yield RouteProblem(path="route.receiver", message="the root route must name a receiver")
+    for key in ("matchers", "match", "match_re"):
+        if getattr(root, key):
+            yield RouteProblem(
+                path=f"route.{key}",
+                message="the root route must not have matchers: it catches every alert",
+            )
+    if root.continue_:
+        yield RouteProblem(path="route.continue", message="the root route cannot have continue")
+
+
+def _node_problems(
+    node: RouteNode, path: str, teams: set[str] | frozenset[str]
+) -> list[RouteProblem]:
+    return [
+        *_receiver_problems(node, path, teams),
+        *_matcher_problems(node, path),
+        *_group_by_problems(node, path),
+        *_timer_problems(node, path),
+        *_time_interval_problems(node, path),
+    ]
+
+
+def _receiver_problems(
+    node: RouteNode, path: str, teams: set[str] | frozenset[str]
+) -> Iterator[RouteProblem]:
+    if node.receiver and node.receiver not in teams:
+        known = ", ".join(sorted(teams)) or "none"
+        yield RouteProblem(
+            path=f"{path}.receiver",
+            message=f"receiver {node.receiver!r} is not a team (teams: {known})",
+        )
+    label = node.receiver_from_label
+    if label is not None and not is_label_name(label):
+        yield RouteProblem(
+            path=f"{path}.receiver_from_label", message=f"{label!r} is not a valid label name"
+        )
+
+
+def _matcher_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
+    """Re-check matchers (a tree built without validation may hold bad ones)."""
+    for index, line in enumerate(node.matchers):
+        yield from _problem_if_invalid(f"{path}.matchers[{index}]", parse_matchers, line)
+    for name, value in node.match.items():
+        yield from _problem_if_invalid(f"{path}.match.{name}", _check_legacy, name, value)
+    for name, value in node.match_re.items():
+        yield from _problem_if_invalid(f"{path}.match_re.{name}", _check_legacy, name, value, True)
+
+
+def _check_legacy(name: str, value: str, regex: bool = False) -> None:
+    if not is_label_name(name):
+        raise MatcherError(f"invalid label name {name!r}")
+    if regex:
+        compile_go_regex(value)
+
+
+def _problem_if_invalid(
+    path: str, check: Callable[..., object], *args: object
+) -> Iterator[RouteProblem]:
+    try:
+        check(*args)
+    except MatcherError as exc:
+        yield RouteProblem(path=path, message=str(exc))
+
+
+def _group_by_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
+    """Alertmanager's group_by rules: valid names, no duplicates, `...` only on its own."""
+    labels = node.group_by or []
+    if GROUP_BY_ALL in labels and len(labels) > 1:
+        yield RouteProblem(
+            path=f"{path}.group_by",
+            message="cannot have wildcard group_by ('...') and other labels at the same time",
+        )
+    for index, label in enumerate(labels):
+        where = f"{path}.group_by[{index}]"
+        if label != GROUP_BY_ALL and not is_label_name(label):
+            yield RouteProblem(path=where, message=f"invalid label name {label!r}")
+        elif label in labels[:index]:
+            yield RouteProblem(path=where, message=f"duplicated label {label!r}")
+
+
+def _timer_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
+    for key in ("group_interval", "repeat_interval"):
+        if getattr(node, key) == timedelta(0):
+            yield RouteProblem(path=f"{path}.{key}", message=f"{key} cannot be zero")
+
+
+def _time_interval_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
+    for key in ("mute_time_intervals", "active_time_intervals"):
+        if getattr(node, key):
+            yield RouteProblem(path=f"{path}.{key}", message=_TIME_INTERVALS_UNSUPPORTED)
+
+
+def _tool_owner_problems(
+    tool_owners: Mapping[str, str], teams: set[str] | frozenset[str]
+) -> Iterator[RouteProblem]:
+    for tool, team in tool_owners.items():
+        if team not in teams:
+            yield RouteProblem(
+                path=f"tool_owners.{tool}", message=f"team {team!r} is not defined under teams"
+            )

@@ -1,0 +1,296 @@
+"""Alertmanager label matchers: parsing, matching, rendering and Go regex semantics.
+
+The parse table follows Alertmanager 0.25's pkg/labels/parse_test.go; the regex cases
+are the places where Go's RE2 and Python's `re` disagree unless translated.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from bot.domain.matchers import (
+    Matcher,
+    MatcherError,
+    MatchOp,
+    compile_go_regex,
+    matchers_from_route,
+    parse_matcher,
+    parse_matchers,
+)
+
+EQ, NE, RE, NRE = MatchOp.EQUAL, MatchOp.NOT_EQUAL, MatchOp.REGEX, MatchOp.NOT_REGEX
+
+
+def m(name: str, op: MatchOp, value: str) -> Matcher:
+    return Matcher(name=name, op=op, value=value)
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{foo="bar"}', [m("foo", EQ, "bar")]),
+        ('{foo=~"bar.*"}', [m("foo", RE, "bar.*")]),
+        ('{foo!="bar"}', [m("foo", NE, "bar")]),
+        ('{foo!~"bar.*"}', [m("foo", NRE, "bar.*")]),
+        ('{foo="bar", baz!="quux"}', [m("foo", EQ, "bar"), m("baz", NE, "quux")]),
+        (
+            '{foo="bar",baz!~".*quux", derp="wat"}',
+            [m("foo", EQ, "bar"), m("baz", NRE, ".*quux"), m("derp", EQ, "wat")],
+        ),
+        ('{foo=""}', [m("foo", EQ, "")]),
+        ("job=", [m("job", EQ, "")]),
+        ('{foo="bar,quux", job="job1"}', [m("foo", EQ, "bar,quux"), m("job", EQ, "job1")]),
+        ('{foo = "bar", dings != "bums", }', [m("foo", EQ, "bar"), m("dings", NE, "bums")]),
+        ("foo=bar,dings!=bums", [m("foo", EQ, "bar"), m("dings", NE, "bums")]),
+        ("foo=bar, dings!=bums", [m("foo", EQ, "bar"), m("dings", NE, "bums")]),
+        (
+            r'{quote="She said: \"Hi, ladies! That' "'" r's gender-neutral…\""}',
+            [m("quote", EQ, 'She said: "Hi, ladies! That\'s gender-neutral…"')],
+        ),
+        ('statuscode=~"5.."', [m("statuscode", RE, "5..")]),
+        ("tricky=~~~", [m("tricky", RE, "~~")]),
+        (r"trickier==\\=\=\"", [m("trickier", EQ, '=\\=\\="')]),
+        (
+            r'contains_quote != "\"" , contains_comma !~ "foo,bar" , ',
+            [m("contains_quote", NE, '"'), m("contains_comma", NRE, "foo,bar")],
+        ),
+        (r'a="line\nbreak"', [m("a", EQ, "line\nbreak")]),
+        (r'a="back\\slash"', [m("a", EQ, "back\\slash")]),
+        (r'a="spurious\qescape"', [m("a", EQ, "spurious\\qescape")]),
+        ("a=trailing\\", [m("a", EQ, "trailing\\")]),
+        ('  a  =  "  padded  "  ', [m("a", EQ, "  padded  ")]),
+        ("ns:name=x", [m("ns:name", EQ, "x")]),
+        ("", []),
+        ("{}", []),
+    ],
+)
+def test_parses_like_alertmanager(text: str, expected: list[Matcher]) -> None:
+    assert parse_matchers(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('job="value', "unescaped double quote"),
+        ('job=value"', "unescaped double quote"),
+        (r'trickier==\\=\=\""', "unescaped double quote"),
+        ('contains_unescaped_quote = foo"bar', "unescaped double quote"),
+        ('{invalid-name = "valid label"}', "bad matcher format"),
+        ('{foo=~"invalid[regexp"}', "missing closing ]"),
+        (r'"{foo=\"bar"}', "bad matcher format"),
+        (r'"foo=\"bar\""', "bad matcher format"),
+        ('"foo="bar""', "bad matcher format"),
+        ("foo", "bad matcher format"),
+        ("a=b,,c=d", "bad matcher format"),
+        ("1abc=x", "bad matcher format"),
+        ("a=~(", "missing closing \\)"),
+    ],
+)
+def test_refuses_what_alertmanager_refuses(text: str, problem: str) -> None:
+    with pytest.raises(MatcherError, match=problem):
+        parse_matchers(text)
+
+
+def test_bad_format_message_says_what_is_expected() -> None:
+    with pytest.raises(MatcherError) as caught:
+        parse_matcher("severity critical")
+    message = str(caught.value)
+    assert "'severity critical'" in message
+    assert "=, !=, =~, !~" in message
+
+
+def test_a_lone_surrogate_is_not_utf8() -> None:
+    with pytest.raises(MatcherError, match="UTF-8"):
+        parse_matcher('a="\ud800"')
+
+
+# -- matching --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("matcher", "labels", "expected"),
+    [
+        ('severity="critical"', {"severity": "critical"}, True),
+        ('severity="critical"', {"severity": "Critical"}, False),
+        ('severity!="critical"', {}, True),
+        ('team=""', {}, True),
+        ('team=""', {"team": ""}, True),
+        ('team!=""', {}, False),
+        ('team=~".*"', {}, True),
+        ('team=~".+"', {}, False),
+        ('team!~".+"', {}, True),
+        ('env=~"prod|staging"', {"env": "staging"}, True),
+        ('env=~"prod|staging"', {"env": "prod-eu"}, False),  # anchored at both ends
+        ('env=~"prod"', {"env": "preprod"}, False),
+        ('env=~"prod.*"', {"env": "production"}, True),
+        ('env!~"prod.*"', {"env": "production"}, False),
+    ],
+)
+def test_matches_like_alertmanager(matcher: str, labels: dict[str, str], expected: bool) -> None:
+    assert parse_matcher(matcher).matches(labels) is expected
+
+
+@pytest.mark.parametrize(
+    ("regex", "value", "expected"),
+    [
+        ("(?i)critical", "CRITICAL", True),
+        ("warn|(?i)crit", "CRIT", True),  # a bare flag lasts to the end of its group
+        ("(?i)a(?-i)b", "Ab", True),
+        ("(?i)a(?-i)b", "AB", False),
+        ("(a(?i)b)c", "aBc", True),
+        ("(a(?i)b)c", "aBC", False),  # ...and no further
+        ("foo", "foo\n", False),  # Go's $ is the end of text, Python's also before a final \n
+        ("foo$", "foo\n", False),
+        ("(?m)foo$\n", "foo\n", True),
+        ("x)|(y", "x-anything", True),  # Go wraps the text in ^(?:...)$ before parsing
+        ("x)|(y", "anything-y", True),
+        ("x)|(y", "anything", False),
+        (r"\d+", "123", True),
+        (r"\d+", "١٢٣", False),  # Go's \d is ASCII only
+        (r"\w+", "héllo", False),
+        (r"\s", "\u00a0", False),
+        (r"[\D]", "١", True),
+        ("[[:alpha:]]+", "abcXYZ", True),
+        ("[[:^digit:]]", "a", True),
+        ("[[:^digit:]]", "5", False),
+        (r"\Qa.b\E", "a.b", True),
+        (r"\Qa.b\E", "axb", False),
+        (r"\x41\x{42}\103", "ABC", True),
+        ("a{,3}", "a{,3}", True),  # not a repeat in Go: a literal brace
+        ("a{2,3}", "aaa", True),
+        ("^*a", "a", True),
+        (".", "\n", False),
+        ("(?s).", "\n", True),
+        ("[^a]", "\n", True),
+        ("(?P<svc>api)-.*", "api-1", True),
+        (r"\.", ".", True),
+        ("[]a]+", "]a", True),
+        ("[a-]+", "-a", True),
+    ],
+)
+def test_regexes_follow_go_semantics(regex: str, value: str, expected: bool) -> None:
+    assert m("x", RE, regex).matches({"x": value}) is expected
+
+
+@pytest.mark.parametrize(
+    ("regex", "problem"),
+    [
+        ("a**", "nested repetition"),
+        ("a*+", "nested repetition"),
+        ("a{2}{3}", "nested repetition"),
+        ("(?=a)", "unsupported Perl syntax"),
+        ("(?<name>a)", "unsupported Perl syntax"),
+        ("(?x)a", "unsupported Perl syntax"),
+        ("(?i-)a", "unsupported Perl syntax"),
+        (r"(a)\1", "backreferences"),
+        (r"\Z", "invalid escape"),
+        (r"\é", "invalid escape"),
+        (r"[\b]", "invalid escape"),
+        ("a{1001}", "repeat count"),
+        ("a{3,2}", "repeat count"),
+        ("[z-a]", "character class range"),
+        ("[[:nope:]]", "character class range"),
+        ("(a", "missing closing \\)"),
+        ("a)", "unexpected \\)"),
+        ("[a", "missing closing ]"),
+        ("(?U)a", "not supported by the bot"),
+        (r"\pL", "not supported by the bot"),
+    ],
+)
+def test_refuses_regexes_go_refuses(regex: str, problem: str) -> None:
+    with pytest.raises(MatcherError, match=problem):
+        compile_go_regex(regex)
+
+
+def test_invalid_regex_in_a_model_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="missing closing"):
+        Matcher(name="a", op=RE, value="(")
+
+
+# -- rendering and route nodes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("matcher", "text"),
+    [
+        (m("a", EQ, "b"), 'a="b"'),
+        (m("a", NRE, "x|y"), 'a!~"x|y"'),
+        (m("a", NE, 'say "hi"\nback\\slash'), r'a!="say \"hi\"\nback\\slash"'),
+    ],
+)
+def test_renders_like_alertmanager(matcher: Matcher, text: str) -> None:
+    assert str(matcher) == text
+
+
+def test_route_matchers_merge_legacy_keys_and_sort_like_alertmanager() -> None:
+    found = matchers_from_route(
+        ['{team="b", severity!="info"}', 'alertname=~"Disk.*"'],
+        {"team": "a"},
+        {"service": "api|web"},
+    )
+    assert [str(matcher) for matcher in found] == [
+        'alertname=~"Disk.*"',
+        'service=~"api|web"',
+        'severity!="info"',
+        'team="a"',
+        'team="b"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("match", "match_re", "problem"),
+    [
+        ({"bad-name": "x"}, {}, "invalid label name"),
+        ({"ns:name": "x"}, {}, "invalid label name"),
+        ({}, {"a": "("}, "missing closing"),
+    ],
+)
+def test_route_legacy_keys_are_checked(
+    match: dict[str, str], match_re: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(MatcherError, match=problem):
+        matchers_from_route([], match, match_re)
+
+
+# -- properties --------------------------------------------------------------------------
+
+label_names = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,8}", fullmatch=True)
+label_values = st.text(max_size=12)
+label_sets = st.dictionaries(st.sampled_from(["a", "b", "severity"]), label_values, max_size=3)
+REGEXES = ["", ".*", ".+", "a|b", "(?i)crit.*", r"\d+", "[^a]*", "x)|(y", r"\Qa.b\E", "é?"]
+
+
+@given(name=st.sampled_from(["a", "b", "severity"]), value=label_values, labels=label_sets)
+def test_equal_and_not_equal_are_complements(name: str, value: str, labels: dict[str, str]) -> None:
+    assert m(name, EQ, value).matches(labels) is not m(name, NE, value).matches(labels)
+
+
+@given(name=st.sampled_from(["a", "b"]), regex=st.sampled_from(REGEXES), labels=label_sets)
+def test_regex_and_not_regex_are_complements(name: str, regex: str, labels: dict[str, str]) -> None:
+    assert m(name, RE, regex).matches(labels) is not m(name, NRE, regex).matches(labels)
+
+
+@given(name=label_names, op=st.sampled_from([EQ, NE]), value=label_values)
+def test_rendering_then_parsing_round_trips(name: str, op: MatchOp, value: str) -> None:
+    original = m(name, op, value)
+    assert parse_matcher(str(original)) == original
+    assert parse_matchers("{" + str(original) + ", " + str(original) + "}") == [original] * 2
+
+
+@given(name=label_names, op=st.sampled_from([RE, NRE]), regex=st.sampled_from(REGEXES))
+def test_rendering_then_parsing_round_trips_regexes(name: str, op: MatchOp, regex: str) -> None:
+    original = m(name, op, regex)
+    assert parse_matcher(str(original)) == original
+
+
+@given(value=label_values)
+def test_a_literal_regex_matches_only_itself(value: str) -> None:
+    escaped = "".join("\\" + c if c in r"\.+*?()|[]{}^$" else c for c in value)
+    assert m("x", RE, escaped).matches({"x": value})
+    assert not m("x", RE, escaped).matches({"x": value + "!"})
