@@ -1,0 +1,207 @@
+"""oncall.yaml: pydantic models and a loader whose errors name the file, the key and the fix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.domain.routing import RouteNode, validate_tree
+
+SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+SLACK_USER_OR_GROUP_ID = re.compile(r"^[UWS][A-Z0-9]{6,}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Team(Strict):
+    """A team: where its alerts go and who may act on them."""
+
+    channel: str = Field(description="channel name (#ai-eng) or id (C0123ABCD)")
+    responders: list[str] = Field(default_factory=list)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_shape(cls, value: str) -> str:
+        if SLACK_CHANNEL_ID.match(value):
+            return value
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,79}", value.removeprefix("#")):
+            raise ValueError("a channel name like '#ai-eng' or a channel id like 'C0123ABCD'")
+        return value
+
+    @field_validator("responders")
+    @classmethod
+    def _responder_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not SLACK_USER_OR_GROUP_ID.match(value):
+                raise ValueError(f"{value!r}: a Slack user id (U...) or user group id (S...)")
+        return values
+
+
+class OncallConfig(Strict):
+    """The whole oncall.yaml."""
+
+    teams: dict[str, Team]
+    tool_owners: dict[str, str] = Field(default_factory=dict)
+    admins: list[str] = Field(default_factory=list)
+    route: RouteNode
+    runbooks_dir: str = "runbooks"
+
+    def channel_of(self, team: str) -> str:
+        return self.teams[team].channel
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    key: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, so a user fixes them in one go."""
+
+    def __init__(self, problems: list[ConfigProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def load_config(path: str | Path) -> OncallConfig:
+    """Read and validate oncall.yaml, raising ConfigError with every problem in it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(path), "", f"cannot read: {exc.strerror}")]) from exc
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
+    try:
+        data = yaml.safe_load(text)
+        lines = _key_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError([ConfigProblem(filename, "", f"not valid YAML: {exc}", line)]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(filename, "", "expected a mapping with teams and route")])
+    try:
+        config = OncallConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = _pydantic_problems(exc, filename, lines)
+        raise ConfigError(_dedupe(problems + _route_problems(data, filename, lines))) from exc
+    problems = _cross_check(config, filename, lines)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
+    """Checks that span keys: routes and tool owners must name teams that exist."""
+    teams = set(config.teams)
+    found = [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+             for p in validate_tree(config.route, teams, config.tool_owners)]
+    for i, admin in enumerate(config.admins):
+        if not SLACK_USER_OR_GROUP_ID.match(admin):
+            key = f"admins[{i}]"
+            found.append(ConfigProblem(filename, key, f"{admin!r}: a Slack user id (U...)",
+                                       lines.get(key)))
+    return _dedupe(found)
+
+
+def _route_problems(data: dict, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
+    """Check the route tree even when another part of the file is broken: list it all at once."""
+    teams, owners = data.get("teams"), data.get("tool_owners") or {}
+    try:
+        tree = RouteNode.model_validate(data.get("route"))
+    except ValidationError:
+        return []  # its own errors are already in the pydantic report
+    if not isinstance(teams, dict) or not isinstance(owners, dict):
+        return []
+    return [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+            for p in validate_tree(tree, set(teams), {str(k): str(v) for k, v in owners.items()})]
+
+
+def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for problem in problems:
+        if (problem.key, problem.message) not in seen:
+            seen.add((problem.key, problem.message))
+            unique.append(problem)
+    return unique
+
+
+def _pydantic_problems(exc: ValidationError, filename: str, lines: dict[str, int]):
+    problems = []
+    for error in exc.errors():
+        key = _key_path(error["loc"])
+        problems.append(ConfigProblem(filename, key, _explain(error), _line_for(key, lines)))
+    return _dedupe(problems)
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    if "input" in error and kind not in ("model_type", "dict_type") and (
+            repr(error["input"]) not in message):
+        return f"{message} (got {error['input']!r})"
+    return message
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.startswith("function-after") or part.startswith("function-before"):
+            continue
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _line_for(key: str, lines: dict[str, int]) -> int | None:
+    while key:
+        if key in lines:
+            return lines[key]
+        key = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+    return None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map every key path (teams.ai.channel, route.routes[0].matchers[1]) to its line number."""
+    root = yaml.compose(text)
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if path:
+            lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines[key] = key_node.start_mark.line + 1
+                walk(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    if root is not None:
+        walk(root, "")
+    return lines

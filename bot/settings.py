@@ -1,0 +1,32 @@
+"""Environment settings: built once at start and passed down, never read at import."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The environment contract of DESIGN.md section 4; secrets stay SecretStr."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    database_url: str = "sqlite:///./oncall.db"
+    oncall_config: str = "./oncall.yaml"
+    alert_webhook_token: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None and bool(self.slack_app_token.get_secret_value())
+
+    def secret(self, name: str) -> str:
+        """The plain value of a secret setting, or '' when unset."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else ""
