@@ -1,0 +1,121 @@
+"""The database: engine, sessions and migrations for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+#: Errors that mean "the database is not there right now", answered 503 so senders retry.
+UNAVAILABLE = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+def async_url(url: str) -> str:
+    """Pick the async driver for a plain DATABASE_URL (sqlite:///x.db, postgresql://...)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"DATABASE_URL: unsupported database {backend!r} (use sqlite or postgresql)")
+
+
+def sync_url(url: str) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn) -> None:
+    """Take SQLite's write lock at BEGIN: two transactions that read then write would otherwise
+    fail with SQLITE_BUSY instead of waiting their turn (busy_timeout)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the async engine; every service call opens one session = one transaction."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession,
+                                            expire_on_commit=False)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commit on success, roll back on any error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+            return True
+        except UNAVAILABLE:
+            return False
+
+    async def at_head(self) -> bool:
+        """True when the schema is at the newest migration (readiness)."""
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        try:
+            async with self.engine.connect() as conn:
+                current = await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision())
+        except UNAVAILABLE:
+            return False
+        return current == head
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """`alembic upgrade head` on the given database (synchronous; run before serving)."""
+    parsed = make_url(sync_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(url), "head")
+
+
+def sync_engine(url: str):
+    return create_engine(sync_url(url))

@@ -1,0 +1,137 @@
+"""SQL tables. Times are UTC-aware; JSON columns hold label maps and rationale."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=nullable))
+
+
+class AlertRow(SQLModel, table=True):
+    """One alert identity (source, fingerprint, startsAt); redeliveries update it in place."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("source", "fingerprint", "starts_at", name="uq_alert_identity"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    fingerprint: str = Field(max_length=128)
+    starts_at: datetime
+    status: str = Field(max_length=16)
+    labels: dict[str, str] = _json()
+    annotations: dict[str, str] = _json()
+    ends_at: datetime | None = None
+    generator_url: str = Field(default="", max_length=4096)
+    first_seen: datetime
+    last_seen: datetime
+    deliveries: int = 1
+
+
+class IncidentRow(SQLModel, table=True):
+    """An incident: one Alertmanager group (route node + group labels) while it is open."""
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Equal to group_key while open, NULL after: a unique column that allows one open incident
+    # per group on SQLite and PostgreSQL alike (NULLs never collide).
+    open_key: str | None = Field(default=None, unique=True, max_length=1024)
+    group_key: str = Field(index=True, max_length=1024)
+    route_key: str = Field(max_length=512)
+    team: str = Field(max_length=128)
+    channel: str = Field(max_length=128)
+    action: str = Field(max_length=16)
+    severity: str = Field(default="", max_length=32)
+    title: str = Field(max_length=512)
+    alert_type: str = Field(default="", max_length=64)
+    service: str = Field(default="", max_length=128)
+    runbook: str | None = Field(default=None, max_length=128)
+    status: str = Field(max_length=16, index=True)
+    opened_at: datetime
+    acked_at: datetime | None = None
+    acked_by: str | None = Field(default=None, max_length=32)
+    resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=32)
+    rationale: dict[str, Any] = _json()
+    truncated_at_source: int = 0
+
+
+class IncidentAlert(SQLModel, table=True):
+    """Alerts and incidents link many-to-many: with `continue`, one alert joins several."""
+
+    __tablename__ = "incident_alert"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", primary_key=True)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """The contemporaneous record: every transition, click and delivery outcome."""
+
+    __tablename__ = "timeline_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    at: datetime
+    kind: str = Field(max_length=32)
+    actor: str | None = Field(default=None, max_length=64)
+    text: str = Field(default="", max_length=4000)
+    data: dict[str, Any] = _json()
+
+
+class OutboxIntent(SQLModel, table=True):
+    """A Slack call (or webhook) to make, durable until the far side said ok."""
+
+    __tablename__ = "outbox_intent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    lane: str = Field(max_length=128, index=True)
+    # Set while pending so a second sync of the same incident coalesces into this one.
+    pending_key: str | None = Field(default=None, unique=True, max_length=256)
+    payload: dict[str, Any] = _json()
+    state: str = Field(default="pending", max_length=16, index=True)
+    due_at: datetime = Field(index=True)
+    attempts: int = 0
+    maybe_sent: bool = False
+    last_error: str | None = Field(default=None, max_length=512)
+    claimed_until: datetime | None = None
+    created_at: datetime
+    done_at: datetime | None = None
+
+
+class SlackMessage(SQLModel, table=True):
+    """Every message the bot posted, so it can be found and updated later."""
+
+    __tablename__ = "slack_message"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "kind", "recipient", name="uq_slack_message_role"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    kind: str = Field(max_length=32)
+    recipient: str = Field(default="", max_length=64)
+    channel_id: str = Field(max_length=32)
+    ts: str = Field(max_length=32)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    intent_id: int | None = None
+    posted_at: datetime
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack event ids already handled: Slack retries deliveries it thinks failed."""
+
+    __tablename__ = "processed_event"
+
+    key: str = Field(primary_key=True, max_length=128)
+    at: datetime

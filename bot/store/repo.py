@@ -1,0 +1,124 @@
+"""Queries over the tables; every function takes the caller's session (its transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import (
+    AlertRow,
+    IncidentAlert,
+    IncidentRow,
+    OutboxIntent,
+    ProcessedEvent,
+    SlackMessage,
+    TimelineEvent,
+)
+
+
+async def alert_by_identity(s: AsyncSession, source: str, fingerprint: str,
+                            starts_at: datetime) -> AlertRow | None:
+    query = select(AlertRow).where(AlertRow.source == source, AlertRow.fingerprint == fingerprint,
+                                   AlertRow.starts_at == starts_at)
+    return (await s.exec(query)).first()
+
+
+async def firing_alert_by_fingerprint(s: AsyncSession, source: str,
+                                      fingerprint: str) -> AlertRow | None:
+    """The active alert of a fingerprint: a sender has at most one, whatever startsAt it sends."""
+    query = (select(AlertRow).where(AlertRow.source == source, AlertRow.fingerprint == fingerprint,
+                                    AlertRow.status == "firing")
+             .order_by(col(AlertRow.starts_at).desc()))
+    return (await s.exec(query)).first()
+
+
+async def open_incident(s: AsyncSession, open_key: str) -> IncidentRow | None:
+    return (await s.exec(select(IncidentRow).where(IncidentRow.open_key == open_key))).first()
+
+
+async def incident(s: AsyncSession, incident_id: int) -> IncidentRow | None:
+    return await s.get(IncidentRow, incident_id)
+
+
+async def incidents_of_alert(s: AsyncSession, alert_id: int) -> list[IncidentRow]:
+    query = (select(IncidentRow)
+             .join(IncidentAlert, col(IncidentAlert.incident_id) == IncidentRow.id)
+             .where(IncidentAlert.alert_id == alert_id))
+    return list((await s.exec(query)).all())
+
+
+async def alerts_of_incident(s: AsyncSession, incident_id: int) -> list[AlertRow]:
+    query = (select(AlertRow).join(IncidentAlert, col(IncidentAlert.alert_id) == AlertRow.id)
+             .where(IncidentAlert.incident_id == incident_id).order_by(col(AlertRow.id)))
+    return list((await s.exec(query)).all())
+
+
+async def firing_count(s: AsyncSession, incident_id: int) -> int:
+    query = (select(func.count()).select_from(AlertRow)
+             .join(IncidentAlert, col(IncidentAlert.alert_id) == AlertRow.id)
+             .where(IncidentAlert.incident_id == incident_id, AlertRow.status == "firing"))
+    return (await s.exec(query)).one()
+
+
+async def link(s: AsyncSession, incident_id: int, alert_id: int) -> None:
+    await insert_ignore(s, IncidentAlert, {"incident_id": incident_id, "alert_id": alert_id},
+                        ["incident_id", "alert_id"])
+
+
+async def insert_ignore(s: AsyncSession, model: Any, values: dict[str, Any],
+                        conflict: list[str]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING on either dialect; True when a row went in."""
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    result = await s.exec(statement)
+    return bool(result.rowcount)
+
+
+def timeline(s: AsyncSession, *, incident_id: int | None, at: datetime, kind: str,
+             actor: str | None = None, text: str = "", data: dict[str, Any] | None = None) -> None:
+    s.add(TimelineEvent(incident_id=incident_id, at=at, kind=kind, actor=actor, text=text[:4000],
+                        data=data or {}))
+
+
+async def timeline_of(s: AsyncSession, incident_id: int) -> list[TimelineEvent]:
+    query = (select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+             .order_by(col(TimelineEvent.at), col(TimelineEvent.id)))
+    return list((await s.exec(query)).all())
+
+
+async def enqueue(s: AsyncSession, *, kind: str, lane: str, at: datetime,
+                  incident_id: int | None = None, payload: dict[str, Any] | None = None,
+                  pending_key: str | None = None) -> bool:
+    """Add an outbox intent; one with the same pending_key still waiting absorbs it."""
+    values = {"kind": kind, "lane": lane, "incident_id": incident_id, "payload": payload or {},
+              "pending_key": pending_key, "state": "pending", "due_at": at, "created_at": at,
+              "attempts": 0, "maybe_sent": False}
+    if pending_key is None:
+        s.add(OutboxIntent(**values))
+        return True
+    return await insert_ignore(s, OutboxIntent, values, ["pending_key"])
+
+
+async def slack_message(s: AsyncSession, incident_id: int, kind: str,
+                        recipient: str = "") -> SlackMessage | None:
+    query = select(SlackMessage).where(
+        SlackMessage.incident_id == incident_id, SlackMessage.kind == kind,
+        SlackMessage.recipient == recipient)
+    return (await s.exec(query)).first()
+
+
+async def remember_event(s: AsyncSession, key: str, at: datetime) -> bool:
+    """Record a Slack event id; False when it was seen before (a retry)."""
+    return await insert_ignore(s, ProcessedEvent, {"key": key, "at": at}, ["key"])
+
+
+async def set_where(s: AsyncSession, model: Any, where: list[Any], values: dict[str, Any]) -> int:
+    """A conditional UPDATE: the compare-and-set that decides races (ack vs resolve)."""
+    result = await s.exec(update(model).where(*where).values(**values))
+    return result.rowcount
