@@ -1,0 +1,28 @@
+"""What every service needs: the database, the config, a clock and a way to wake delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.config import OncallConfig
+from bot.store.db import Database
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    config: OncallConfig
+    clock: Clock = field(default_factory=SystemClock)
+    wake_delivery: Callable[[], None] = lambda: None

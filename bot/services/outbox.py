@@ -1,0 +1,139 @@
+"""The durable outbox: intents written with state changes, claimed and settled by delivery."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, text
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store import repo
+from bot.store.db import Database
+from bot.store.models import IncidentRow, OutboxIntent, SlackMessage
+
+SYNC_MESSAGE = "sync_message"
+LEASE = timedelta(seconds=60)
+_CLAIM_LOCK_KEY = 0x0C0A11  # PostgreSQL advisory lock that serialises claims across replicas
+
+
+def lane_of(incident: IncidentRow) -> str:
+    """Delivery is ordered per channel: Slack paces posts per channel, so we queue per channel."""
+    return f"channel:{incident.channel}"
+
+
+async def queue_sync(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
+    """Ask delivery to (re)render the incident's message; repeated asks coalesce into one."""
+    await repo.enqueue(s, kind=SYNC_MESSAGE, lane=lane_of(incident), at=at,
+                       incident_id=incident.id, pending_key=f"sync:{incident.id}")
+
+
+async def claim(db: Database, now: datetime, limit: int = 50) -> list[OutboxIntent]:
+    """Lease the oldest due intent of each idle lane, so a lane is never worked twice at once."""
+    async with db.transaction() as s:
+        if db.dialect == "postgresql":
+            await s.exec(text("select pg_advisory_xact_lock(:key)").bindparams(key=_CLAIM_LOCK_KEY))
+        busy = set((await s.exec(
+            select(OutboxIntent.lane).where(OutboxIntent.state == "inflight",
+                                            col(OutboxIntent.claimed_until) > now))).all())
+        lease_expired = ((OutboxIntent.state == "inflight")
+                         & (col(OutboxIntent.claimed_until) <= now))
+        due = (await s.exec(
+            select(OutboxIntent).where(or_(OutboxIntent.state == "pending", lease_expired))
+            .order_by(col(OutboxIntent.id)).limit(limit * 20))).all()
+        picked: list[OutboxIntent] = []
+        for intent in due:
+            if intent.lane in busy:
+                continue
+            busy.add(intent.lane)  # only the oldest intent of a lane, due or not, may go
+            if intent.due_at > now or len(picked) >= limit:
+                continue
+            if await _lease(s, intent, now):
+                picked.append(intent)
+    return picked
+
+
+async def recover_after_restart(db: Database, now: datetime) -> int:
+    """On SQLite only one process can be running, so whatever it had in flight died with it.
+
+    Those intents are due again at once, flagged as possibly sent so no post is doubled. On
+    PostgreSQL other replicas may be alive: there the lease expiry does this job.
+    """
+    if db.dialect != "sqlite":
+        return 0
+    async with db.transaction() as s:
+        return await repo.set_where(s, OutboxIntent, [OutboxIntent.state == "inflight"],
+                                    {"state": "pending", "maybe_sent": True, "due_at": now,
+                                     "claimed_until": None})
+
+
+async def _lease(s: AsyncSession, intent: OutboxIntent, now: datetime) -> bool:
+    """Compare-and-set on the state we read, so a concurrent claimer cannot take it too."""
+    # An intent found in flight with an expired lease died mid-call: its outcome is unknown.
+    values = {"maybe_sent": intent.maybe_sent or intent.state == "inflight",
+              "state": "inflight", "claimed_until": now + LEASE,
+              "attempts": intent.attempts + 1,
+              "pending_key": None}  # a change made from now on needs a fresh render
+    won = await repo.set_where(s, OutboxIntent, [
+        OutboxIntent.id == intent.id, OutboxIntent.state == intent.state,
+        OutboxIntent.attempts == intent.attempts], values)
+    if won:
+        for key, value in values.items():
+            setattr(intent, key, value)
+    return bool(won)
+
+
+async def complete(db: Database, intent_id: int, now: datetime,
+                   message: SlackMessage | None = None, timeline_kind: str | None = None,
+                   timeline_text: str = "") -> None:
+    async with db.transaction() as s:
+        intent = await s.get(OutboxIntent, intent_id)
+        intent.state, intent.done_at, intent.claimed_until = "done", now, None
+        intent.last_error = None
+        s.add(intent)
+        if message is not None:
+            await repo.insert_ignore(s, SlackMessage, message.model_dump(exclude={"id"}),
+                                     ["incident_id", "kind", "recipient"])
+        if timeline_kind:
+            repo.timeline(s, incident_id=intent.incident_id, at=now, kind=timeline_kind,
+                          actor="bot", text=timeline_text)
+
+
+async def retry(db: Database, intent_id: int, now: datetime, delay: timedelta, error: str,
+                maybe_sent: bool) -> None:
+    """Put the intent back for later; `maybe_sent` when Slack may have acted on it anyway."""
+    async with db.transaction() as s:
+        intent = await s.get(OutboxIntent, intent_id)
+        intent.state, intent.claimed_until = "pending", None
+        intent.due_at = now + delay
+        intent.last_error = error[:512]
+        intent.maybe_sent = maybe_sent
+        s.add(intent)
+
+
+async def fail(db: Database, intent_id: int, now: datetime, error: str) -> None:
+    """Give up on an intent that can never succeed, and say so on the incident's timeline."""
+    async with db.transaction() as s:
+        intent = await s.get(OutboxIntent, intent_id)
+        intent.state, intent.claimed_until, intent.done_at = "failed", None, now
+        intent.last_error = error[:512]
+        s.add(intent)
+        repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_failed",
+                      actor="bot", text=f"Slack refused {intent.kind}: {error}",
+                      data={"intent_id": intent.id, "error": error})
+
+
+async def depth(db: Database, now: datetime) -> tuple[int, float]:
+    """How many intents wait, and the age in seconds of the oldest: the health of delivery."""
+    async with db.reader() as s:
+        waiting = (OutboxIntent.state == "pending") | (OutboxIntent.state == "inflight")
+        count = (await s.exec(select(func.count()).select_from(OutboxIntent).where(waiting))).one()
+        oldest = (await s.exec(select(func.min(OutboxIntent.created_at)).where(waiting))).one()
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return count, max(age, 0.0)
+
+
+async def next_due(db: Database) -> datetime | None:
+    async with db.reader() as s:
+        return (await s.exec(select(func.min(OutboxIntent.due_at))
+                             .where(OutboxIntent.state == "pending"))).one()
