@@ -1,0 +1,102 @@
+"""aiohttp handlers for the alert webhooks: auth, size cap, parse, commit, then 202."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.ingest.parsers import (
+    Parsed,
+    PayloadError,
+    parse_alertmanager,
+    parse_generic,
+    parse_grafana,
+)
+from bot.metrics import Metrics
+from bot.services.context import ServiceContext
+from bot.services.ingest import ingest_alerts
+from bot.store.db import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+PARSERS: dict[str, Callable[[Any], Parsed]] = {
+    "alertmanager": parse_alertmanager,
+    "grafana": parse_grafana,
+    "generic": parse_generic,
+}
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+class AlertReceiver:
+    """One handler per sender format; the sender learns exactly what was kept and why not."""
+
+    def __init__(self, ctx: ServiceContext, metrics: Metrics, token: str):
+        self.ctx, self.metrics, self.token = ctx, metrics, token
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post(f"/alerts/{source}", self._handler(source)) for source in PARSERS]
+
+    def _handler(self, source: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            response = await self._receive(source, request)
+            self.metrics.ingest_requests.labels(source, str(response.status)).inc()
+            return response
+        return handle
+
+    async def _receive(self, source: str, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return error(401, "missing or wrong bearer token" if self.token else
+                         "ALERT_WEBHOOK_TOKEN is not set: only loopback senders are accepted")
+        try:
+            body = json.loads(await request.read())
+        except web.HTTPRequestEntityTooLarge:
+            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return error(400, f"body is not valid JSON: {exc}", field="body")
+        try:
+            parsed = PARSERS[source](body)
+        except PayloadError as exc:
+            self.metrics.ingest_alerts.labels(source, "rejected").inc(max(len(exc.rejected), 1))
+            return error(400, exc.error, field=exc.field,
+                         rejected=[r.model_dump() for r in exc.rejected])
+        return await self._commit(source, parsed)
+
+    async def _commit(self, source: str, parsed: Parsed) -> web.Response:
+        try:
+            result = await ingest_alerts(self.ctx, parsed.alerts,
+                                         truncated_at_source=parsed.truncated)
+        except UNAVAILABLE as exc:
+            log.error("database unavailable, asking %s to retry: %s", source, exc)
+            return error(503, "database unavailable; retry later")
+        self.metrics.ingest_alerts.labels(source, "accepted").inc(result.accepted)
+        self.metrics.ingest_alerts.labels(source, "rejected").inc(len(parsed.rejected))
+        return web.json_response(
+            {"accepted": result.accepted, "rejected": [r.model_dump() for r in parsed.rejected],
+             "new": result.new_alerts, "repeated": result.redeliveries,
+             "incidents_opened": result.opened, "truncated_at_source": parsed.truncated},
+            status=202)
+
+    def _authorized(self, request: web.Request) -> bool:
+        if not self.token:
+            return _is_loopback(request.remote)
+        header = request.headers.get("Authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            credentials.strip().encode(), self.token.encode())
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
