@@ -1,0 +1,48 @@
+"""Token buckets per Slack rate-limit scope (a method workspace-wide, posts per channel)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+    blocked_until: float = 0.0
+
+
+class RateLimiter:
+    """Waits before a call rather than earning a 429; a 429 blocks its whole scope."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def delay(self, key: str, rate: float, burst: int) -> float:
+        """Seconds until a call in `key` may go; takes the token when it may go now."""
+        now = self.clock()
+        bucket = self._buckets.setdefault(key, _Bucket(tokens=burst, updated=now))
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if now < bucket.blocked_until:
+            return bucket.blocked_until - now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / rate
+
+    async def acquire(self, key: str, rate: float, burst: int) -> None:
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            while (wait := self.delay(key, rate, burst)) > 0:
+                await asyncio.sleep(wait)
+
+    def block(self, key: str, seconds: float) -> None:
+        """Slack said Retry-After: nothing in this scope goes before then."""
+        bucket = self._buckets.setdefault(key, _Bucket(tokens=0, updated=self.clock()))
+        bucket.blocked_until = max(bucket.blocked_until, self.clock() + seconds)
+        bucket.tokens = 0
