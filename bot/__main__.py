@@ -1,0 +1,5 @@
+"""`python -m bot` is the CLI."""
+
+from bot.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""The one place that wires adapters and services into a running aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import OncallConfig
+from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
+from bot.metrics import Metrics
+from bot.services import outbox
+from bot.services.context import Clock, ServiceContext, SystemClock
+from bot.settings import Settings
+from bot.slack import actions, middleware
+from bot.slack.delivery import DeliveryPolicy, DeliveryWorker
+from bot.slack.directory import ChannelDirectory
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 5
+
+
+@dataclass
+class Components:
+    """Everything a running bot holds; tests build one against fakes and poke at the parts."""
+
+    settings: Settings
+    config: OncallConfig
+    db: Database
+    metrics: Metrics
+    services: ServiceContext
+    client: AsyncWebClient
+    directory: ChannelDirectory
+    worker: DeliveryWorker
+    bolt: AsyncApp
+    channel_problems: list[str] = field(default_factory=list)
+    socket_handler: object | None = None
+    run_background: bool = True  # tests turn this off and drive delivery by hand
+
+
+def build_components(settings: Settings, config: OncallConfig, *, clock: Clock | None = None,
+                     policy: DeliveryPolicy | None = None) -> Components:
+    db = Database(settings.database_url)
+    metrics = Metrics()
+    services = ServiceContext(db=db, config=config, clock=clock or SystemClock())
+    policy = policy or DeliveryPolicy()
+    client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
+                            base_url=settings.slack_api_url, timeout=policy.call_timeout)
+    directory = ChannelDirectory(client)
+    worker = DeliveryWorker(services, client, directory, metrics, policy)
+    services.wake_delivery = worker.wake
+    bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
+                    process_before_response=False)
+    middleware.register(bolt, services)
+    actions.register(bolt)
+    return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
+
+
+def build_web_app(parts: Components) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    receiver = AlertReceiver(parts.services, parts.metrics,
+                             parts.settings.secret("alert_webhook_token"))
+    app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
+                    web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
+                    web.get("/metrics", _metrics(parts))])
+    app.cleanup_ctx.append(_lifecycle(parts))
+    return app
+
+
+def _slack_events(bolt: AsyncApp):
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+    return handle
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def _readyz(parts: Components):
+    async def handle(_request: web.Request) -> web.Response:
+        checks = {"database": await parts.db.ping()}
+        checks["migrations"] = checks["database"] and await parts.db.at_head()
+        if parts.settings.socket_mode:
+            checks["slack_socket"] = _socket_connected(parts)
+        return web.json_response({"ready": all(checks.values()), "checks": checks},
+                                 status=200 if all(checks.values()) else 503)
+    return handle
+
+
+def _socket_connected(parts: Components) -> bool:
+    handler = parts.socket_handler
+    client = getattr(handler, "client", None)
+    return bool(client is not None and not client.closed and client.current_session is not None)
+
+
+def _metrics(parts: Components):
+    async def handle(_request: web.Request) -> web.Response:
+        await parts.worker.refresh_gauges()
+        return web.Response(body=generate_latest(parts.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return handle
+
+
+def _lifecycle(parts: Components):
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await outbox.recover_after_restart(parts.db, parts.services.clock.now())
+        await _prepare_channels(parts)
+        background = _start_background(parts) if parts.run_background else None
+        await _connect_socket_mode(parts)
+        yield
+        if background is not None:
+            await _stop_background(parts, *background)
+        if parts.socket_handler is not None:
+            await parts.socket_handler.close_async()
+        await parts.db.dispose()
+    return lifecycle
+
+
+def _start_background(parts: Components) -> tuple[asyncio.Task, AsyncIOScheduler]:
+    """The delivery worker, and the APScheduler tick that wakes it for due retries."""
+    worker_task = asyncio.create_task(parts.worker.run(), name="delivery")
+    scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
+    scheduler.add_job(parts.worker.wake, IntervalTrigger(seconds=TICK_SECONDS), id="delivery")
+    scheduler.start()
+    return worker_task, scheduler
+
+
+async def _stop_background(parts: Components, worker_task: asyncio.Task,
+                           scheduler: AsyncIOScheduler) -> None:
+    scheduler.shutdown(wait=False)
+    parts.worker.stop()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(worker_task, timeout=5)
+
+
+async def _prepare_channels(parts: Components) -> None:
+    """Resolve channel names and join public channels; a Slack outage must not stop start-up."""
+    channels = [team.channel for team in parts.config.teams.values()]
+    try:
+        parts.channel_problems = await parts.directory.prepare(channels)
+    except Exception as exc:  # Slack unreachable at start: delivery resolves lazily later
+        log.warning("could not check Slack channels at start: %s", exc)
+        return
+    for problem in parts.channel_problems:
+        log.error("%s", problem)
+
+
+async def _connect_socket_mode(parts: Components) -> None:
+    if not parts.settings.socket_mode:
+        return
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    parts.socket_handler = AsyncSocketModeHandler(
+        parts.bolt, app_token=parts.settings.secret("slack_app_token"), web_client=parts.client)
+    await parts.socket_handler.connect_async()

@@ -1,0 +1,183 @@
+"""The `oncall-bot` command line: serve, migrate, check, route test, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from bot.config import ConfigError, OncallConfig, load_config
+from bot.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Slack on-call bot for teams that run AI products.")
+route_app = typer.Typer(no_args_is_help=True, help="Inspect the routing tree.")
+app.add_typer(route_app, name="route")
+
+FromOption = Annotated[str | None, typer.Option(
+    "--from", help="JSON lines of label sets ('-' = stdin); one answer each")]
+ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="oncall.yaml path "
+                                                  "(default: $ONCALL_CONFIG or ./oncall.yaml)")]
+
+
+def main() -> None:
+    app()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"environment: {'.'.join(map(str, error['loc'])).upper()}: {error['msg']}",
+                       err=True)
+        raise typer.Exit(1) from exc
+
+
+def _config(path: str | None, settings: Settings) -> OncallConfig:
+    try:
+        return load_config(path or settings.oncall_config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(config: ConfigOption = None,
+          host: Annotated[str | None, typer.Option(help="default: $HOST or 127.0.0.1")] = None,
+          port: Annotated[int | None, typer.Option(help="default: $PORT or 3000")] = None) -> None:
+    """Migrate the database, then serve Slack, the alert webhooks, delivery and the scheduler."""
+    from aiohttp import web
+
+    from bot.app import build_components, build_web_app
+    from bot.store.db import migrate as run_migrations
+
+    settings = _settings()
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loaded = _config(config, settings)
+    problems = _environment_problems(settings)
+    if problems:
+        for problem in problems:
+            typer.echo(f"environment: {problem}", err=True)
+        raise typer.Exit(1)
+    if not settings.secret("alert_webhook_token"):
+        logging.warning("ALERT_WEBHOOK_TOKEN is not set: alert webhooks are accepted from "
+                        "loopback addresses only")
+    run_migrations(settings.database_url)
+    parts = build_components(settings, loaded)
+    web.run_app(build_web_app(parts), host=host or settings.host, port=port or settings.port,
+                print=lambda line: logging.info("%s", line.strip()))
+
+
+def _environment_problems(settings: Settings) -> list[str]:
+    problems = []
+    if not settings.secret("slack_bot_token"):
+        problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+    if not settings.socket_mode and not settings.secret("slack_signing_secret"):
+        problems.append("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests; "
+                        "or set SLACK_APP_TOKEN for Socket Mode)")
+    try:
+        from bot.store.db import async_url
+
+        async_url(settings.database_url)
+    except Exception as exc:
+        problems.append(f"DATABASE_URL: {exc}")
+    return problems
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version (alembic upgrade head)."""
+    from bot.store.db import migrate as run_migrations
+
+    settings = _settings()
+    run_migrations(settings.database_url)
+    typer.echo(f"database at head: {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the config file and the environment; list every problem and exit 1 if any."""
+    settings = _settings()
+    problems: list[str] = []
+    try:
+        loaded = load_config(config or settings.oncall_config)
+    except ConfigError as exc:
+        problems.extend(str(p) for p in exc.problems)
+        loaded = None
+    problems.extend(f"environment: {p}" for p in _environment_problems(settings))
+    if loaded is not None and settings.secret("slack_bot_token"):
+        problems.extend(asyncio.run(_slack_channel_problems(settings, loaded)))
+    for problem in problems:
+        typer.echo(problem, err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ok: {len(loaded.teams)} teams, config {config or settings.oncall_config}")
+
+
+async def _slack_channel_problems(settings: Settings, config: OncallConfig) -> list[str]:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.directory import ChannelDirectory
+
+    client = AsyncWebClient(token=settings.secret("slack_bot_token"),
+                            base_url=settings.slack_api_url, timeout=10)
+    directory = ChannelDirectory(client)
+    try:
+        return [f"slack: {p}" for p in
+                await directory.prepare([t.channel for t in config.teams.values()])]
+    except Exception as exc:
+        return [f"slack: could not reach Slack to check channels: {exc}"]
+
+
+@route_app.command("test")
+def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VALUE ...")] = None,
+               config: ConfigOption = None,
+               as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+               from_file: FromOption = None) -> None:
+    """Show where an alert with these labels goes, and why (like `amtool config routes test`)."""
+    from bot.routing_report import answer_lines, describe, parse_label_args
+
+    loaded = _config(config, _settings())
+    if from_file is not None:
+        with contextlib.ExitStack() as stack:
+            stream = sys.stdin if from_file == "-" else stack.enter_context(
+                Path(from_file).open(encoding="utf-8"))
+            for line in answer_lines(loaded, stream):
+                sys.stdout.write(line + "\n")
+        return
+    try:
+        label_set = parse_label_args(labels or [])
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    report = describe(loaded, label_set)
+    typer.echo(json.dumps(report) if as_json else _route_text(report))
+
+
+def _route_text(report: dict) -> str:
+    lines = []
+    for i, match in enumerate(report["matches"], 1):
+        lines.append(f"{i}. team {match['team']}  channel {match['channel']}  "
+                     f"action {match['action']}")
+        lines.append(f"   route: {' > '.join(match['route_path'])}")
+        lines.extend(f"   - {reason}" for reason in match["reasons"])
+    return "\n".join(lines)
+
+
+@app.command()
+def demo() -> None:
+    """Run the real pipeline offline against a local Slack stand-in and print the channels."""
+    from bot.demo import run_demo
+
+    asyncio.run(run_demo(typer.echo))

@@ -1,0 +1,129 @@
+"""`oncall-bot demo`: the real pipeline, offline, against a local Slack stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_components, build_web_app
+from bot.config import load_config
+from bot.devtools.fake_slack import FakeSlack
+from bot.settings import Settings
+from bot.slack.action_ids import ActionId, IncidentRef
+from bot.store.db import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+CONFIG = ROOT / "oncall.example.yaml"
+SECRET, TOKEN, BOT_TOKEN = "demo-signing-secret", "demo-alert-token", "xoxb-demo"
+DEMO_USER = "U0DEMOUSER1"
+
+
+async def run_demo(echo: Callable[[str], None]) -> None:
+    config = load_config(CONFIG)
+    slack = FakeSlack(bot_token=BOT_TOKEN)
+    for n, team in enumerate(config.teams.values()):
+        slack.add_channel(f"C0DEMO{n:04d}", team.channel.removeprefix("#"))
+    await slack.start()
+    with tempfile.TemporaryDirectory(prefix="oncall-demo-") as workdir:
+        database_url = f"sqlite:///{workdir}/demo.db"
+        migrate(database_url)
+        settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SECRET,
+                            slack_api_url=slack.base_url, database_url=database_url,
+                            alert_webhook_token=TOKEN, slack_app_token=None)
+        parts = build_components(settings, config)
+        runner = web.AppRunner(build_web_app(parts))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            await _play(url, slack, echo)
+        finally:
+            await runner.cleanup()
+            await slack.stop()
+    for channel_id, name in _channels(slack):
+        echo(f"\n#{name} ({channel_id})")
+        for message in slack.messages(channel_id):
+            echo(render_text(message))
+
+
+async def _play(url: str, slack: FakeSlack, echo: Callable[[str], None]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for path in sorted(EXAMPLES.glob("*.json")):
+            async with http.post(f"{url}/alerts/alertmanager", data=path.read_bytes(),
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+                echo(f"POST /alerts/alertmanager {path.name} -> {response.status} "
+                     f"{json.dumps(await response.json())}")
+            await _settled(slack)
+        status = await _click(http, url, slack, ActionId.INCIDENT_ACK, incident_id=2)
+        echo(f"{DEMO_USER} clicked Ack on #2 -> {status}")
+        await _settled(slack)
+
+
+async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action: ActionId,
+                 incident_id: int) -> int:
+    body = {"type": "block_actions", "user": {"id": DEMO_USER}, "team": {"id": "T0001"},
+            "api_app_id": "A0DEMO", "trigger_id": "1.2.3", "response_url": slack.response_url(),
+            "actions": [{"action_id": action.value, "type": "button",
+                         "value": IncidentRef(incident_id=incident_id).encode()}]}
+    raw = urllib.parse.urlencode({"payload": json.dumps(body)})
+    ts = str(int(time.time()))
+    headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
+               "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts,
+                                                                                 body=raw)}
+    async with http.post(f"{url}/slack/events", data=raw, headers=headers) as response:
+        return response.status
+
+
+async def _settled(slack: FakeSlack, quiet: float = 0.4, limit: float = 10.0) -> None:
+    """Wait until Slack has seen no new call for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    seen = -1
+    while time.monotonic() < deadline and seen != len(slack.calls):
+        seen = len(slack.calls)
+        await asyncio.sleep(quiet)
+
+
+def _channels(slack: FakeSlack) -> list[tuple[str, str]]:
+    return [(cid, info["name"]) for cid, info in sorted(slack.channels.items())
+            if slack.messages(cid)]
+
+
+def render_text(message: dict) -> str:
+    """A message as a person would read it, in plain text."""
+    lines = []
+    for block in message.get("blocks") or []:
+        lines.extend(_block_lines(block))
+    return "\n".join(f"  {line}" for line in lines or [message.get("text", "")]) + "\n  ---"
+
+
+def _block_lines(block: dict) -> list[str]:
+    kind = block.get("type")
+    if kind == "header":
+        return [f"== {plain(block['text']['text'])} =="]
+    if kind == "section":
+        lines = [plain(block["text"]["text"])] if block.get("text") else []
+        fields = [plain(f["text"]) for f in block.get("fields", [])]
+        return lines + ([" | ".join(fields)] if fields else [])
+    if kind == "context":
+        return [plain(" · ".join(e.get("text", "") for e in block["elements"]))]
+    if kind == "actions":
+        return [" ".join(f"[{e['text']['text']}]" for e in block["elements"])]
+    return []
+
+
+def plain(text: str) -> str:
+    text = re.sub(r"<!date\^\d+\^[^|>]*\|([^>]*)>", r"\1", text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

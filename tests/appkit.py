@@ -1,0 +1,196 @@
+"""A running bot for tests: real HTTP server, real Bolt, a Slack fake, signed interactions."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+from sqlmodel import col, select
+
+from bot.app import Components, build_components, build_web_app
+from bot.config import parse_config
+from bot.services.context import Clock
+from bot.settings import Settings
+from bot.slack.action_ids import IncidentRef
+from bot.slack.delivery import DeliveryPolicy
+from bot.store.db import migrate
+from bot.store.models import AlertRow, IncidentRow, OutboxIntent, SlackMessage, TimelineEvent
+from tests.fakes.slack_api import FakeSlack
+
+PAYLOADS = Path(__file__).parent / "payloads"
+SIGNING_SECRET = "test-signing-secret"
+ALERT_TOKEN = "test-alert-token"
+BOT_TOKEN = "xoxb-test"
+
+CONFIG = """
+teams:
+  platform: {channel: "#platform-oncall", responders: [U0PLATFORM1]}
+  ai-eng: {channel: "#ai-eng-oncall"}
+  integrations: {channel: "#integrations-oncall"}
+  finops: {channel: "#finops"}
+admins: [U0ADMIN001]
+tool_owners: {stripe: integrations}
+route:
+  receiver: platform
+  group_by: [alertname, alert_type]
+  routes:
+    - {matchers: ['alert_type="infra"'], receiver: platform}
+    - {matchers: ['alert_type="model"'], receiver: ai-eng}
+    - {matchers: ['alert_type="tool"'], receiver_from_label: tool_name, receiver: platform}
+    - {matchers: ['alert_type="cost"'], receiver: finops, digest: hourly}
+"""
+
+CHANNELS = {"CPLATFORM1": "platform-oncall", "CAIENG0001": "ai-eng-oncall",
+            "CINTEGR001": "integrations-oncall", "CFINOPS001": "finops"}
+
+
+class FakeClock:
+    """Injected time: tests move it instead of sleeping."""
+
+    def __init__(self, start: datetime | None = None):
+        self.current = start or datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> None:
+        self.current += timedelta(**kwargs)
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def fast_policy() -> DeliveryPolicy:
+    return DeliveryPolicy(post_interval_per_channel=0.01, updates_per_minute=60_000, burst=50,
+                          base_backoff=0.01, max_backoff=0.05, idle_poll=0.05)
+
+
+@dataclass
+class BotUnderTest:
+    """The bot served on 127.0.0.1 with its Slack pointed at a fake; helpers speak HTTP to it."""
+
+    slack: FakeSlack
+    parts: Components
+    url: str
+    runner: web.AppRunner
+    clock: Clock
+    http: aiohttp.ClientSession = field(default_factory=aiohttp.ClientSession)
+
+    async def post_alerts(self, body: Any, *, source: str = "alertmanager",
+                          token: str | None = ALERT_TOKEN) -> tuple[int, dict]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        async with self.http.post(f"{self.url}/alerts/{source}", data=data,
+                                  headers=headers) as response:
+            return response.status, await response.json()
+
+    async def click(self, action_id: str, incident_id: int, user: str = "U0PLATFORM1",
+                    value: str | None = None) -> int:
+        """POST a signed block_actions payload exactly as Slack sends one."""
+        message = await self.message_of(incident_id)
+        body = block_actions(action_id, value or IncidentRef(incident_id=incident_id).encode(),
+                             user=user, channel=message.channel_id if message else "C0",
+                             ts=message.ts if message else "1.1",
+                             response_url=self.slack.response_url(f"{action_id}-{user}"))
+        return await self.signed_post("/slack/events", body)
+
+    async def signed_post(self, path: str, raw: str, *, secret: str = SIGNING_SECRET,
+                          timestamp: int | None = None) -> int:
+        timestamp = timestamp or int(time.time())
+        signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp),
+                                                                 body=raw)
+        headers = {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature,
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        async with self.http.post(f"{self.url}{path}", data=raw.encode(),
+                                  headers=headers) as response:
+            return response.status
+
+    async def drain(self, passes: int = 50) -> None:
+        """Run delivery until nothing is due now (tests drive the worker, no background task)."""
+        for _ in range(passes):
+            if await self.parts.worker.run_once() == 0:
+                return
+        raise AssertionError("delivery did not settle")
+
+    async def incidents(self) -> list[IncidentRow]:
+        return await self._all(select(IncidentRow).order_by(col(IncidentRow.id)))
+
+    async def incident(self, incident_id: int) -> IncidentRow:
+        async with self.parts.db.reader() as s:
+            return await s.get(IncidentRow, incident_id)
+
+    async def alerts(self) -> list[AlertRow]:
+        return await self._all(select(AlertRow).order_by(col(AlertRow.id)))
+
+    async def timeline_kinds(self, incident_id: int) -> list[str]:
+        rows = await self._all(select(TimelineEvent).where(TimelineEvent.incident_id == incident_id)
+                               .order_by(col(TimelineEvent.id)))
+        return [row.kind for row in rows]
+
+    async def intents(self) -> list[OutboxIntent]:
+        return await self._all(select(OutboxIntent).order_by(col(OutboxIntent.id)))
+
+    async def message_of(self, incident_id: int) -> SlackMessage | None:
+        rows = await self._all(select(SlackMessage).where(SlackMessage.incident_id == incident_id))
+        return rows[0] if rows else None
+
+    async def _all(self, query) -> list:
+        async with self.parts.db.reader() as s:
+            return list((await s.exec(query)).all())
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.runner.cleanup()
+
+
+def block_actions(action_id: str, value: str, *, user: str, channel: str, ts: str,
+                  response_url: str) -> str:
+    """A block_actions body as Slack posts it: form-encoded `payload=<json>`."""
+    body = {
+        "type": "block_actions", "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "api_app_id": "A0APPID001", "team": {"id": "T0001", "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel,
+                      "is_ephemeral": False},
+        "channel": {"id": channel, "name": "oncall"},
+        "message": {"type": "message", "ts": ts, "text": "alert", "bot_id": "B0BOT00001"},
+        "response_url": response_url, "state": {"values": {}},
+        "actions": [{"action_id": action_id, "block_id": "incident-actions", "value": value,
+                     "type": "button", "action_ts": f"{time.time():.6f}",
+                     "text": {"type": "plain_text", "text": "Ack"}}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(body)})
+
+
+async def start_bot(database_url: str, *, config: str = CONFIG, background: bool = False,
+                    slack: FakeSlack | None = None, clock: Clock | None = None,
+                    policy: DeliveryPolicy | None = None) -> BotUnderTest:
+    """Migrate, build and serve the bot on a random port; delivery runs only when asked."""
+    if slack is None:
+        slack = FakeSlack(bot_token=BOT_TOKEN)
+        for channel_id, name in CHANNELS.items():
+            slack.add_channel(channel_id, name)
+        await slack.start()
+    migrate(database_url)
+    settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
+                        slack_api_url=slack.base_url, database_url=database_url,
+                        alert_webhook_token=ALERT_TOKEN, slack_app_token=None)
+    clock = clock or FakeClock()
+    parts = build_components(settings, parse_config(config), clock=clock,
+                             policy=policy or fast_policy())
+    parts.run_background = background
+    runner = web.AppRunner(build_web_app(parts))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return BotUnderTest(slack, parts, f"http://127.0.0.1:{port}", runner, clock)

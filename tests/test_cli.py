@@ -1,0 +1,96 @@
+"""The command line as a user types it: route test, check, migrate."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.appkit import CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    config = tmp_path / "oncall.yaml"
+    config.write_text(CONFIG)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ONCALL_CONFIG", str(config))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/oncall.db")
+    runner = CliRunner()
+    return lambda *args, **kw: runner.invoke(app, list(args), **kw)
+
+
+def test_route_test_prints_team_channel_action_and_why(cli):
+    result = cli("route", "test", "alert_type=tool", "tool_name=stripe", "severity=critical")
+
+    assert result.exit_code == 0, result.output
+    assert "team integrations  channel #integrations-oncall  action page" in result.output
+    assert "tool_owners" in result.output
+
+
+def test_route_test_json_lists_every_match(cli):
+    result = cli("route", "test", "--json", "alert_type=model", "alertname=EvalDrop")
+
+    [match] = json.loads(result.output)["matches"]
+    assert match["team"] == "ai-eng" and match["channel"] == "#ai-eng-oncall"
+    assert match["action"] == "triage"
+    assert set(match) == {"team", "channel", "action", "route_path", "reasons"}
+
+
+def test_route_test_from_file_answers_each_line_in_order(cli, tmp_path):
+    label_sets = [{"alert_type": t, "n": str(i)} for i in range(3000)
+                  for t in ("infra", "model", "cost")]
+    lines = tmp_path / "labels.jsonl"
+    lines.write_text("\n".join(json.dumps(s) for s in label_sets) + "\nnot json\n")
+
+    started = time.monotonic()
+    result = cli("route", "test", "--from", str(lines))
+    elapsed = time.monotonic() - started
+
+    answers = [json.loads(line) for line in result.output.splitlines()]
+    assert len(answers) == 9001
+    teams = [a["matches"][0]["team"] for a in answers[:3]]
+    assert teams == ["platform", "ai-eng", "finops"]
+    assert answers[-1]["error"] and answers[-1]["line"] == 9001
+    assert elapsed < 30  # generous: bench/route_test.py measures the real rate
+
+
+def test_route_test_rejects_a_malformed_label(cli):
+    result = cli("route", "test", "alert_type")
+    assert result.exit_code == 2
+    assert "LABEL=VALUE" in result.output
+
+
+def test_check_lists_every_problem_and_exits_1(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(CONFIG.replace("receiver: ai-eng", "receiver: ai").replace(
+        "admins:", "admin:"))
+
+    result = cli("check", "--config", str(bad))
+
+    assert result.exit_code == 1
+    assert "route.routes[1].receiver" in result.output
+    assert "admin: unknown key" in result.output
+    assert "SLACK_BOT_TOKEN is not set" in result.output
+
+
+def test_check_passes_on_a_good_config_and_environment(cli, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # unreachable on purpose
+    result = cli("check")
+    assert result.exit_code == 1
+    assert "could not reach Slack" in result.output
+
+
+def test_migrate_creates_the_schema(cli, tmp_path):
+    result = cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "oncall.db").exists()

@@ -1,0 +1,124 @@
+"""Buttons, clicked as Slack clicks them: signed block_actions POSTed to /slack/events."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from tests.appkit import BotUnderTest, payload, start_bot
+
+PLATFORM_RESPONDER = "U0PLATFORM1"
+STRANGER = "U0STRANGER1"
+
+
+@pytest.fixture
+async def bot(tmp_path) -> BotUnderTest:
+    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
+    yield running
+    await running.close()
+    await running.slack.stop()
+
+
+async def open_incident(bot: BotUnderTest, fixture: str = "firing-model-ftl-p95.json") -> int:
+    body = payload(f"alertmanager/{fixture}")
+    if fixture == "firing-model-ftl-p95.json":
+        body["alerts"][0]["labels"]["alert_type"] = "infra"  # platform: has responders
+    await bot.post_alerts(body)
+    await bot.drain()
+    [incident] = await bot.incidents()
+    return incident.id
+
+
+def ephemeral_texts(bot: BotUnderTest) -> list[str]:
+    return [r.get("text", "") for r in bot.slack.responses]
+
+
+async def test_ack_changes_state_writes_timeline_and_rerenders(bot):
+    incident_id = await open_incident(bot)
+
+    assert await bot.click("incident.ack", incident_id, user=PLATFORM_RESPONDER) == 200
+    await bot.drain()
+
+    incident = await bot.incident(incident_id)
+    assert (incident.status, incident.acked_by) == ("acknowledged", PLATFORM_RESPONDER)
+    assert "acked" in await bot.timeline_kinds(incident_id)
+    [update] = bot.slack.calls_to("chat.update")
+    buttons = [e["action_id"] for b in update.args["blocks"] if b["type"] == "actions"
+               for e in b["elements"]]
+    assert "incident.ack" not in buttons and "incident.resolve" in buttons
+    assert f"<@{PLATFORM_RESPONDER}>" in str(update.args["blocks"])
+
+
+async def test_a_second_ack_changes_nothing_and_says_who_has_it(bot):
+    incident_id = await open_incident(bot)
+    await bot.click("incident.ack", incident_id, user=PLATFORM_RESPONDER)
+    await bot.drain()
+
+    assert await bot.click("incident.ack", incident_id, user="U0ADMIN001") == 200
+    await bot.drain()
+
+    incident = await bot.incident(incident_id)
+    assert incident.acked_by == PLATFORM_RESPONDER
+    assert (await bot.timeline_kinds(incident_id)).count("acked") == 1
+    assert len(bot.slack.calls_to("chat.update")) == 1
+    assert any("already acknowledged" in text for text in ephemeral_texts(bot))
+
+
+async def test_resolve_closes_the_incident_and_removes_the_buttons(bot):
+    incident_id = await open_incident(bot)
+
+    assert await bot.click("incident.resolve", incident_id, user=PLATFORM_RESPONDER) == 200
+    await bot.drain()
+
+    incident = await bot.incident(incident_id)
+    assert (incident.status, incident.resolved_by) == ("resolved", PLATFORM_RESPONDER)
+    assert incident.open_key is None
+    [update] = bot.slack.calls_to("chat.update")
+    assert not [b for b in update.args["blocks"] if b["type"] == "actions"]
+
+
+async def test_someone_outside_the_team_gets_an_explanation_not_a_change(bot):
+    incident_id = await open_incident(bot)
+
+    assert await bot.click("incident.ack", incident_id, user=STRANGER) == 200
+    await bot.drain()
+
+    assert (await bot.incident(incident_id)).status == "triggered"
+    assert "denied" in await bot.timeline_kinds(incident_id)
+    [reply] = bot.slack.responses
+    assert reply["response_type"] == "ephemeral"
+    assert "responders" in reply["text"]
+    assert bot.slack.calls_to("chat.update") == []
+
+
+async def test_a_bad_signature_is_refused(bot):
+    incident_id = await open_incident(bot)
+    raw = urllib.parse.urlencode({"payload": "{}"})
+
+    assert await bot.signed_post("/slack/events", raw, secret="not-the-secret") == 401
+    assert (await bot.incident(incident_id)).status == "triggered"
+
+
+async def test_a_tampered_button_value_is_answered_not_crashed(bot):
+    incident_id = await open_incident(bot)
+
+    assert await bot.click("incident.ack", incident_id, value="DROP TABLE") == 200
+    assert any("not an incident reference" in text for text in ephemeral_texts(bot))
+
+
+async def test_ack_then_resolve_race_has_one_outcome_each(bot):
+    incident_id = await open_incident(bot)
+    import asyncio
+
+    codes = await asyncio.gather(
+        bot.click("incident.ack", incident_id, user=PLATFORM_RESPONDER),
+        bot.click("incident.resolve", incident_id, user="U0ADMIN001"),
+        bot.click("incident.ack", incident_id, user="U0ADMIN001"))
+    await bot.drain()
+
+    assert codes == [200, 200, 200]
+    incident = await bot.incident(incident_id)
+    kinds = await bot.timeline_kinds(incident_id)
+    assert kinds.count("resolved") == 1 and kinds.count("acked") <= 1
+    assert incident.status == "resolved"
