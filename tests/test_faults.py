@@ -208,3 +208,23 @@ async def test_sigkill_after_202_then_restart_posts_every_alert_exactly_once(tmp
         proc.kill()
         proc.wait(timeout=10)
         await slack.stop()
+
+
+async def test_a_429_on_chat_update_holds_back_every_channel_until_retry_after(bot):
+    model, infra = alert_in_group(1), alert_in_group(2)
+    infra["alerts"][0]["labels"]["alert_type"] = "infra"
+    await bot.post_alerts(model)
+    await bot.post_alerts(infra)
+    await bot.drain()
+    bot.slack.fail_next("chat.update", status=429, retry_after=10)
+    for body in (model, infra):
+        body["alerts"][0]["annotations"]["summary"] = "worse"
+        await bot.post_alerts(body)
+
+    await bot.drain()
+    assert len(bot.slack.calls_to("chat.update")) == 1  # the second lane waited, no call
+    bot.clock.advance(seconds=11)
+    await bot.drain()
+
+    assert len(bot.slack.calls_to("chat.update")) == 3
+    assert {i.state for i in await bot.intents()} == {"done"}

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,7 +18,7 @@ from bot.services.views import incident_view
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
 from bot.slack.blocks import alert_message
 from bot.slack.directory import ChannelDirectory
-from bot.slack.errors import Outcome, classify
+from bot.slack.errors import Outcome, RateLimitedLocally, classify
 from bot.slack.rate import RateLimiter
 from bot.store import repo
 from bot.store.models import OutboxIntent, SlackMessage
@@ -47,6 +47,7 @@ class DeliveryWorker:
         self.ctx, self.client, self.directory, self.metrics = ctx, client, directory, metrics
         self.policy = policy or DeliveryPolicy()
         self.limiter = RateLimiter()
+        self._cooldowns: dict[str, datetime] = {}  # scope -> when Slack's Retry-After ends
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -155,20 +156,32 @@ class DeliveryWorker:
         return None
 
     async def _call(self, method: str, **kwargs):
-        """Every Slack call goes through the rate buckets and is counted by outcome."""
-        await self.limiter.acquire(*self._bucket(method, kwargs.get("channel", "")))
+        """Every Slack call is paced, held back during a Retry-After, and counted by outcome."""
+        scope, rate, burst = self._bucket(method, kwargs.get("channel", ""))
+        self._respect_cooldown(scope)
+        await self.limiter.acquire(scope, rate, burst)
         try:
             call = getattr(self.client, method.replace(".", "_"))
             response = await call(**kwargs)
         except Exception as exc:
             outcome = classify(exc)
             if outcome.label == "ratelimited":
-                self.limiter.block(self._bucket(method, kwargs.get("channel", ""))[0],
-                                   outcome.delay or 1.0)
+                until = self.ctx.clock.now() + timedelta(seconds=outcome.delay or 1.0)
+                self._cooldowns[scope] = until
             self.metrics.slack_calls.labels(method, outcome.label).inc()
             raise
         self.metrics.slack_calls.labels(method, "ok").inc()
         return response
+
+    def _respect_cooldown(self, scope: str) -> None:
+        """A 429 on a workspace-wide method holds every lane back, not only the one that hit it."""
+        until = self._cooldowns.get(scope)
+        if until is None:
+            return
+        remaining = (until - self.ctx.clock.now()).total_seconds()
+        if remaining > 0:
+            raise RateLimitedLocally(remaining)
+        del self._cooldowns[scope]
 
     def _bucket(self, method: str, channel: str) -> tuple[str, float, int]:
         if method == "chat.postMessage":

@@ -29,6 +29,14 @@ class Outcome:
     maybe_sent: bool = False
 
 
+class RateLimitedLocally(Exception):
+    """Slack's Retry-After for this scope has not run out yet: wait without calling."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"waiting {seconds:.1f}s for Slack's Retry-After")
+        self.seconds = seconds
+
+
 class ChannelNotFound(Exception):
     """A configured channel name that the workspace does not have (or the bot cannot see)."""
 
@@ -36,6 +44,8 @@ class ChannelNotFound(Exception):
 def classify(exc: BaseException) -> Outcome:
     if isinstance(exc, SlackApiError):
         return _api_error(exc)
+    if isinstance(exc, RateLimitedLocally):
+        return Outcome("ratelimited", delay=exc.seconds)
     if isinstance(exc, ChannelNotFound):
         return Outcome("channel_not_found", fatal=True)
     if isinstance(exc, SlackObjectFormationError):

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 class _Bucket:
     tokens: float
     updated: float
-    blocked_until: float = 0.0
 
 
 class RateLimiter:
-    """Waits before a call rather than earning a 429; a 429 blocks its whole scope."""
+    """Paces calls to stay under Slack's limits rather than earn a 429 (waits are short)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
@@ -29,8 +28,6 @@ class RateLimiter:
         bucket = self._buckets.setdefault(key, _Bucket(tokens=burst, updated=now))
         bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
-        if now < bucket.blocked_until:
-            return bucket.blocked_until - now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
@@ -40,9 +37,3 @@ class RateLimiter:
         async with self._locks.setdefault(key, asyncio.Lock()):
             while (wait := self.delay(key, rate, burst)) > 0:
                 await asyncio.sleep(wait)
-
-    def block(self, key: str, seconds: float) -> None:
-        """Slack said Retry-After: nothing in this scope goes before then."""
-        bucket = self._buckets.setdefault(key, _Bucket(tokens=0, updated=self.clock()))
-        bucket.blocked_until = max(bucket.blocked_until, self.clock() + seconds)
-        bucket.tokens = 0
