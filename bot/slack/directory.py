@@ -30,7 +30,8 @@ class ChannelDirectory:
         if name not in self._by_name:
             await self.refresh()
         if name not in self._by_name:
-            raise ChannelNotFound(f"channel {channel} not found (or private without the bot)")
+            raise ChannelNotFound(f"channel {channel} not found: check the name, or if it is "
+                                  f"private, invite the bot there with /invite @oncall-bot")
         return self._by_name[name]["id"]
 
     async def refresh(self) -> None:
