@@ -46,6 +46,7 @@ class Components:
     bolt: AsyncApp
     channel_problems: list[str] = field(default_factory=list)
     socket_handler: object | None = None
+    socket_task: asyncio.Task | None = None
     run_background: bool = True  # tests turn this off and drive delivery by hand
 
 
@@ -93,16 +94,15 @@ def _readyz(parts: Components):
         checks = {"database": await parts.db.ping()}
         checks["migrations"] = checks["database"] and await parts.db.at_head()
         if parts.settings.socket_mode:
-            checks["slack_socket"] = _socket_connected(parts)
+            checks["slack_socket"] = await _socket_connected(parts)
         return web.json_response({"ready": all(checks.values()), "checks": checks},
                                  status=200 if all(checks.values()) else 503)
     return handle
 
 
-def _socket_connected(parts: Components) -> bool:
-    handler = parts.socket_handler
-    client = getattr(handler, "client", None)
-    return bool(client is not None and not client.closed and client.current_session is not None)
+async def _socket_connected(parts: Components) -> bool:
+    client = getattr(parts.socket_handler, "client", None)
+    return client is not None and await client.is_connected()
 
 
 def _metrics(parts: Components):
@@ -123,6 +123,8 @@ def _lifecycle(parts: Components):
         if background is not None:
             await _stop_background(parts, *background)
         if parts.socket_handler is not None:
+            if parts.socket_task is not None:
+                parts.socket_task.cancel()
             await parts.socket_handler.close_async()
         await parts.db.dispose()
     return lifecycle
@@ -165,4 +167,7 @@ async def _connect_socket_mode(parts: Components) -> None:
 
     parts.socket_handler = AsyncSocketModeHandler(
         parts.bolt, app_token=parts.settings.secret("slack_app_token"), web_client=parts.client)
-    await parts.socket_handler.connect_async()
+    # In the background: slack_sdk retries a failed connect forever, and a Slack outage at
+    # start must not keep /healthz and the webhooks down (/readyz reports it instead).
+    parts.socket_task = asyncio.create_task(parts.socket_handler.connect_async(),
+                                            name="socket-mode")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import urllib.parse
 
 import pytest
 
-from tests.appkit import BotUnderTest, payload, start_bot
+from bot.slack.action_ids import IncidentRef
+from tests.appkit import BotUnderTest, block_actions, payload, start_bot
 
 PLATFORM_RESPONDER = "U0PLATFORM1"
 STRANGER = "U0STRANGER1"
@@ -109,7 +112,6 @@ async def test_a_tampered_button_value_is_answered_not_crashed(bot):
 
 async def test_ack_then_resolve_race_has_one_outcome_each(bot):
     incident_id = await open_incident(bot)
-    import asyncio
 
     codes = await asyncio.gather(
         bot.click("incident.ack", incident_id, user=PLATFORM_RESPONDER),
@@ -122,3 +124,28 @@ async def test_ack_then_resolve_race_has_one_outcome_each(bot):
     kinds = await bot.timeline_kinds(incident_id)
     assert kinds.count("resolved") == 1 and kinds.count("acked") <= 1
     assert incident.status == "resolved"
+
+
+async def test_socket_mode_receives_a_click_and_readyz_tracks_the_connection(tmp_path):
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", socket_mode=True)
+    try:
+        incident_id = await open_incident(bot)
+        form = block_actions("incident.ack", IncidentRef(incident_id=incident_id).encode(),
+                             user=PLATFORM_RESPONDER, channel="CPLATFORM1", ts="1.1",
+                             response_url=bot.slack.response_url())
+        body = json.loads(urllib.parse.parse_qs(form)["payload"][0])
+
+        ack = await bot.slack.socket_mode.send("interactive", body)
+        await bot.drain()
+
+        assert ack["envelope_id"].startswith("env-")
+        assert (await bot.incident(incident_id)).acked_by == PLATFORM_RESPONDER
+        ready = await (await bot.http.get(f"{bot.url}/readyz")).json()
+        assert ready["checks"]["slack_socket"] is True
+        await bot.slack.socket_mode.close()
+        await bot.parts.socket_handler.client.close()
+        ready = await (await bot.http.get(f"{bot.url}/readyz")).json()
+        assert ready["checks"]["slack_socket"] is False and ready["ready"] is False
+    finally:
+        await bot.close()
+        await bot.slack.stop()

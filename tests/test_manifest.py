@@ -20,7 +20,9 @@ METHOD_SCOPES = {
     "conversations.join": {"channels:join"},
     "conversations.history": {"channels:history", "groups:history"},
 }
-CALL = re.compile(r"client\.(?P<snake>[a-z]+_[a-zA-Z_]+)\("
+FAMILIES = ("api|apps|auth|bots|chat|conversations|dnd|files|pins|reactions|team|usergroups"
+            "|users|views")
+CALL = re.compile(rf"client\.(?P<snake>(?:{FAMILIES})_[a-zA-Z_]+)\("
                   r"|_call\(\"(?P<dotted>[a-z]+\.[a-zA-Z.]+)\"")
 
 

@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.devtools.fake_socket_mode import SocketModeStandIn
+
 if TYPE_CHECKING:
     from multidict import CIMultiDict
 
@@ -411,6 +413,7 @@ class FakeSlack:
         self,
         *,
         bot_token: str = "xoxb-test",
+        app_token: str = "xapp-test",
         bot_user_id: str = "UBOT",
         team_id: str = "T0001",
         channels: dict[str, dict] | None = None,
@@ -421,6 +424,8 @@ class FakeSlack:
         self.bot_token, self.bot_user_id, self.team_id, self.bot_id = (
             bot_token, bot_user_id, team_id, bot_id)
         self.chat_write_public = chat_write_public
+        self.app_token = app_token
+        self.socket_mode = SocketModeStandIn()
         self.down = False
         self.calls: list[Call] = []
         self.responses: list[Json] = []
@@ -457,6 +462,7 @@ class FakeSlack:
     async def stop(self) -> None:
         """Release hung answers first, so stopping never waits on a hang_next delay."""
         self._closing.set()
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -484,6 +490,7 @@ class FakeSlack:
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
         app.router.add_post("/response/{key}", self._handle_response_url)
+        app.router.add_get("/socket-mode", self.socket_mode.handle)
         return app
 
     # -- workspace setup ----------------------------------------------------------------
@@ -573,7 +580,7 @@ class FakeSlack:
 
     def _answer(self, method: str, args: Json, request: web.Request) -> Json:
         try:
-            self._authenticate(request, args)
+            self._authenticate(request, args, method)
             handler = self._methods.get(method)
             if handler is None:
                 raise SlackError("unknown_method")
@@ -581,12 +588,13 @@ class FakeSlack:
         except SlackError as exc:
             return exc.body()
 
-    def _authenticate(self, request: web.Request, args: Json) -> None:
+    def _authenticate(self, request: web.Request, args: Json, method: str) -> None:
         header = request.headers.get("Authorization", "")
         token = header.removeprefix("Bearer ").strip() if header else args.get("token")
         if not token:
             raise SlackError("not_authed")
-        if token != self.bot_token:
+        wanted = self.app_token if method == "apps.connections.open" else self.bot_token
+        if token != wanted:
             raise SlackError("invalid_auth")
 
     @staticmethod
@@ -763,6 +771,7 @@ class FakeSlack:
     def _method_table(self) -> dict[str, Callable[[Json], Json]]:
         return {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -788,6 +797,9 @@ class FakeSlack:
         return {"ok": True, "url": "https://fake-workspace.slack.com/", "team": "Fake Workspace",
                 "user": self._users[self.bot_user_id]["name"], "team_id": self.team_id,
                 "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def _apps_connections_open(self, args: Json) -> Json:
+        return {"ok": True, "url": self.root_url.replace("http://", "ws://") + "/socket-mode"}
 
     def _chat_post_message(self, args: Json) -> Json:
         channel = self._postable(args.get("channel"))
