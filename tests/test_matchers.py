@@ -165,6 +165,19 @@ def test_matches_like_alertmanager(matcher: str, labels: dict[str, str], expecte
         ("a{,3}", "a{,3}", True),  # not a repeat in Go: a literal brace
         ("a{2,3}", "aaa", True),
         ("^*a", "a", True),
+        ("\\B", "", True),  # Python's own \B never matches an empty string
+        ("\\b", "", False),
+        ("a(?i)*", "aaa", True),  # a repetition after a bare flag applies to the atom before
+        ("(ab)+(?i)?c", "C", True),
+        ("(ab)+(?i)?c", "abC", True),
+        ("[[:alpha:]]+(?s)?(a|b)\n", "a\n", True),
+        ("(?i)\\W", "k", False),  # Go folds \w (k, K, Kelvin sign) before negating it
+        ("(?i)\\W", "\u212a", False),
+        ("(?i)\\w", "\u212a", True),
+        ("[a\\W]+", "a-", True),
+        ("[^a\\W]+", "bc", True),
+        ("[^a\\W]+", "ba", False),
+        ("[[:^alpha:]]+", "1-", True),
         (".", "\n", False),
         ("(?s).", "\n", True),
         ("[^a]", "\n", True),

@@ -322,6 +322,12 @@ def test_compiled_trees_are_cached_and_accepted_by_route() -> None:
     assert [d.route_key for d in route(compiled, {"alert_type": "model"}, {})] == ["root/0"]
 
 
+def test_a_copy_with_changes_is_compiled_afresh() -> None:
+    compile_route(NESTED)
+    changed = NESTED.model_copy(update={"routes": []})
+    assert keys(changed, {"alert_type": "model"}) == ["root"]
+
+
 # -- validate_tree -------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
@@ -259,35 +259,48 @@ _POSIX_CLASSES = {
     "xdigit": ((0x30, 0x39), (0x41, 0x46), (0x61, 0x66)),
 }
 # Grouped, because Go lets an assertion be repeated (`^*`) and Python does not.
-_ASSERTIONS = {"^": "(?:^)", "A": r"(?:\A)", "b": r"(?a:\b)", "B": r"(?a:\B)", "z": r"(?:\Z)"}
+_WORD = "[0-9A-Za-z_]"
+_ASSERTIONS = {
+    "^": "(?:^)",
+    "A": r"(?:\A)",
+    "z": r"(?:\Z)",
+    # Go's ASCII word boundaries; Python's \B never matches an empty string.
+    "b": f"(?-i:(?<!{_WORD})(?={_WORD})|(?<={_WORD})(?!{_WORD}))",
+    "B": f"(?-i:(?<!{_WORD})(?!{_WORD})|(?<={_WORD})(?={_WORD}))",
+}
 _CONTROL_ESCAPES = {"a": 0x07, "f": 0x0C, "t": 0x09, "n": 0x0A, "r": 0x0D, "v": 0x0B}
 _REPEAT_RE = re.compile(r"\{([0-9]+)(,([0-9]*))?\}")
 _FLAGS_RE = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?([:)])")
 _NAMED_GROUP_RE = re.compile(r"\(\?P<([A-Za-z0-9_]+)>")
+_OCTAL_RE = re.compile("[0-7]{0,2}")
+_HEX_RE = re.compile(r"\{([0-9A-Fa-f]+)\}|([0-9A-Fa-f]{2})")
+_UNICODE_CLASSES_UNSUPPORTED = "Unicode classes (\\p) are not supported by the bot"
 
 Ranges = tuple[tuple[int, int], ...]
+ClassPart = tuple[bool, Ranges]  # (negated, ranges): `\\D` is (True, 0-9)
 
 
-def _complement(ranges: Ranges) -> Ranges:
-    """Every code point not in `ranges` (which are sorted and disjoint)."""
-    result, start = [], 0
-    for low, high in sorted(ranges):
-        if low > start:
-            result.append((start, low - 1))
-        start = max(start, high + 1)
-    if start <= _MAX_CODE_POINT:
-        result.append((start, _MAX_CODE_POINT))
-    return tuple(result)
+def _class_text(parts: Iterable[ClassPart], negated: bool = False) -> str:
+    """Python syntax for a Go class; negated parts stay `[^...]` so that case folding
+    happens before negation, as in Go (`(?i)\\W` must not match `k`)."""
+    parts = list(parts)
+    positive = tuple(span for is_negated, spans in parts if not is_negated for span in spans)
+    negatives = [spans for is_negated, spans in parts if is_negated]
+    if not negatives:
+        return _bracket(positive, negated)
+    alternatives = [_bracket(positive)] if positive else []
+    union = "(?:" + "|".join(alternatives + [_bracket(spans, True) for spans in negatives]) + ")"
+    return f"(?:(?!{union})(?s:.))" if negated else union
 
 
-def _class_text(ranges: Iterable[tuple[int, int]], negated: bool = False) -> str:
-    """A Python character class holding exactly `ranges`."""
+def _bracket(ranges: Ranges, negated: bool = False) -> str:
+    """A Python character class holding exactly `ranges` (or everything else)."""
     body = "".join(
         _literal_cp(low) if low == high else f"{_literal_cp(low)}-{_literal_cp(high)}"
         for low, high in ranges
     )
-    if not body:  # an empty class matches nothing
-        return "[^\\x00-\\U0010ffff]" if not negated else "[\\x00-\\U0010ffff]"
+    if not body:  # an empty class matches nothing; its negation matches anything
+        return "[\\x00-\\U0010ffff]" if negated else "[^\\x00-\\U0010ffff]"
     return f"[{'^' if negated else ''}{body}]"
 
 
@@ -300,6 +313,7 @@ class _Group:
     """One open group: its flags, and the `(?flags:` wrappers opened by a bare `(?flags)`."""
 
     flags: frozenset[str]
+    start: int = 0
     wrappers: list[str] = field(default_factory=list)
 
 
@@ -311,7 +325,9 @@ class _GoRegex:
         self.pos = 0
         self.out: list[str] = []
         self.groups = [_Group(frozenset())]
-        self.after_repeat = False
+        self.after_repeat = False  # Go's lastRepeat: refuses `a**`
+        self.last_was_repeat = False  # ...but `a*(?i)*` is allowed and needs a group here
+        self.atom_start: int | None = None
         self.pending_openers: list[str] = []
 
     def translate(self) -> str:
@@ -322,7 +338,7 @@ class _GoRegex:
         self._emit(")" * len(self.groups[0].wrappers))
         return "".join(self.out)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         raise MatcherError(f"invalid regex {self.source[4:-2]!r}: {message}")
 
     def _step(self, char: str) -> None:
@@ -331,15 +347,35 @@ class _GoRegex:
         elif char in self._HANDLERS:
             self._HANDLERS[char](self)
         else:
-            self._emit(re.escape(char))
+            self._emit_atom(re.escape(char))
             self.pos += 1
 
-    def _emit(self, text: str, repeat: bool = False) -> None:
-        if not repeat:  # a repetition right after `(?i)` applies to the atom before it, as in Go
-            self.out.extend(self.pending_openers)
-            self.pending_openers.clear()
+    def _emit(self, text: str) -> None:
+        """Emit syntax that is not an atom: group openers and closers, `|`."""
+        self._flush_openers()
         self.out.append(text)
-        self.after_repeat = repeat
+        self.after_repeat = self.last_was_repeat = False
+        self.atom_start = None
+
+    def _emit_atom(self, text: str) -> None:
+        """Emit something a following repetition applies to."""
+        self._flush_openers()
+        self.atom_start = len(self.out)
+        self.out.append(text)
+        self.after_repeat = self.last_was_repeat = False
+
+    def _emit_repeat(self, text: str) -> None:
+        if self.last_was_repeat and self.atom_start is not None:
+            self.out.insert(self.atom_start, "(?:")
+            self.out.append(")")
+        self.out.append(text)
+        self.after_repeat = self.last_was_repeat = True
+
+    def _flush_openers(self) -> None:
+        """Open the groups of a bare `(?i)` only now: a repetition right after it still
+        applies to the atom before it, as in Go."""
+        self.out.extend(self.pending_openers)
+        self.pending_openers.clear()
 
     # operators -------------------------------------------------------------------------
 
@@ -348,12 +384,13 @@ class _GoRegex:
         length = 1
         if char == "{":
             found = _REPEAT_RE.match(self.source, self.pos)
-            self._check_repeat_counts(found)  # type: ignore[arg-type]
-            length = len(found.group(0))  # type: ignore[union-attr]
+            assert found is not None  # _step only calls this for a well-formed `{n,m}`
+            self._check_repeat_counts(found)
+            length = len(found.group(0))
         if self.after_repeat:
             self._fail("invalid nested repetition operator: a repetition right after another")
         lazy = self.source.startswith("?", self.pos + length)
-        self._emit(self.source[self.pos : self.pos + length] + ("?" if lazy else ""), True)
+        self._emit_repeat(self.source[self.pos : self.pos + length] + ("?" if lazy else ""))
         self.pos += length + lazy
 
     def _check_repeat_counts(self, found: re.Match[str]) -> None:
@@ -364,7 +401,7 @@ class _GoRegex:
 
     def _dollar(self) -> None:
         # Go's `$` is the end of text unless (?m); Python's `$` also matches before a final \n.
-        self._emit("(?:$)" if "m" in self.groups[-1].flags else r"(?:\Z)")
+        self._emit_atom("(?:$)" if "m" in self.groups[-1].flags else r"(?:\Z)")
         self.pos += 1
 
     def _alternate(self) -> None:
@@ -377,6 +414,7 @@ class _GoRegex:
             self._fail("unexpected )")
         group = self.groups.pop()
         self._emit(")" * len(group.wrappers) + ")")
+        self.atom_start = group.start
         self.pos += 1
 
     def _open(self) -> None:
@@ -389,7 +427,8 @@ class _GoRegex:
             self._flag_group()
 
     def _push(self, flags: frozenset[str], text: str) -> None:
-        self.groups.append(_Group(flags))
+        self._flush_openers()
+        self.groups.append(_Group(flags, start=len(self.out)))
         self._emit(text)
 
     def _named_group(self) -> None:
@@ -431,23 +470,23 @@ class _GoRegex:
         if letter == "Q":
             self._quoted_literal()
         elif letter in ("A", "b", "B", "z"):
-            self._emit(_ASSERTIONS[letter])
+            self._emit_atom(_ASSERTIONS[letter])
             self.pos += 2
         elif letter.lower() in _PERL_CLASSES:
-            self._emit(_class_text(self._perl_class(letter)))
+            self._emit_atom(_class_text([self._perl_class(letter)]))
             self.pos += 2
         else:
-            self._emit(re.escape(chr(self._escaped_code_point())))
+            self._emit_atom(re.escape(chr(self._escaped_code_point())))
 
     def _quoted_literal(self) -> None:
         end = self.source.find(r"\E", self.pos + 2)
         end = len(self.source) if end < 0 else end
-        self._emit(re.escape(self.source[self.pos + 2 : end]))
+        for char in self.source[self.pos + 2 : end]:  # one atom each, as Go reads them
+            self._emit_atom(re.escape(char))
         self.pos = end + 2
 
-    def _perl_class(self, letter: str) -> Ranges:
-        ranges = _PERL_CLASSES[letter.lower()]
-        return _complement(ranges) if letter.isupper() else ranges
+    def _perl_class(self, letter: str) -> ClassPart:
+        return letter.isupper(), _PERL_CLASSES[letter.lower()]
 
     def _escaped_code_point(self) -> int:
         """Read one escaped character (Go's parseEscape) and return its code point."""
@@ -464,11 +503,10 @@ class _GoRegex:
         if letter == "x":
             return self._hex()
         self._fail(f"invalid escape sequence \\{letter}")
-        return 0
 
     def _octal(self, first: str) -> int:
         """Read octal `\\0`, `\\012`, `\\12`; a lone `\\1` is a backreference, which Go refuses."""
-        found = re.compile("[0-7]{0,2}").match(self.source, self.pos)
+        found = _OCTAL_RE.match(self.source, self.pos)
         digits = found.group(0) if found else ""
         if first != "0" and not digits:
             self._fail(f"invalid escape sequence \\{first} (backreferences are not supported)")
@@ -476,29 +514,26 @@ class _GoRegex:
         return int(first + digits, 8)
 
     def _hex(self) -> int:
-        found = re.compile(r"\{([0-9A-Fa-f]+)\}|([0-9A-Fa-f]{2})").match(self.source, self.pos)
-        code_point = int(found.group(1) or found.group(2), 16) if found else _MAX_CODE_POINT + 1
-        if found is None or code_point > _MAX_CODE_POINT:
+        found = _HEX_RE.match(self.source, self.pos)
+        if found is None or int(found.group(1) or found.group(2), 16) > _MAX_CODE_POINT:
             self._fail("invalid escape sequence \\x")
-        self.pos = found.end()  # type: ignore[union-attr]
-        return code_point
+        self.pos = found.end()
+        return int(found.group(1) or found.group(2), 16)
 
     def _char_class(self) -> None:
         """Translate `[...]` into explicit code point ranges (Go's parseClass)."""
         self.pos += 1
         negated = self.source.startswith("^", self.pos)
         self.pos += negated
-        ranges: list[tuple[int, int]] = []
-        first = True
-        while first or not self.source.startswith("]", self.pos):
+        parts: list[ClassPart] = []
+        while not parts or not self.source.startswith("]", self.pos):  # `[]a]` holds `]`
             if self.pos >= len(self.source):
                 self._fail("missing closing ]")
-            ranges.extend(self._class_item())
-            first = False
+            parts.append(self._class_item())
         self.pos += 1
-        self._emit(_class_text(ranges, negated))
+        self._emit_atom(_class_text(parts, negated))
 
-    def _class_item(self) -> Ranges:
+    def _class_item(self) -> ClassPart:
         """One member of a class: a POSIX or Perl class, a character, or a range."""
         rest = self.source[self.pos :]
         if rest.startswith("[:"):
@@ -514,15 +549,15 @@ class _GoRegex:
             high = self._class_char()
             if high < low:
                 self._fail(f"invalid character class range {chr(low)}-{chr(high)}")
-            return ((low, high),)
-        return ((low, low),)
+            return False, ((low, high),)
+        return False, ((low, low),)
 
     def _at_range_dash(self) -> bool:
         """`a-z` is a range; `a-]` is `a` and `-` (Go's rule)."""
         following = self.source[self.pos + 1 : self.pos + 2]
         return self.source.startswith("-", self.pos) and following not in ("]", "")
 
-    def _posix_class(self, rest: str) -> Ranges | None:
+    def _posix_class(self, rest: str) -> ClassPart | None:
         end = rest.find(":]", 2)
         if end < 0:
             return None
@@ -531,31 +566,29 @@ class _GoRegex:
         if ranges is None:
             self._fail(f"invalid character class range [:{name}:]")
         self.pos += end + 2
-        return _complement(ranges) if name.startswith("^") else ranges  # type: ignore[arg-type]
+        return name.startswith("^"), ranges
 
     def _class_char(self) -> int:
         char = self.source[self.pos : self.pos + 1]
         if char == "\\":
             if self.source[self.pos + 1 : self.pos + 2] in ("p", "P"):
-                self._fail("Unicode classes (\\p) are not supported by the bot")
+                self._fail(_UNICODE_CLASSES_UNSUPPORTED)
             return self._escaped_code_point()
         if not char:
             self._fail("missing closing ]")
         self.pos += 1
         return ord(char)
 
-    def _unicode_class(self) -> None:
-        self._fail("Unicode classes (\\p) are not supported by the bot")
-
     def _backslash(self) -> None:
-        if self.source[self.pos + 1 : self.pos + 2] in ("p", "P"):
-            self._unicode_class()
-        if self.source[self.pos + 1 : self.pos + 2] == "C":
+        letter = self.source[self.pos + 1 : self.pos + 2]
+        if letter in ("p", "P"):
+            self._fail(_UNICODE_CLASSES_UNSUPPORTED)
+        if letter == "C":
             self._fail("invalid escape sequence \\C")
         self._escape()
 
     def _literal(self) -> None:
-        self._emit(_ASSERTIONS.get(self.source[self.pos], self.source[self.pos]))
+        self._emit_atom(_ASSERTIONS.get(self.source[self.pos], self.source[self.pos]))
         self.pos += 1
 
     _HANDLERS: ClassVar[dict[str, Callable[[_GoRegex], None]]] = {

@@ -14,7 +14,7 @@ compiled form is cached on the tree, so answering thousands of label sets is che
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
@@ -79,7 +79,8 @@ class RouteNode(BaseModel):
     digest: Literal["hourly"] | None = None
     page_if_ratio_at_least: float | None = Field(None, gt=0)
 
-    _compiled: CompiledRoute | None = PrivateAttr(default=None)
+    # (id of the tree it was built for, compiled tree): model_copy copies private attributes.
+    _compiled: tuple[int, CompiledRoute] | None = PrivateAttr(default=None)
 
     @field_validator("matchers")
     @classmethod
@@ -180,9 +181,9 @@ class CompiledRoute:
 
 def compile_route(tree: RouteNode) -> CompiledRoute:
     """Compile a tree once; later calls return the cached result (trees are frozen)."""
-    if tree._compiled is None:
-        tree._compiled = _compile_node(tree, None, RouteSettings(), "root", "route")
-    return tree._compiled
+    if tree._compiled is None or tree._compiled[0] != id(tree):
+        tree._compiled = (id(tree), _compile_node(tree, None, RouteSettings(), "root", "route"))
+    return tree._compiled[1]
 
 
 def _compile_node(
@@ -209,6 +210,7 @@ def _compile_node(
 
 
 def _own_matchers(node: RouteNode) -> tuple[Matcher, ...]:
+    """Parse the node's matchers once, in Alertmanager's sorted order."""
     return tuple(matchers_from_route(node.matchers, node.match, node.match_re))
 
 
@@ -218,7 +220,7 @@ def _inherit(parent: RouteSettings, node: RouteNode, key: str) -> RouteSettings:
     receiver_set = bool(node.receiver)
     action, action_reason = _own_action(node, where) or (parent.action, parent.action_reason)
     return RouteSettings(
-        receiver=node.receiver if receiver_set else parent.receiver,  # type: ignore[arg-type]
+        receiver=node.receiver or parent.receiver,
         receiver_origin=where if receiver_set else parent.receiver_origin,
         receiver_from_label=_pick(node.receiver_from_label, parent.receiver_from_label),
         group_by=_group_by(node.group_by, parent.group_by),
@@ -235,6 +237,7 @@ def _inherit(parent: RouteSettings, node: RouteNode, key: str) -> RouteSettings:
 
 
 def _pick(own: T | None, inherited: T) -> T:
+    """Inherit unless the node sets its own value."""
     return inherited if own is None else own
 
 
@@ -378,7 +381,7 @@ def _render_labels(labels: Mapping[str, str]) -> str:
 
 
 def validate_tree(
-    tree: RouteNode, teams: set[str] | frozenset[str], tool_owners: Mapping[str, str]
+    tree: RouteNode, teams: Collection[str], tool_owners: Mapping[str, str]
 ) -> list[RouteProblem]:
     """List every problem of a route tree, each at its config-key path, for `oncall-bot check`."""
     problems = list(_root_problems(tree))
@@ -408,9 +411,7 @@ def _root_problems(root: RouteNode) -> Iterator[RouteProblem]:
         yield RouteProblem(path="route.continue", message="the root route cannot have continue")
 
 
-def _node_problems(
-    node: RouteNode, path: str, teams: set[str] | frozenset[str]
-) -> list[RouteProblem]:
+def _node_problems(node: RouteNode, path: str, teams: Collection[str]) -> list[RouteProblem]:
     return [
         *_receiver_problems(node, path, teams),
         *_matcher_problems(node, path),
@@ -421,7 +422,7 @@ def _node_problems(
 
 
 def _receiver_problems(
-    node: RouteNode, path: str, teams: set[str] | frozenset[str]
+    node: RouteNode, path: str, teams: Collection[str]
 ) -> Iterator[RouteProblem]:
     if node.receiver and node.receiver not in teams:
         known = ", ".join(sorted(teams)) or "none"
@@ -491,7 +492,7 @@ def _time_interval_problems(node: RouteNode, path: str) -> Iterator[RouteProblem
 
 
 def _tool_owner_problems(
-    tool_owners: Mapping[str, str], teams: set[str] | frozenset[str]
+    tool_owners: Mapping[str, str], teams: Collection[str]
 ) -> Iterator[RouteProblem]:
     for tool, team in tool_owners.items():
         if team not in teams:
