@@ -205,8 +205,8 @@ def test_firing_incident_golden() -> None:
         {
             "type": "context",
             "elements": [
-                mrkdwn("Routed: matched team=payments · severity=critical pages"),
-                mrkdwn("Route: root &gt; payments"),
+                mrkdwn("Routed via root &gt; payments: matched team=payments"
+                       " · severity=critical pages"),
             ],
         },
         {

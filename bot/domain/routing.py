@@ -26,6 +26,7 @@ from bot.domain.durations import Duration
 from bot.domain.matchers import (
     Matcher,
     MatcherError,
+    MatchOp,
     compile_go_regex,
     is_label_name,
     matchers_from_route,
@@ -315,8 +316,7 @@ def _decide(
 
 def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
     """Say which route matched, through which matchers, and whether it was a fallback."""
-    reasons = [f"route {node.key}: {' > '.join(node.path)}"]
-    reasons += [_matched_reason(matcher, labels) for matcher in node.path_matchers]
+    reasons = [_matched_reason(matcher, labels) for matcher in node.path_matchers]
     if node.children:
         reasons.append(f"no child route matched: fell back to {node.path[-1]}")
     return reasons
@@ -324,6 +324,8 @@ def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
 
 def _matched_reason(matcher: Matcher, labels: Mapping[str, str]) -> str:
     value = labels.get(matcher.name, "")
+    if matcher.op is MatchOp.EQUAL and value:
+        return f"matched {matcher}"  # the value is in the matcher already
     seen = f'{matcher.name}="{openmetrics_escape(value)}"' if value else f"{matcher.name} not set"
     return f"matched {matcher} ({seen})"
 

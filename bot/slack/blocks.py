@@ -328,7 +328,7 @@ def _reasons_blocks(view: IncidentView) -> list[Block]:
     """Why the bot routed the incident here, in small print."""
     reasons = " · ".join(escape_mrkdwn(one_line(r)) for r in view.reasons if r.strip())
     route = escape_mrkdwn(one_line(view.route_path))
-    texts = [f"Routed: {reasons}" if reasons else "", f"Route: {route}" if route else ""]
+    texts = [f"Routed via {route}: {reasons}" if route else f"Routed: {reasons}"]
     elements = [_mrkdwn(truncate_mrkdwn(t, CONTEXT_TEXT_MAX)) for t in texts if t]
     return [ContextBlock(elements=elements[:CONTEXT_ELEMENTS_MAX])] if elements else []
 
