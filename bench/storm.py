@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.delivery.worker import DeliveryPolicy
 from bot.services.context import SystemClock
-from bot.slack.delivery import DeliveryPolicy
 from tests.appkit import start_bot
 
 TEAMS = ["infra", "model", "tool", "cost"]

@@ -17,13 +17,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import OncallConfig
+from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
 from bot.metrics import Metrics
 from bot.services import outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
+from bot.services.outbox import SYNC_MESSAGE
 from bot.settings import Settings
 from bot.slack import actions, middleware
-from bot.slack.delivery import DeliveryPolicy, DeliveryWorker
+from bot.slack.delivery import SlackSender
 from bot.slack.directory import ChannelDirectory
 from bot.store.db import Database
 
@@ -59,7 +61,9 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
                             base_url=settings.slack_api_url, timeout=policy.call_timeout)
     directory = ChannelDirectory(client)
-    worker = DeliveryWorker(services, client, directory, metrics, policy)
+    worker = DeliveryWorker(services, metrics, policy)
+    slack_sender = SlackSender(services, client, directory, metrics, policy)
+    worker.register(SYNC_MESSAGE, slack_sender.sync_message)
     services.wake_delivery = worker.wake
     bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
                     process_before_response=False)

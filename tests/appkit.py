@@ -17,10 +17,10 @@ from sqlmodel import col, select
 
 from bot.app import Components, build_components, build_web_app
 from bot.config import parse_config
+from bot.delivery.worker import DeliveryPolicy
 from bot.services.context import Clock
 from bot.settings import Settings
 from bot.slack.action_ids import IncidentRef
-from bot.slack.delivery import DeliveryPolicy
 from bot.store.db import migrate
 from bot.store.models import AlertRow, IncidentRow, OutboxIntent, SlackMessage, TimelineEvent
 from tests.fakes.slack_api import FakeSlack

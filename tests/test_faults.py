@@ -14,7 +14,7 @@ import time
 import aiohttp
 import pytest
 
-from bot.slack.delivery import DeliveryPolicy
+from bot.delivery.worker import DeliveryPolicy
 from tests.appkit import (
     ALERT_TOKEN,
     BOT_TOKEN,

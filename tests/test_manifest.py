@@ -23,7 +23,7 @@ METHOD_SCOPES = {
 FAMILIES = ("api|apps|auth|bots|chat|conversations|dnd|files|pins|reactions|team|usergroups"
             "|users|views")
 CALL = re.compile(rf"client\.(?P<snake>(?:{FAMILIES})_[a-zA-Z_]+)\("
-                  r"|_call\(\"(?P<dotted>[a-z]+\.[a-zA-Z.]+)\"")
+                  r"|\bcall\(\"(?P<dotted>[a-z]+\.[a-zA-Z.]+)\"")
 
 
 def methods_called() -> set[str]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackObjectFormationError
+
+from bot.delivery.outcome import Outcome
 
 #: Errors no retry can fix: fail the intent at once instead of blocking the channel's queue.
 FATAL_ERRORS = frozenset({
@@ -17,16 +18,6 @@ FATAL_ERRORS = frozenset({
     "no_text", "is_inactive", "invalid_metadata_format", "invalid_metadata_schema",
     "user_not_found",
 })
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """retry (after `delay` s) or fatal; `maybe_sent` when Slack may have acted anyway."""
-
-    label: str
-    fatal: bool = False
-    delay: float | None = None
-    maybe_sent: bool = False
 
 
 class RateLimitedLocally(Exception):

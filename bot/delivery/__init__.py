@@ -1,0 +1,1 @@
+"""The outbox worker and the outcome vocabulary its senders (Slack, outgoing HTTP) share."""
