@@ -62,6 +62,19 @@ class IncidentRow(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=32)
     rationale: dict[str, Any] = _json()
     truncated_at_source: int = 0
+    started_at: datetime | None = None  # earliest startsAt: page_after counts from here
+    policy: str | None = Field(default=None, max_length=128)
+    escalation_step: int = 0  # steps of the flattened policy already notified
+    next_step_at: datetime | None = Field(default=None, index=True)
+    next_step_kind: str | None = Field(default=None, max_length=16)  # page|escalate|ack_timeout
+    first_paged_at: datetime | None = None
+    unowned: bool = False
+    humans_mode: bool = False
+    humans_by: str | None = Field(default=None, max_length=32)
+    humans_at: datetime | None = None
+    handoff_error: str | None = Field(default=None, max_length=512)
+    auto_resolved_in_hold: bool = False
+    reopened_at: datetime | None = None
 
 
 class IncidentAlert(SQLModel, table=True):
@@ -135,3 +148,44 @@ class ProcessedEvent(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=128)
     at: datetime
+
+
+class PageRow(SQLModel, table=True):
+    """Who was notified for an incident, at which step, and what stood in the way (DND)."""
+
+    __tablename__ = "page"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    step: int
+    level: int
+    target_kind: str = Field(max_length=16)  # user|usergroup|channel|pager
+    target: str = Field(max_length=128)
+    at: datetime
+    dnd_until: datetime | None = None
+    error: str | None = Field(default=None, max_length=512)
+
+
+class OverrideRow(SQLModel, table=True):
+    """Someone takes (part of) a shift: it wins over the rotation while it lasts."""
+
+    __tablename__ = "schedule_override"
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule: str = Field(max_length=128, index=True)
+    user: str = Field(max_length=32)
+    role: str = Field(default="primary", max_length=16)
+    start: datetime
+    end: datetime
+    created_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime
+
+
+class HeartbeatRow(SQLModel, table=True):
+    """The dead-man's switch: when the always-firing alert was last seen."""
+
+    __tablename__ = "heartbeat"
+
+    name: str = Field(primary_key=True, max_length=128)
+    last_seen: datetime
+    missing_since: datetime | None = None  # set while the owners have been paged
