@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.domain.durations import Duration
+from bot.domain.escalation import EscalationPolicy, Target, validate_policies
+from bot.domain.handoff import HumanHandoffSpec
+from bot.domain.pagers import PagerSpec
 from bot.domain.routing import RouteNode, validate_tree
+from bot.domain.schedules import ScheduleSpec
 
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 SLACK_USER_OR_GROUP_ID = re.compile(r"^[UWS][A-Z0-9]{6,}$")
@@ -25,6 +31,8 @@ class Team(Strict):
 
     channel: str = Field(description="channel name (#ai-eng) or id (C0123ABCD)")
     responders: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    escalation_policy: str | None = None
 
     @field_validator("channel")
     @classmethod
@@ -44,6 +52,14 @@ class Team(Strict):
         return values
 
 
+class Heartbeat(Strict):
+    """The dead-man's switch: an always-firing alert whose silence means the alert path broke."""
+
+    alertname: str = "Watchdog"
+    missing_after: Duration = timedelta(minutes=10)
+    notify: list[Target] = Field(min_length=1, description="pager:NAME and/or channels")
+
+
 class OncallConfig(Strict):
     """The whole oncall.yaml."""
 
@@ -51,6 +67,12 @@ class OncallConfig(Strict):
     tool_owners: dict[str, str] = Field(default_factory=dict)
     admins: list[str] = Field(default_factory=list)
     route: RouteNode
+    schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
+    escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
+    severity_policies: dict[str, str] = Field(default_factory=dict)
+    pagers: dict[str, PagerSpec] = Field(default_factory=dict)
+    handoff: dict[str, HumanHandoffSpec] = Field(default_factory=dict)
+    heartbeat: Heartbeat | None = None
     runbooks_dir: str = "runbooks"
 
     def channel_of(self, team: str) -> str:
@@ -113,12 +135,47 @@ def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> 
     teams = set(config.teams)
     found = [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
              for p in validate_tree(config.route, teams, config.tool_owners)]
+    found += [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+              for p in _responder_problems(config)]
     for i, admin in enumerate(config.admins):
         if not SLACK_USER_OR_GROUP_ID.match(admin):
             key = f"admins[{i}]"
             found.append(ConfigProblem(filename, key, f"{admin!r}: a Slack user id (U...)",
                                        lines.get(key)))
     return _dedupe(found)
+
+
+@dataclass(frozen=True)
+class _KeyProblem:
+    path: str
+    message: str
+
+
+def _responder_problems(config: OncallConfig) -> list[_KeyProblem]:
+    """Teams must name schedules and policies that exist; policies must name known pagers."""
+    found = []
+    for name, team in config.teams.items():
+        if team.schedule and team.schedule not in config.schedules:
+            found.append(_KeyProblem(f"teams.{name}.schedule", _unknown(
+                "schedule", team.schedule, config.schedules)))
+        if team.escalation_policy and team.escalation_policy not in config.escalation_policies:
+            found.append(_KeyProblem(f"teams.{name}.escalation_policy", _unknown(
+                "escalation policy", team.escalation_policy, config.escalation_policies)))
+    found += validate_policies(
+        config.escalation_policies, pagers=set(config.pagers),
+        schedules_of_teams={n: t.schedule for n, t in config.teams.items()},
+        team_policies={n: t.escalation_policy for n, t in config.teams.items()},
+        severity_policies=config.severity_policies)
+    if config.heartbeat:
+        for i, target in enumerate(config.heartbeat.notify):
+            if target.kind == "pager" and target.value not in config.pagers:
+                found.append(_KeyProblem(f"heartbeat.notify[{i}]", _unknown(
+                    "pager", target.value, config.pagers)))
+    return found
+
+
+def _unknown(what: str, name: str, known) -> str:
+    return f"{what} {name!r} is not defined (defined: {', '.join(sorted(known)) or 'none'})"
 
 
 def _route_problems(data: dict, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:

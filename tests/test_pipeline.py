@@ -56,7 +56,7 @@ async def test_a_firing_alert_becomes_one_message_in_its_teams_channel(bot):
     assert action_ids(post.args["blocks"]) == [
         "incident.ack", "incident.escalate", "incident.route_to_humans", "incident.resolve"]
     assert post.args["metadata"]["event_payload"]["incident_id"] == incident.id
-    assert await bot.timeline_kinds(incident.id) == ["received", "routed", "posted"]
+    assert await bot.timeline_kinds(incident.id) == ["received", "routed", "not_paged", "posted"]
 
 
 async def test_redelivery_posts_nothing_new_but_updates_annotations(bot):

@@ -71,14 +71,42 @@ async def test_the_incident_resolves_when_its_last_alert_does(ctx):
         assert incident.status == "resolved" and incident.open_key is None
 
 
-async def test_after_resolution_the_same_group_opens_a_new_incident(ctx):
+async def test_a_refire_more_than_an_hour_after_resolve_opens_a_new_incident(ctx):
     [first] = (await ingest_alerts(ctx, [alert(fingerprint="a1")])).opened
     await incidents.resolve(ctx, first, "U0ADMIN001")
+    ctx.clock.advance(hours=2)
     later = STARTED + timedelta(hours=2)
 
     [second] = (await ingest_alerts(ctx, [alert(fingerprint="a1", starts_at=later)])).opened
 
     assert second != first
+
+
+async def test_a_refire_within_an_hour_of_resolve_reopens_the_incident(ctx):
+    [first] = (await ingest_alerts(ctx, [alert(fingerprint="a1")])).opened
+    await incidents.resolve(ctx, first, "U0ADMIN001")
+    ctx.clock.advance(minutes=20)
+
+    result = await ingest_alerts(ctx, [alert(fingerprint="a1",
+                                             starts_at=STARTED + timedelta(minutes=20))])
+
+    assert result.opened == []
+    async with ctx.db.reader() as s:
+        incident = await repo.incident(s, first)
+        assert incident.status == "triggered" and incident.reopened_at is not None
+        assert "reopened" in [e.kind for e in await repo.timeline_of(s, first)]
+
+
+async def test_repeats_after_a_manual_resolve_add_one_note_and_page_nobody(ctx):
+    [first] = (await ingest_alerts(ctx, [alert(fingerprint="a1")])).opened
+    await incidents.resolve(ctx, first, "U0ADMIN001")
+    for _ in range(3):
+        await ingest_alerts(ctx, [alert(fingerprint="a1")])
+
+    async with ctx.db.reader() as s:
+        kinds = [e.kind for e in await repo.timeline_of(s, first)]
+        assert (await repo.incident(s, first)).status == "resolved"
+    assert kinds.count("still_firing") == 1
 
 
 async def test_ack_and_resolve_racing_have_one_defined_winner_each(ctx):

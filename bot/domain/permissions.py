@@ -5,21 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
-def may_act(
-    user_id: str,
-    *,
-    responders: Iterable[str],
-    admins: Iterable[str],
-    group_members: Iterable[str] = (),
-) -> bool:
-    """A team with no responders listed lets anyone in its channel act; otherwise only its own.
+def may_act(user_id: str, *, responders: Iterable[str], admins: Iterable[str],
+            groups: Iterable[str] = (), also: Iterable[str] = ()) -> bool:
+    """Admins always; a team's responders (users, or members of its user groups); and `also`
+    (whoever is on call or was paged for this incident). A team with no responders listed
+    lets anyone in its channel act.
 
-    `responders` may hold user ids (U...) and user-group ids (S...); the caller resolves groups
-    into `group_members`.
+    `groups` are the user-group ids (S...) the user belongs to, resolved by the caller.
     """
-    responders = list(responders)
-    if user_id in admins:
+    responders = set(responders)
+    if user_id in set(admins) or user_id in set(also):
         return True
     if not responders:
         return True
-    return user_id in responders or user_id in group_members
+    return user_id in responders or bool(responders & set(groups))

@@ -1,92 +1,198 @@
-"""Responder actions on an incident: acknowledge and resolve. One transaction each."""
+"""Responder actions on an incident: acknowledge, resolve, escalate. One transaction each."""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
-from bot.domain.errors import IncidentNotFound, NotAllowed, NothingToDo
+from bot.domain.errors import DomainError, IncidentNotFound, NotAllowed, NothingToDo
+from bot.domain.escalation import ack_deadline
 from bot.domain.permissions import may_act
+from bot.services import paging
 from bot.services.context import ServiceContext
-from bot.services.outbox import queue_sync
+from bot.services.notify import (
+    paged_pagers,
+    paged_people,
+    queue_dm_sync,
+    queue_pager_event,
+    queue_thread_note,
+    sync_everywhere,
+)
 from bot.store import repo
-from bot.store.models import IncidentRow
+from bot.store.models import IncidentRow, PageRow
 
 
-async def acknowledge(ctx: ServiceContext, incident_id: int, actor: str) -> IncidentRow:
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked, with the configured user groups they belong to (resolved by the adapter)."""
+
+    user_id: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+
+def as_actor(actor: Actor | str) -> Actor:
+    return actor if isinstance(actor, Actor) else Actor(actor)
+
+
+async def acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor | str) -> IncidentRow:
     """Triggered -> acknowledged; the conditional UPDATE makes a double click a no-op."""
+    actor = as_actor(actor)
     async with _recording_denials(ctx, incident_id, actor, "acknowledge"):
         return await _acknowledge(ctx, incident_id, actor)
 
 
-async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: str) -> IncidentRow:
+async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
         incident = await _allowed(ctx, s, incident_id, actor, "acknowledge")
+        _, policy = paging.policy_of(ctx, incident)
+        deadline = ack_deadline(policy, now) if policy else None
         changed = await repo.set_where(
             s, IncidentRow,
             [IncidentRow.id == incident_id, IncidentRow.status == IncidentStatus.TRIGGERED.value],
-            {"status": IncidentStatus.ACKNOWLEDGED.value, "acked_by": actor, "acked_at": now})
+            {"status": IncidentStatus.ACKNOWLEDGED.value, "acked_by": actor.user_id,
+             "acked_at": now, "next_step_at": deadline,
+             "next_step_kind": paging.ACK_TIMEOUT if deadline else None, "unowned": False})
         if not changed:
             raise NothingToDo(_already(incident))
-        repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor,
-                      text=f"acknowledged by <@{actor}>")
         await s.refresh(incident)
-        await queue_sync(s, incident, now)
+        repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor.user_id,
+                      text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident))
+        await _tell_pagers(s, incident, "acknowledge", now)
+        await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
     return incident
 
 
-async def resolve(ctx: ServiceContext, incident_id: int, actor: str,
+async def resolve(ctx: ServiceContext, incident_id: int, actor: Actor | str,
                   note: str = "") -> IncidentRow:
     """Any open state -> resolved; frees the group so the next alert opens a new incident."""
+    actor = as_actor(actor)
     async with _recording_denials(ctx, incident_id, actor, "resolve"):
         return await _resolve(ctx, incident_id, actor, note)
 
 
-async def _resolve(ctx: ServiceContext, incident_id: int, actor: str, note: str) -> IncidentRow:
+async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: str) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
         incident = await _allowed(ctx, s, incident_id, actor, "resolve")
         changed = await repo.set_where(
             s, IncidentRow,
             [IncidentRow.id == incident_id, IncidentRow.status != IncidentStatus.RESOLVED.value],
-            {"status": IncidentStatus.RESOLVED.value, "resolved_by": actor, "resolved_at": now,
-             "open_key": None})
+            {"status": IncidentStatus.RESOLVED.value, "resolved_by": actor.user_id,
+             "resolved_at": now, "open_key": None, "next_step_at": None,
+             "next_step_kind": None})
         if not changed:
             raise NothingToDo(_already(incident))
         firing = await repo.firing_count(s, incident_id)
-        text = f"resolved by <@{actor}>" + (f": {note}" if note else "")
-        repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor, text=text,
-                      data={"note": note, "still_firing_at_source": firing})
+        text = f"resolved by <@{actor.user_id}>" + (f": {note}" if note else "")
+        repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor.user_id,
+                      text=text, data={"note": note, "still_firing_at_source": firing})
         await s.refresh(incident)
-        await queue_sync(s, incident, now)
+        await _tell_pagers(s, incident, "resolve", now)
+        await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
     return incident
 
 
-async def _allowed(ctx: ServiceContext, s, incident_id: int, actor: str, verb: str) -> IncidentRow:
+async def escalate(ctx: ServiceContext, incident_id: int, actor: Actor | str, *,
+                   reason: str = "", to_user: str | None = None,
+                   to_usergroup: str | None = None) -> IncidentRow:
+    """Page the next level now, or a chosen person or group; an acked incident is handed on."""
+    actor = as_actor(actor)
+    async with _recording_denials(ctx, incident_id, actor, "escalate"):
+        return await _escalate(ctx, incident_id, actor, reason, to_user, to_usergroup)
+
+
+async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason: str,
+                    to_user: str | None, to_usergroup: str | None) -> IncidentRow:
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as s:
+        incident = await _allowed(ctx, s, incident_id, actor, "escalate")
+        if incident.status == IncidentStatus.RESOLVED.value:
+            raise NothingToDo(_already(incident))
+        target = _target_text(to_user, to_usergroup)
+        incident.status, incident.unowned = IncidentStatus.TRIGGERED.value, False
+        repo.timeline(s, incident_id=incident_id, at=now, kind="escalated", actor=actor.user_id,
+                      text=f"<@{actor.user_id}> escalated to {target}"
+                           + (f": {reason}" if reason else ""),
+                      data={"reason": reason, "to_user": to_user, "to_usergroup": to_usergroup})
+        if to_user or to_usergroup:
+            await _page_chosen(s, incident, to_user, to_usergroup, now)
+        elif paging.policy_of(ctx, incident)[1] is None:
+            raise DomainError(f"#{incident_id} has no escalation policy: pick a person or a "
+                              "user group to escalate to.")
+        else:
+            await paging.notify_step(ctx, s, incident, now)
+        s.add(incident)
+        await sync_everywhere(s, incident, now)
+    ctx.wake_delivery()
+    return incident
+
+
+async def _page_chosen(s: AsyncSession, incident: IncidentRow, user: str | None,
+                       usergroup: str | None, now: datetime) -> None:
+    incident.first_paged_at = incident.first_paged_at or now
+    if user:
+        s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=0,
+                      target_kind="user", target=user, at=now))
+        await queue_dm_sync(s, incident, user, now)
+    if usergroup:
+        s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=0,
+                      target_kind="usergroup", target=usergroup, at=now))
+    await queue_thread_note(s, incident, f"Paging {_target_text(user, usergroup)}.", now)
+
+
+def _target_text(user: str | None, usergroup: str | None) -> str:
+    parts = ([f"<@{user}>"] if user else []) + ([f"<!subteam^{usergroup}>"] if usergroup else [])
+    return " and ".join(parts) or "the next level"
+
+
+async def _tell_pagers(s: AsyncSession, incident: IncidentRow, action: str,
+                       now: datetime) -> None:
+    """External pagers that were triggered hear about the ack and the resolve too."""
+    for pager in await paged_pagers(s, incident.id):
+        await queue_pager_event(s, incident, pager, action, now)
+
+
+def _time_to_ack(incident: IncidentRow) -> str:
+    if incident.first_paged_at is None or incident.acked_at is None:
+        return ""
+    seconds = int((incident.acked_at - incident.first_paged_at).total_seconds())
+    return f" ({seconds // 60}m {seconds % 60:02d}s after the first page)"
+
+
+async def _allowed(ctx: ServiceContext, s: AsyncSession, incident_id: int, actor: Actor,
+                   verb: str) -> IncidentRow:
     incident = await repo.incident(s, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
     team = ctx.config.teams.get(incident.team)
-    responders = team.responders if team else []
-    if not may_act(actor, responders=responders, admins=ctx.config.admins):
-        raise NotAllowed(f"Only {incident.team}'s responders and admins can {verb} "
-                         f"#{incident_id}. Ask in the channel, or an admin to add you to "
-                         f"teams.{incident.team}.responders in oncall.yaml.")
+    on_call = await paging.on_call_now(ctx, s, incident.team, ctx.clock.now())
+    holders = {p for p in (on_call.primary, on_call.secondary) if p}
+    paged = set(await paged_people(s, incident_id))
+    if not may_act(actor.user_id, responders=team.responders if team else [],
+                   admins=ctx.config.admins, groups=actor.groups, also=holders | paged):
+        raise NotAllowed(f"Only {incident.team}'s responders, whoever is on call or was paged "
+                         f"for it, and admins can {verb} #{incident_id}. Ask in the channel, "
+                         f"or an admin to add you to teams.{incident.team}.responders.")
     return incident
 
 
 @contextlib.asynccontextmanager
-async def _recording_denials(ctx: ServiceContext, incident_id: int, actor: str, verb: str):
+async def _recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor, verb: str):
     """A refused action still goes on the timeline, in its own transaction."""
     try:
         yield
     except NotAllowed:
         async with ctx.db.transaction() as s:
             repo.timeline(s, incident_id=incident_id, at=ctx.clock.now(), kind="denied",
-                          actor=actor, text=f"<@{actor}> was not allowed to {verb}")
+                          actor=actor.user_id, text=f"<@{actor.user_id}> was not allowed to "
+                                                    f"{verb}")
         raise
 
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, Alert, AlertStatus, IncidentStatus, labels_fingerprint
 from bot.domain.routing import RouteDecision, route
+from bot.services import paging
 from bot.services.context import ServiceContext
-from bot.services.outbox import queue_sync
+from bot.services.notify import (
+    paged_pagers,
+    queue_pager_event,
+    queue_thread_note,
+    sync_everywhere,
+)
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow
+
+REOPEN_WINDOW = timedelta(hours=1)
 
 
 @dataclass
@@ -100,9 +108,11 @@ async def _redelivered(s: AsyncSession, row: AlertRow, alert: Alert, now: dateti
     row.last_seen = now
     row.deliveries += 1
     s.add(row)
-    if not changed:
-        return
     for incident in await repo.incidents_of_alert(s, row.id):
+        if incident.resolved_by and row.status == AlertStatus.FIRING.value:
+            await _note_still_firing(s, incident, alert, now)
+        if not changed:
+            continue
         if became:
             repo.timeline(s, incident_id=incident.id, at=now, kind=f"alert_{became}",
                           actor="source", text=f"{alert.alertname} {became} at the source",
@@ -110,10 +120,24 @@ async def _redelivered(s: AsyncSession, row: AlertRow, alert: Alert, now: dateti
         result.touched.add(incident.id)
 
 
+async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Alert,
+                             now: datetime) -> None:
+    """Resolved by hand but still firing at the source: say so once, in the thread, no page."""
+    if await repo.has_timeline(s, incident.id, "still_firing"):
+        return
+    text = (f"{alert.alertname} is still firing at the source after #{incident.id} was "
+            f"resolved by <@{incident.resolved_by}>. Not paging again.")
+    repo.timeline(s, incident_id=incident.id, at=now, kind="still_firing", actor="source",
+                  text=text)
+    await queue_thread_note(s, incident, text, now)
+
+
 async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
                   decision: RouteDecision, now: datetime, result: IngestResult) -> None:
     incident = await repo.open_incident(s, decision.group_key)
-    if incident is None:
+    if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
+        await _reopen(ctx, s, incident, alert, decision, now)
+    elif incident is None:
         incident = _new_incident(ctx, alert, decision, now)
         s.add(incident)
         await s.flush()
@@ -124,7 +148,11 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
         repo.timeline(s, incident_id=incident.id, at=now, kind="routed", actor="bot",
                       text=f"routed to {decision.team} ({decision.action.value})",
                       data=_rationale(decision))
+        if decision.action is Action.PAGE:
+            await paging.begin(ctx, s, incident, decision.page_after, now)
     else:
+        if alert.starts_at < (incident.started_at or alert.starts_at):
+            incident.started_at = alert.starts_at
         repo.timeline(s, incident_id=incident.id, at=now, kind="alert_added", actor="source",
                       text=f"{alert.alertname} joined the incident", data={"alert_id": row.id})
     await repo.link(s, incident.id, row.id)
@@ -141,7 +169,30 @@ def _new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
         title=_title(alert), alert_type=labels.get("alert_type", ""),
         service=labels.get("service", ""),
         runbook=decision.runbook or labels.get("runbook") or None,
-        status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision))
+        status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision),
+        started_at=alert.starts_at)
+
+
+async def _reopenable(s: AsyncSession, decision: RouteDecision,
+                      now: datetime) -> IncidentRow | None:
+    """The group's incident if it was resolved less than an hour ago: a refire reopens it."""
+    last = await repo.last_resolved(s, decision.group_key)
+    if last is None or last.resolved_at is None or now - last.resolved_at > REOPEN_WINDOW:
+        return None
+    return last
+
+
+async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, alert: Alert,
+                  decision: RouteDecision, now: datetime) -> None:
+    incident.status, incident.open_key = IncidentStatus.TRIGGERED.value, decision.group_key
+    incident.resolved_at = incident.resolved_by = incident.acked_at = incident.acked_by = None
+    incident.reopened_at, incident.escalation_step, incident.unowned = now, 0, False
+    s.add(incident)
+    await s.flush()
+    repo.timeline(s, incident_id=incident.id, at=now, kind="reopened", actor="source",
+                  text=f"{alert.alertname} fired again within an hour of the resolve: reopened")
+    if decision.action is Action.PAGE:
+        await paging.begin(ctx, s, incident, decision.page_after, now)
 
 
 def _title(alert: Alert) -> str:
@@ -166,11 +217,19 @@ async def _settle(s: AsyncSession, incident_id: int, now: datetime, truncated: i
     if truncated != incident.truncated_at_source:
         incident.truncated_at_source = truncated
     if incident.status != IncidentStatus.RESOLVED and await repo.firing_count(s, incident_id) == 0:
-        incident.status = IncidentStatus.RESOLVED.value
-        incident.resolved_at = now
-        incident.resolved_by = None
-        incident.open_key = None
-        repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor="source",
-                      text="every alert resolved at the source")
+        _resolve_at_source(s, incident, now)
+        for pager in await paged_pagers(s, incident_id):
+            await queue_pager_event(s, incident, pager, "resolve", now)
     s.add(incident)
-    await queue_sync(s, incident, now)
+    await sync_everywhere(s, incident, now)
+
+
+def _resolve_at_source(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
+    held = incident.next_step_kind == paging.PAGE and incident.first_paged_at is None
+    incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, None
+    incident.open_key, incident.next_step_at, incident.next_step_kind = None, None, None
+    incident.auto_resolved_in_hold = held
+    text = "every alert resolved at the source" + (
+        " before the page was due: nobody was paged" if held else "")
+    repo.timeline(s, incident_id=incident.id, at=now, kind="resolved", actor="source", text=text,
+                  data={"auto_resolved_in_hold": held})

@@ -41,6 +41,19 @@ async def open_incident(s: AsyncSession, open_key: str) -> IncidentRow | None:
     return (await s.exec(select(IncidentRow).where(IncidentRow.open_key == open_key))).first()
 
 
+async def last_resolved(s: AsyncSession, group_key: str) -> IncidentRow | None:
+    query = (select(IncidentRow).where(IncidentRow.group_key == group_key,
+                                       IncidentRow.status == "resolved")
+             .order_by(col(IncidentRow.resolved_at).desc()))
+    return (await s.exec(query)).first()
+
+
+async def has_timeline(s: AsyncSession, incident_id: int, kind: str) -> bool:
+    query = select(TimelineEvent.id).where(TimelineEvent.incident_id == incident_id,
+                                           TimelineEvent.kind == kind)
+    return (await s.exec(query)).first() is not None
+
+
 async def incident(s: AsyncSession, incident_id: int) -> IncidentRow | None:
     return await s.get(IncidentRow, incident_id)
 

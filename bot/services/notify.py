@@ -1,0 +1,79 @@
+"""Outbox intents beyond the incident message: DMs, thread notes, pagers, webhooks, ephemerals.
+
+Each is a durable request to the delivery worker, written in the transaction that decided it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.outbox import queue_sync
+from bot.store import repo
+from bot.store.models import IncidentRow, PageRow
+
+SYNC_DM = "sync_dm"
+THREAD_NOTE = "thread_note"
+PAGER_EVENT = "pager_event"
+HANDOFF_WEBHOOK = "handoff_webhook"
+EPHEMERAL = "ephemeral"
+
+
+async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,
+                        at: datetime) -> None:
+    """Post or update this person's page DM for the incident: one DM per person and incident."""
+    await repo.enqueue(s, kind=SYNC_DM, lane=f"dm:{user}", at=at, incident_id=incident.id,
+                       payload={"user": user}, pending_key=f"dm:{incident.id}:{user}")
+
+
+async def queue_thread_note(s: AsyncSession, incident: IncidentRow, text: str, at: datetime,
+                            *, channel: str | None = None, broadcast: bool = False) -> None:
+    """A reply in the incident's thread (or a post in another channel when `channel` is set).
+
+    Queued on the incident channel's lane, behind the message it replies to.
+    """
+    await repo.enqueue(s, kind=THREAD_NOTE, lane=f"channel:{channel or incident.channel}", at=at,
+                       incident_id=incident.id,
+                       payload={"text": text, "channel": channel, "broadcast": broadcast})
+
+
+async def queue_pager_event(s: AsyncSession, incident: IncidentRow, pager: str, action: str,
+                            at: datetime, *, person: str | None = None) -> None:
+    await repo.enqueue(s, kind=PAGER_EVENT, lane=f"pager:{pager}", at=at,
+                       incident_id=incident.id,
+                       payload={"pager": pager, "action": action, "person": person})
+
+
+async def queue_handoff_webhook(s: AsyncSession, incident: IncidentRow, payload: dict[str, Any],
+                                at: datetime) -> None:
+    await repo.enqueue(s, kind=HANDOFF_WEBHOOK, lane=f"handoff:{payload['service']}", at=at,
+                       incident_id=incident.id, payload=payload)
+
+
+async def queue_ephemeral(s: AsyncSession, incident: IncidentRow, user: str, text: str,
+                          at: datetime) -> None:
+    """Tell one person something only they should see (the outcome of their own click)."""
+    await repo.enqueue(s, kind=EPHEMERAL, lane=f"user:{user}", at=at, incident_id=incident.id,
+                       payload={"user": user, "text": text})
+
+
+async def paged_people(s: AsyncSession, incident_id: int) -> list[str]:
+    rows = (await s.exec(select(PageRow.target).where(
+        PageRow.incident_id == incident_id, PageRow.target_kind == "user"))).all()
+    return list(dict.fromkeys(rows))
+
+
+async def paged_pagers(s: AsyncSession, incident_id: int) -> list[str]:
+    rows = (await s.exec(select(PageRow.target).where(
+        PageRow.incident_id == incident_id, PageRow.target_kind == "pager"))).all()
+    return list(dict.fromkeys(rows))
+
+
+async def sync_everywhere(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
+    """The incident changed: re-render its message and every page DM it has."""
+    await queue_sync(s, incident, at)
+    for person in await paged_people(s, incident.id):
+        await queue_dm_sync(s, incident, person, at)

@@ -1,0 +1,191 @@
+"""Paging and escalation: who is notified at each step, recorded, queued, and when next.
+
+Due times live on the incident (`next_step_at`, `next_step_kind`), so a restart neither
+loses nor repeats a step: the scheduler tick claims a due incident with a conditional update
+inside the transaction that acts on it, and an ack in between makes that update miss.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain.alerts import IncidentStatus
+from bot.domain.escalation import Level, ResolvedTargets, plan_step, policy_for, resolve_targets
+from bot.domain.schedules import OnCall, Override, who_is_on_call
+from bot.services.context import ServiceContext
+from bot.services.notify import queue_dm_sync, queue_pager_event, queue_thread_note
+from bot.services.outbox import queue_sync
+from bot.store import repo
+from bot.store.models import IncidentRow, OverrideRow, PageRow
+
+#: How long after the last level of a policy the incident is declared UNOWNED.
+UNOWNED_GRACE = timedelta(minutes=5)
+PAGE, ESCALATE, ACK_TIMEOUT, UNOWNED = "page", "escalate", "ack_timeout", "unowned"
+
+
+def policy_of(ctx: ServiceContext, incident: IncidentRow):
+    team = ctx.config.teams.get(incident.team)
+    name = policy_for(incident.severity, team.escalation_policy if team else None,
+                      ctx.config.severity_policies)
+    return name, ctx.config.escalation_policies.get(name) if name else None
+
+
+async def begin(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow,
+                page_after: timedelta | None, now: datetime) -> None:
+    """A new paging incident: page level 1 now, or hold it for the route's `page_after`."""
+    name, policy = policy_of(ctx, incident)
+    incident.policy = name
+    if policy is None:
+        repo.timeline(s, incident_id=incident.id, at=now, kind="not_paged", actor="bot",
+                      text=f"no escalation policy for team {incident.team}: nobody paged")
+        return
+    due = (incident.started_at or now) + page_after if page_after else now
+    if due > now:
+        _schedule(incident, due, PAGE)
+        repo.timeline(s, incident_id=incident.id, at=now, kind="page_held", actor="bot",
+                      text=f"page held until {due:%H:%M:%S} UTC (page_after)",
+                      data={"until": due.isoformat()})
+        return
+    await notify_step(ctx, s, incident, now)
+
+
+async def notify_step(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow,
+                      now: datetime) -> None:
+    """Notify the next step of the policy, skipping levels that resolve to nobody."""
+    _, policy = policy_of(ctx, incident)
+    on_call = await on_call_now(ctx, s, incident.team, now)
+    while (step := plan_step(policy, incident.escalation_step)) is not None:
+        incident.escalation_step += 1
+        targets = resolve_targets(Level(notify=step.notify), on_call, {})
+        if targets.empty:
+            repo.timeline(s, incident_id=incident.id, at=now, kind="level_skipped", actor="bot",
+                          text=f"level {step.level} resolves to nobody (schedule gap): skipped")
+            continue
+        await _page(s, incident, step.level, targets, now)
+        following = plan_step(policy, incident.escalation_step)
+        if following is None:
+            _schedule(incident, now + max(step.delay, UNOWNED_GRACE), UNOWNED)
+        else:
+            _schedule(incident, now + following.delay, ESCALATE)
+        return
+    await declare_unowned(s, incident, now)
+
+
+async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: ResolvedTargets,
+                now: datetime) -> None:
+    incident.first_paged_at = incident.first_paged_at or now
+    for kind, values in (("user", targets.people), ("usergroup", targets.usergroups),
+                         ("channel", targets.channels), ("pager", targets.pagers)):
+        for value in values:
+            s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=level,
+                          target_kind=kind, target=value, at=now))
+    for person in targets.people:
+        await queue_dm_sync(s, incident, person, now)
+    for pager in targets.pagers:
+        await queue_pager_event(s, incident, pager, "trigger", now)
+    mentions = [f"<@{p}>" for p in targets.people] + [
+        f"<!subteam^{g}>" for g in targets.usergroups]
+    for channel in targets.channels:
+        await queue_thread_note(s, incident, f"Paging this channel for #{incident.id}: "
+                                f"{incident.title}", now, channel=channel)
+    await queue_thread_note(s, incident, f"Paging {', '.join(mentions) or 'pagers'} "
+                            f"(level {level}).", now)
+    who = ", ".join(mentions + [f"pager:{p}" for p in targets.pagers])
+    repo.timeline(s, incident_id=incident.id, at=now, kind="paged", actor="bot",
+                  text=f"level {level}: paged {who}",
+                  data={"level": level, "people": targets.people, "pagers": targets.pagers,
+                        "usergroups": targets.usergroups, "channels": targets.channels})
+    s.add(incident)
+    await queue_sync(s, incident, now)
+
+
+async def declare_unowned(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
+    """Every level was tried and nobody acknowledged: say so loudly in the team channel."""
+    incident.unowned = True
+    _schedule(incident, None, None)
+    repo.timeline(s, incident_id=incident.id, at=now, kind="unowned", actor="bot",
+                  text="every escalation level was paged and nobody acknowledged")
+    await queue_thread_note(s, incident, f"<!here> #{incident.id} is UNOWNED: every escalation "
+                            f"level was paged and nobody acknowledged.", now, broadcast=True)
+    s.add(incident)
+    await queue_sync(s, incident, now)
+
+
+def _schedule(incident: IncidentRow, at: datetime | None, kind: str | None) -> None:
+    incident.next_step_at, incident.next_step_kind = at, kind
+
+
+async def on_call_now(ctx: ServiceContext, s: AsyncSession, team_name: str,
+                      now: datetime) -> OnCall | None:
+    """Who holds the team's schedule now, overrides included; None without a schedule."""
+    team = ctx.config.teams.get(team_name)
+    if team is None or not team.schedule:
+        return _nobody(now)
+    spec = ctx.config.schedules[team.schedule]
+    rows = (await s.exec(select(OverrideRow).where(
+        OverrideRow.schedule == team.schedule, col(OverrideRow.end) > now))).all()
+    overrides = [Override(user=r.user, start=r.start, end=r.end, role=r.role,
+                          created_at=r.created_at) for r in rows]
+    return who_is_on_call(spec, now, overrides)
+
+
+def _nobody(now: datetime) -> OnCall:
+    return OnCall(primary=None, secondary=None, shift_start=now, shift_end=now,
+                  next_handoff=now, overridden=False)
+
+
+async def due_incidents(ctx: ServiceContext, now: datetime) -> list[int]:
+    async with ctx.db.reader() as s:
+        query = (select(IncidentRow.id).where(col(IncidentRow.next_step_at) <= now,
+                                              or_(IncidentRow.status != "resolved"))
+                 .order_by(col(IncidentRow.next_step_at)).limit(200))
+        return list((await s.exec(query)).all())
+
+
+async def tick(ctx: ServiceContext) -> int:
+    """Act on every incident whose next step is due; each in its own transaction."""
+    now = ctx.clock.now()
+    acted = 0
+    for incident_id in await due_incidents(ctx, now):
+        acted += await _advance(ctx, incident_id, now)
+    if acted:
+        ctx.wake_delivery()
+    return acted
+
+
+async def _advance(ctx: ServiceContext, incident_id: int, now: datetime) -> int:
+    async with ctx.db.transaction() as s:
+        incident = await repo.incident(s, incident_id)
+        if incident is None or incident.next_step_at is None or incident.next_step_at > now:
+            return 0
+        claimed = await repo.set_where(s, IncidentRow, [
+            IncidentRow.id == incident_id, IncidentRow.next_step_at == incident.next_step_at,
+            IncidentRow.escalation_step == incident.escalation_step,
+            IncidentRow.status == incident.status], {"next_step_at": None})
+        if not claimed:
+            return 0  # acked, resolved or advanced by someone else meanwhile
+        await s.refresh(incident)
+        await _act(ctx, s, incident, incident.next_step_kind, now)
+    return 1
+
+
+async def _act(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, kind: str | None,
+               now: datetime) -> None:
+    if kind == ACK_TIMEOUT and incident.status == IncidentStatus.ACKNOWLEDGED.value:
+        incident.status = IncidentStatus.TRIGGERED.value
+        incident.escalation_step = max(incident.escalation_step - 1, 0)
+        repo.timeline(s, incident_id=incident.id, at=now, kind="ack_timeout", actor="bot",
+                      text=f"acknowledged by <@{incident.acked_by}> but not resolved in time: "
+                           "triggered again")
+        await notify_step(ctx, s, incident, now)
+    elif incident.status != IncidentStatus.TRIGGERED.value:
+        _schedule(incident, None, None)
+    elif kind == UNOWNED:
+        await declare_unowned(s, incident, now)
+    else:
+        await notify_step(ctx, s, incident, now)
+    s.add(incident)
