@@ -20,13 +20,16 @@ from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
 from bot.metrics import Metrics
-from bot.services import outbox
+from bot.outbound import OutboundSender
+from bot.services import notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.outbox import SYNC_MESSAGE
 from bot.settings import Settings
 from bot.slack import actions, middleware
 from bot.slack.delivery import SlackSender
 from bot.slack.directory import ChannelDirectory
+from bot.slack.notes import SlackNotes
+from bot.slack.usergroups import UsergroupDirectory
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -61,15 +64,34 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
                             base_url=settings.slack_api_url, timeout=policy.call_timeout)
     directory = ChannelDirectory(client)
-    worker = DeliveryWorker(services, metrics, policy)
-    slack_sender = SlackSender(services, client, directory, metrics, policy)
-    worker.register(SYNC_MESSAGE, slack_sender.sync_message)
+    worker = _worker(services, client, directory, metrics, policy)
     services.wake_delivery = worker.wake
     bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
                     process_before_response=False)
-    middleware.register(bolt, services)
+    middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
+
+
+def _worker(services: ServiceContext, client: AsyncWebClient, directory: ChannelDirectory,
+            metrics: Metrics, policy: DeliveryPolicy) -> DeliveryWorker:
+    """The outbox worker with a sender for every kind of intent the services write."""
+    worker = DeliveryWorker(services, metrics, policy)
+    slack = SlackSender(services, client, directory, metrics, policy)
+    notes = SlackNotes(slack)
+    http = OutboundSender(services, metrics, timeout=policy.call_timeout)
+    for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
+                         (notify.THREAD_NOTE, notes.thread_note),
+                         (notify.EPHEMERAL, notes.ephemeral),
+                         (notify.VIEW_UPDATE, notes.view_update),
+                         (notify.PAGER_EVENT, http.pager_event),
+                         (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
+        worker.register(kind, sender)
+    return worker
+
+
+def _responder_groups(config: OncallConfig) -> set[str]:
+    return {r for team in config.teams.values() for r in team.responders if r.startswith("S")}
 
 
 def build_web_app(parts: Components) -> web.Application:

@@ -22,6 +22,8 @@ class Metrics:
         self.delivery_latency = Histogram(
             "oncall_delivery_latency_seconds", "From state change committed to Slack said ok",
             ["kind"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900), registry=r)
+        self.outbound_calls = Counter("oncall_outbound_calls", "Pager and webhook calls by outcome",
+                                      ["target", "outcome"], registry=r)
         self.delivery_failed = Counter("oncall_delivery_failed",
                                        "Intents given up as undeliverable", ["kind", "error"],
                                        registry=r)

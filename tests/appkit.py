@@ -103,8 +103,25 @@ class BotUnderTest:
                              response_url=self.slack.response_url(f"{action_id}-{user}"))
         return await self.signed_post("/slack/events", body)
 
+    async def submit_view(self, callback_id: str, metadata: str, values: dict[str, dict],
+                          user: str = "U0PLATFORM1", view_id: str = "V0VIEW0001") -> dict:
+        """POST a signed view_submission; returns Bolt's answer (response_action...) or {}."""
+        body = view_submission(callback_id, metadata, values, user=user, view_id=view_id)
+        status, text = await self.signed_post("/slack/events", body, with_body=True)
+        assert status == 200, text
+        return json.loads(text) if text else {}
+
+    async def open_modal(self, action_id: str, incident_id: int,
+                         user: str = "U0PLATFORM1") -> dict:
+        """Click a button that opens a modal; returns the view Slack was asked to open."""
+        before = len(self.slack.calls_to("views.open"))
+        assert await self.click(action_id, incident_id, user=user) == 200
+        opened = self.slack.calls_to("views.open")
+        assert len(opened) == before + 1, "no modal was opened"
+        return opened[-1].args["view"]
+
     async def signed_post(self, path: str, raw: str, *, secret: str = SIGNING_SECRET,
-                          timestamp: int | None = None) -> int:
+                          timestamp: int | None = None, with_body: bool = False):
         timestamp = timestamp or int(time.time())
         signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp),
                                                                  body=raw)
@@ -112,6 +129,8 @@ class BotUnderTest:
                    "Content-Type": "application/x-www-form-urlencoded"}
         async with self.http.post(f"{self.url}{path}", data=raw.encode(),
                                   headers=headers) as response:
+            if with_body:
+                return response.status, await response.text()
             return response.status
 
     async def drain(self, passes: int = 50) -> None:
@@ -169,6 +188,35 @@ def block_actions(action_id: str, value: str, *, user: str, channel: str, ts: st
                      "text": {"type": "plain_text", "text": "Ack"}}],
     }
     return urllib.parse.urlencode({"payload": json.dumps(body)})
+
+
+def view_submission(callback_id: str, metadata: str, values: dict[str, dict], *, user: str,
+                    view_id: str) -> str:
+    """A view_submission body as Slack posts it (values: block_id -> element state)."""
+    body = {
+        "type": "view_submission", "team": {"id": "T0001", "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0001"},
+        "api_app_id": "A0APPID001", "trigger_id": "1234.5678.abcd",
+        "view": {"id": view_id, "team_id": "T0001", "type": "modal", "blocks": [],
+                 "private_metadata": metadata, "callback_id": callback_id,
+                 "state": {"values": {block: {"value": state} for block, state in values.items()}},
+                 "hash": "156772938.1827394", "title": {"type": "plain_text", "text": "x"},
+                 "app_id": "A0APPID001", "bot_id": "B0BOT00001"},
+        "response_urls": [],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(body)})
+
+
+def text_input(value: str) -> dict:
+    return {"type": "plain_text_input", "value": value}
+
+
+def radio(value: str) -> dict:
+    return {"type": "radio_buttons", "selected_option": {"value": value}}
+
+
+def user_select(user: str) -> dict:
+    return {"type": "users_select", "selected_user": user}
 
 
 async def start_bot(database_url: str, *, config: str = CONFIG, background: bool = False,

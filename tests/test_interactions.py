@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 
 from bot.slack.action_ids import IncidentRef
-from tests.appkit import BotUnderTest, block_actions, payload, start_bot
+from tests.appkit import BotUnderTest, block_actions, payload, start_bot, text_input
 
 PLATFORM_RESPONDER = "U0PLATFORM1"
 STRANGER = "U0STRANGER1"
@@ -68,10 +68,16 @@ async def test_a_second_ack_changes_nothing_and_says_who_has_it(bot):
     assert any("already acknowledged" in text for text in ephemeral_texts(bot))
 
 
+async def resolve_by_modal(bot, incident_id: int, user: str, note: str = "") -> dict:
+    view = await bot.open_modal("incident.resolve", incident_id, user=user)
+    return await bot.submit_view(view["callback_id"], view["private_metadata"],
+                                 {"reason": text_input(note)}, user=user)
+
+
 async def test_resolve_closes_the_incident_and_removes_the_buttons(bot):
     incident_id = await open_incident(bot)
 
-    assert await bot.click("incident.resolve", incident_id, user=PLATFORM_RESPONDER) == 200
+    assert await resolve_by_modal(bot, incident_id, PLATFORM_RESPONDER, "rolled back") == {}
     await bot.drain()
 
     incident = await bot.incident(incident_id)
@@ -113,13 +119,14 @@ async def test_a_tampered_button_value_is_answered_not_crashed(bot):
 async def test_ack_then_resolve_race_has_one_outcome_each(bot):
     incident_id = await open_incident(bot)
 
+    view = await bot.open_modal("incident.resolve", incident_id, user="U0ADMIN001")
     codes = await asyncio.gather(
         bot.click("incident.ack", incident_id, user=PLATFORM_RESPONDER),
-        bot.click("incident.resolve", incident_id, user="U0ADMIN001"),
+        bot.submit_view(view["callback_id"], view["private_metadata"], {}, user="U0ADMIN001"),
         bot.click("incident.ack", incident_id, user="U0ADMIN001"))
     await bot.drain()
 
-    assert codes == [200, 200, 200]
+    assert codes == [200, {}, 200]
     incident = await bot.incident(incident_id)
     kinds = await bot.timeline_kinds(incident_id)
     assert kinds.count("resolved") == 1 and kinds.count("acked") <= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,6 +76,17 @@ class AlertLine(BaseModel):
     generator_url: str = ""
 
 
+class PageLine(BaseModel):
+    """One notification sent for the incident, as the message lists it."""
+
+    target_kind: str
+    target: str
+    level: int
+    at: datetime
+    dnd_until: datetime | None = None
+    error: str | None = None
+
+
 class IncidentView(BaseModel):
     """Everything the incident message shows, read from the database after commit."""
 
@@ -100,6 +111,27 @@ class IncidentView(BaseModel):
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     runbook: str | None = None
+    pages: list[PageLine] = Field(default_factory=list)
+    first_paged_at: datetime | None = None
+    page_held_until: datetime | None = None
+    unowned: bool = False
+    humans_mode: bool = False
+    humans_by: str | None = None
+    humans_at: datetime | None = None
+    handoff_error: str | None = None
+    handoff_configured: bool = False
+    auto_resolved_in_hold: bool = False
+
+    @property
+    def escalation_level(self) -> int:
+        return max((p.level for p in self.pages), default=0)
+
+    @property
+    def time_to_ack(self) -> timedelta | None:
+        """First ack minus first page (DESIGN.md's definition); None unless both happened."""
+        if self.acked_at is None or self.first_paged_at is None:
+            return None
+        return self.acked_at - self.first_paged_at
 
     @property
     def firing_count(self) -> int:

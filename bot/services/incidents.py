@@ -38,6 +38,25 @@ def as_actor(actor: Actor | str) -> Actor:
     return actor if isinstance(actor, Actor) else Actor(actor)
 
 
+@dataclass(frozen=True)
+class IncidentInfo:
+    """What a modal shows before anyone commits to anything."""
+
+    title: str
+    service: str
+    team: str
+    firing: int
+
+
+async def describe(ctx: ServiceContext, incident_id: int) -> IncidentInfo:
+    async with ctx.db.reader() as s:
+        incident = await repo.incident(s, incident_id)
+        if incident is None:
+            raise IncidentNotFound(incident_id)
+        return IncidentInfo(title=incident.title, service=incident.service, team=incident.team,
+                            firing=await repo.firing_count(s, incident_id))
+
+
 async def acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor | str) -> IncidentRow:
     """Triggered -> acknowledged; the conditional UPDATE makes a double click a no-op."""
     actor = as_actor(actor)

@@ -20,6 +20,7 @@ THREAD_NOTE = "thread_note"
 PAGER_EVENT = "pager_event"
 HANDOFF_WEBHOOK = "handoff_webhook"
 EPHEMERAL = "ephemeral"
+VIEW_UPDATE = "view_update"
 
 
 async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,
@@ -77,3 +78,12 @@ async def sync_everywhere(s: AsyncSession, incident: IncidentRow, at: datetime) 
     await queue_sync(s, incident, at)
     for person in await paged_people(s, incident.id):
         await queue_dm_sync(s, incident, person, at)
+
+
+async def queue_view_result(s: AsyncSession, incident: IncidentRow, view_id: str | None,
+                            title: str, text: str, at: datetime) -> None:
+    """Show a slow result in the modal that asked for it (best effort: it may be closed)."""
+    if view_id:
+        await repo.enqueue(s, kind=VIEW_UPDATE, lane=f"view:{view_id}", at=at,
+                           incident_id=incident.id,
+                           payload={"view_id": view_id, "title": title, "text": text})

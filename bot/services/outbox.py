@@ -87,16 +87,22 @@ async def complete(db: Database, intent_id: int, now: datetime,
                    message: SlackMessage | None = None, timeline_kind: str | None = None,
                    timeline_text: str = "") -> None:
     async with db.transaction() as s:
-        intent = await s.get(OutboxIntent, intent_id)
-        intent.state, intent.done_at, intent.claimed_until = "done", now, None
-        intent.last_error = None
-        s.add(intent)
+        intent = await mark_done(s, intent_id, now)
         if message is not None:
             await repo.insert_ignore(s, SlackMessage, message.model_dump(exclude={"id"}),
                                      ["incident_id", "kind", "recipient"])
         if timeline_kind:
             repo.timeline(s, incident_id=intent.incident_id, at=now, kind=timeline_kind,
                           actor="bot", text=timeline_text)
+
+
+async def mark_done(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent:
+    """Settle an intent inside the caller's transaction (with the state it produced)."""
+    intent = await s.get(OutboxIntent, intent_id)
+    intent.state, intent.done_at, intent.claimed_until = "done", now, None
+    intent.last_error = None
+    s.add(intent)
+    return intent
 
 
 async def retry(db: Database, intent_id: int, now: datetime, delay: timedelta, error: str,

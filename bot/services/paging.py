@@ -189,3 +189,18 @@ async def _act(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, kind
     else:
         await notify_step(ctx, s, incident, now)
     s.add(incident)
+
+
+async def record_dnd(ctx: ServiceContext, incident_id: int, user: str, until: datetime) -> None:
+    """A paged person is in Do Not Disturb: show it, so the channel knows the DM is silent."""
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as s:
+        await repo.set_where(s, PageRow, [PageRow.incident_id == incident_id,
+                                          PageRow.target == user, PageRow.target_kind == "user"],
+                             {"dnd_until": until})
+        repo.timeline(s, incident_id=incident_id, at=now, kind="dnd", actor="bot",
+                      text=f"<@{user}> is in Do Not Disturb until {until:%H:%M} UTC: "
+                           "the DM will not wake them", data={"until": until.isoformat()})
+        incident = await repo.incident(s, incident_id)
+        await queue_sync(s, incident, now)
+    ctx.wake_delivery()

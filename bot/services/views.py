@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import (
@@ -11,14 +14,16 @@ from bot.domain.alerts import (
     IncidentStatus,
     IncidentView,
     Link,
+    PageLine,
 )
 from bot.store import repo
-from bot.store.models import AlertRow, IncidentRow
+from bot.store.models import AlertRow, IncidentRow, PageRow
 
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
 
-async def incident_view(s: AsyncSession, incident: IncidentRow) -> IncidentView:
+async def incident_view(s: AsyncSession, incident: IncidentRow,
+                        handoff_configured: Collection[str] = ()) -> IncidentView:
     alerts = await repo.alerts_of_incident(s, incident.id)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
     annotations = lead.annotations if lead else {}
@@ -33,7 +38,20 @@ async def incident_view(s: AsyncSession, incident: IncidentRow) -> IncidentView:
         alerts=[_line(a) for a in alerts], alerts_truncated_at_source=incident.truncated_at_source,
         acked_by=incident.acked_by, acked_at=incident.acked_at,
         resolved_by=incident.resolved_by, resolved_at=incident.resolved_at,
-        runbook=incident.runbook)
+        runbook=incident.runbook, pages=await _pages(s, incident.id),
+        first_paged_at=incident.first_paged_at,
+        page_held_until=incident.next_step_at if incident.next_step_kind == "page" else None,
+        unowned=incident.unowned, humans_mode=incident.humans_mode, humans_by=incident.humans_by,
+        humans_at=incident.humans_at, handoff_error=incident.handoff_error,
+        handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
+        auto_resolved_in_hold=incident.auto_resolved_in_hold)
+
+
+async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
+    rows = (await s.exec(select(PageRow).where(PageRow.incident_id == incident_id)
+                         .order_by(col(PageRow.id)))).all()
+    return [PageLine(target_kind=r.target_kind, target=r.target, level=r.level, at=r.at,
+                     dnd_until=r.dnd_until, error=r.error) for r in rows]
 
 
 def _links(alert: AlertRow | None) -> list[Link]:

@@ -17,6 +17,7 @@ class ActionId(StrEnum):
     INCIDENT_ROUTE_TO_HUMANS = "incident.route_to_humans"
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
+    INCIDENT_RESTORE_AI = "incident.restore_ai"
 
 
 class BadActionValue(ValueError):

@@ -151,9 +151,12 @@ def _mrkdwn(text: str) -> MarkdownTextObject:
 # ---------------------------------------------------------------- the message
 
 
-def alert_message(view: IncidentView) -> tuple[str, list[Block]]:
-    """Render the incident message: the notification text and the blocks, within limits."""
-    head = [_header_block(view), _fields_block(view), *_annotation_blocks(view)]
+def alert_message(view: IncidentView, extra: Sequence[Block] = ()) -> tuple[str, list[Block]]:
+    """Render the incident message: the notification text and the blocks, within limits.
+
+    `extra` (at most a few blocks, e.g. who was paged) goes right under the facts.
+    """
+    head = [_header_block(view), _fields_block(view), *extra, *_annotation_blocks(view)]
     tail = [*_links_blocks(view), *_reasons_blocks(view), *_actions_blocks(view)]
     alerts = _alert_list_blocks(view, budget=MAX_BLOCKS - len(head) - len(tail))
     return fallback_text(view), [*head, *alerts, *tail]
@@ -199,7 +202,12 @@ def _field(name: str, value: str) -> MarkdownTextObject:
 
 
 def status_text(view: IncidentView) -> str:
-    """Say who moved the incident to its status, and when."""
+    """Say who moved the incident to its status, and when, and where paging stands."""
+    paging = escalation_text(view)
+    return _state_text(view) + (f"\n{paging}" if paging else "")
+
+
+def _state_text(view: IncidentView) -> str:
     if view.status is IncidentStatus.ACKNOWLEDGED:
         return "Acked" + _by(view.acked_by) + _at(view.acked_at)
     if view.status is IncidentStatus.RESOLVED:
@@ -207,6 +215,24 @@ def status_text(view: IncidentView) -> str:
             return "Resolved at source" + _at(view.resolved_at, prefix=" · ")
         return "Resolved" + _by(view.resolved_by) + _at(view.resolved_at)
     return "Triggered"
+
+
+def escalation_text(view: IncidentView) -> str:
+    """The paging part of the status field: held, level N, time to ack, UNOWNED."""
+    parts = []
+    if view.unowned:
+        parts.append(":rotating_light: *UNOWNED*: every level was paged, nobody acknowledged")
+    elif view.escalation_level:
+        parts.append(f"level {view.escalation_level} paged")
+    elif view.page_held_until:
+        parts.append(f"page held until {slack_date(view.page_held_until, '{time}')}")
+    if view.auto_resolved_in_hold:
+        parts.append("auto-resolved before the page was due: nobody was paged")
+    if view.time_to_ack is not None:
+        seconds = int(view.time_to_ack.total_seconds())
+        parts.append(f"time to ack {seconds // 60}m {seconds % 60:02d}s")
+    return " · ".join(parts)
+
 
 
 def _by(user_id: str | None) -> str:
@@ -349,15 +375,13 @@ def incident_buttons(view: IncidentView) -> list[ButtonElement]:
     buttons = []
     if view.status is IncidentStatus.TRIGGERED:
         buttons.append(_button("Ack", ActionId.INCIDENT_ACK, value, style="primary"))
+    handoff = (_button("Restore AI", ActionId.INCIDENT_RESTORE_AI, value)
+               if view.humans_mode else
+               _button("Route to humans", ActionId.INCIDENT_ROUTE_TO_HUMANS, value,
+                       style="danger"))
     buttons += [
         _button("Escalate", ActionId.INCIDENT_ESCALATE, value),
-        _button(
-            "Route to humans",
-            ActionId.INCIDENT_ROUTE_TO_HUMANS,
-            value,
-            style="danger",
-            confirm=_route_to_humans_confirm(view),
-        ),
+        handoff,
         _button("Resolve", ActionId.INCIDENT_RESOLVE, value),
     ]
     if view.runbook:
@@ -379,15 +403,4 @@ def _button(
         value=value,
         style=style,
         confirm=confirm,
-    )
-
-
-def _route_to_humans_confirm(view: IncidentView) -> ConfirmObject:
-    """Ask before taking automation off the incident and paging people."""
-    return ConfirmObject(
-        title=PlainTextObject(text="Route to humans?"),
-        text=_mrkdwn(f"Page the human on-call for #{view.id} and stop automated handling?"),
-        confirm=PlainTextObject(text="Route to humans"),
-        deny=PlainTextObject(text="Cancel"),
-        style="danger",
     )

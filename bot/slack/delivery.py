@@ -50,7 +50,7 @@ class SlackSender:
                             blocks=blocks)
             await self._done(intent, posted)
             return
-        channel_id = await self._resolve(incident.channel)
+        channel_id = await self.resolve_channel(incident.channel)
         metadata = {"event_type": MESSAGE_METADATA_EVENT_TYPE,
                     "event_payload": {"incident_id": incident.id, "intent_id": intent.id}}
         response = await self.call("chat.postMessage", channel=channel_id, text=text,
@@ -65,7 +65,7 @@ class SlackSender:
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(), message=message,
                               **timeline)
 
-    async def _resolve(self, channel: str) -> str:
+    async def resolve_channel(self, channel: str) -> str:
         try:
             return await self.directory.resolve(channel)
         except Exception as exc:
@@ -74,7 +74,7 @@ class SlackSender:
     async def _find_earlier_post(self, channel: str, incident_id: int,
                                  intent: OutboxIntent) -> SlackMessage | None:
         """chat.postMessage has no idempotency key: look for our metadata before posting again."""
-        channel_id = await self._resolve(channel)
+        channel_id = await self.resolve_channel(channel)
         history = await self.call("conversations.history", channel=channel_id,
                                   limit=self.policy.history_lookback, include_all_metadata=True)
         for message in history.get("messages", []):

@@ -10,14 +10,16 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.services.context import ServiceContext
+from bot.slack.usergroups import UsergroupDirectory
 from bot.store import repo
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, ctx: ServiceContext) -> None:
+def register(app: AsyncApp, ctx: ServiceContext, usergroups: UsergroupDirectory) -> None:
     async def provide_services(context: AsyncBoltContext, next: Callable[[], Awaitable[None]]):
         context["services"] = ctx
+        context["actor_for"] = usergroups.actor
         await next()
 
     async def drop_repeated_events(body: dict, req: AsyncBoltRequest,

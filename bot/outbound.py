@@ -1,0 +1,132 @@
+"""Outgoing HTTP for the outbox: external pagers and the handoff webhook, signed, idempotent."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import aiohttp
+
+from bot.delivery.outcome import Outcome, Undelivered
+from bot.domain.pagers import (
+    PageIncident,
+    PagerDutySpec,
+    WebhookSpec,
+    classify_pagerduty_response,
+    incident_dedup_key,
+    json_body,
+    pagerduty_event,
+    webhook_page,
+)
+from bot.domain.signing import IDEMPOTENCY_HEADER, idempotency_key, sign
+from bot.metrics import Metrics
+from bot.services import handoff, outbox
+from bot.services.context import ServiceContext
+from bot.store import repo
+from bot.store.models import OutboxIntent
+
+log = logging.getLogger(__name__)
+HANDOFF_ATTEMPTS = 3  # then the handoff is reported as failed for good
+
+
+class OutboundSender:
+    """POSTs with a timeout; the answer decides done, retry, or failed for good."""
+
+    def __init__(self, ctx: ServiceContext, metrics: Metrics, timeout: float = 10.0):
+        self.ctx, self.metrics, self.timeout = ctx, metrics, timeout
+
+    async def pager_event(self, intent: OutboxIntent) -> None:
+        payload = intent.payload
+        spec = self.ctx.config.pagers.get(payload["pager"])
+        if spec is None:
+            raise Undelivered(Outcome(f"pager {payload['pager']} is not configured", fatal=True))
+        incident = await self._page_incident(intent.incident_id)
+        if isinstance(spec, PagerDutySpec):
+            await self._pagerduty(spec, payload["action"], incident)
+        else:
+            await self._webhook_pager(spec, payload, incident, intent)
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(),
+                              timeline_kind="pager_sent",
+                              timeline_text=f"{payload['action']} sent to {payload['pager']}")
+
+    async def _pagerduty(self, spec: PagerDutySpec, action: str, incident: PageIncident) -> None:
+        routing_key = os.environ.get(spec.routing_key_env, "")
+        if not routing_key:
+            raise Undelivered(Outcome(f"{spec.routing_key_env} is not set", fatal=True))
+        event = pagerduty_event(action, routing_key=routing_key,
+                                dedup_key=incident_dedup_key(incident.id),
+                                summary=f"#{incident.id} {incident.title}", source="oncall-bot",
+                                severity_label=incident.severity, timestamp=incident.started_at,
+                                group=incident.team)
+        status, body = await self._post(str(spec.url), json_body(event),
+                                        {"Content-Type": "application/json"}, "pagerduty")
+        verdict = classify_pagerduty_response(status, body)
+        if verdict.kind != "ok":
+            raise Undelivered(Outcome(f"pagerduty {status}: {verdict.message}",
+                                      fatal=verdict.kind == "fatal"))
+
+    async def _webhook_pager(self, spec: WebhookSpec, payload: dict, incident: PageIncident,
+                             intent: OutboxIntent) -> None:
+        body = json_body(webhook_page(payload["action"], incident, payload.get("person")))
+        key = idempotency_key("page", intent.id)
+        await self._signed_post(str(spec.url), body, spec.secret_env, key, dict(spec.headers),
+                                "pager_webhook")
+
+    async def handoff_webhook(self, intent: OutboxIntent) -> None:
+        payload = intent.payload
+        spec = self.ctx.config.handoff[payload["service"]].webhook
+        body = json_body({k: v for k, v in payload.items() if k != "view_id"})
+        try:
+            await self._signed_post(str(spec.url), body, spec.secret_env,
+                                    idempotency_key("handoff", intent.id), {}, "handoff",
+                                    timeout=spec.timeout.total_seconds())
+        except Undelivered as exc:
+            final = exc.outcome.fatal or intent.attempts >= HANDOFF_ATTEMPTS
+            await handoff.failed(self.ctx, payload, exc.outcome.label, final=final)
+            if final:
+                raise Undelivered(Outcome(exc.outcome.label, fatal=True)) from exc
+            raise
+        await handoff.succeeded(self.ctx, payload, intent.id)
+
+    async def _signed_post(self, url: str, body: bytes, secret_env: str, key: str,
+                           headers: dict[str, str], what: str, timeout: float | None = None):
+        secret = os.environ.get(secret_env, "")
+        if not secret:
+            raise Undelivered(Outcome(f"{secret_env} is not set", fatal=True))
+        now = int(self.ctx.clock.now().timestamp())
+        signed = {**headers, "Content-Type": "application/json",
+                  "X-Oncall-Signature": sign(body, secret, now), IDEMPOTENCY_HEADER: key}
+        status, answer = await self._post(url, body, signed, what, timeout)
+        if 200 <= status < 300:
+            return answer
+        detail = (answer or {}).get("error") or (answer or {}).get("message") or ""
+        label = f"HTTP {status}" + (f": {detail}" if detail else "")
+        raise Undelivered(Outcome(label, fatal=400 <= status < 500 and status not in (408, 429)))
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], what: str,
+                    timeout: float | None = None) -> tuple[int, Any]:
+        limit = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=limit) as http, \
+                    http.post(url, data=body, headers=headers) as response:
+                text = await response.text()
+        except TimeoutError:
+            self.metrics.outbound_calls.labels(what, "timeout").inc()
+            raise Undelivered(Outcome("timeout", maybe_sent=True)) from None
+        except aiohttp.ClientError as exc:
+            self.metrics.outbound_calls.labels(what, "connection_error").inc()
+            raise Undelivered(Outcome(f"cannot connect: {exc}", maybe_sent=True)) from exc
+        self.metrics.outbound_calls.labels(what, str(response.status)).inc()
+        try:
+            return response.status, json.loads(text) if text else None
+        except ValueError:
+            return response.status, {"message": text[:200]}
+
+    async def _page_incident(self, incident_id: int) -> PageIncident:
+        async with self.ctx.db.reader() as s:
+            incident = await repo.incident(s, incident_id)
+        return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
+                            team=incident.team, status=incident.status,
+                            started_at=incident.started_at or incident.opened_at)

@@ -1,0 +1,99 @@
+"""Route to humans and Restore AI: request through the outbox, record the webhook's answer."""
+
+from __future__ import annotations
+
+from bot.domain.errors import DomainError, NothingToDo
+from bot.domain.handoff import Mode, handoff_body
+from bot.services import outbox
+from bot.services.context import ServiceContext
+from bot.services.incidents import Actor, _allowed, _recording_denials, as_actor
+from bot.services.notify import (
+    queue_ephemeral,
+    queue_handoff_webhook,
+    queue_thread_note,
+    queue_view_result,
+    sync_everywhere,
+)
+from bot.store import repo
+from bot.store.models import IncidentRow
+
+VERB = {"humans": "route to humans", "ai": "restore AI handling of"}
+
+
+async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mode: Mode,
+                  reason: str = "", view_id: str | None = None) -> IncidentRow:
+    """Queue the signed webhook call; the state changes only once the receiver said yes."""
+    actor = as_actor(actor)
+    async with _recording_denials(ctx, incident_id, actor, VERB[mode]):
+        now = ctx.clock.now()
+        async with ctx.db.transaction() as s:
+            incident = await _allowed(ctx, s, incident_id, actor, VERB[mode])
+            if incident.service not in ctx.config.handoff:
+                raise DomainError(
+                    f"No handoff is configured for service '{incident.service or '(none)'}': "
+                    f"add handoff.{incident.service or '<service>'} to oncall.yaml.")
+            if incident.humans_mode == (mode == "humans"):
+                raise NothingToDo(f"#{incident_id} is already "
+                                  f"{'with humans' if mode == 'humans' else 'on AI handling'}.")
+            body = handoff_body(service=incident.service, mode=mode, incident_id=incident_id,
+                                actor=actor.user_id, reason=reason)
+            await queue_handoff_webhook(s, incident, {**body, "view_id": view_id}, now)
+            repo.timeline(s, incident_id=incident_id, at=now, kind="handoff_requested",
+                          actor=actor.user_id, text=f"<@{actor.user_id}> asked to "
+                          f"{VERB[mode]} {incident.service}" + (f": {reason}" if reason else ""),
+                          data=body)
+    ctx.wake_delivery()
+    return incident
+
+
+async def succeeded(ctx: ServiceContext, payload: dict, intent_id: int) -> None:
+    """The receiver switched the workflow: show it, tell the human team, keep the record."""
+    now, mode, actor = ctx.clock.now(), payload["mode"], payload["actor"]
+    async with ctx.db.transaction() as s:
+        await outbox.mark_done(s, intent_id, now)
+        incident = await repo.incident(s, payload["incident_id"])
+        incident.humans_mode = mode == "humans"
+        incident.humans_by, incident.humans_at = actor, now
+        incident.handoff_error = None
+        s.add(incident)
+        kind = "routed_to_humans" if mode == "humans" else "restored_ai"
+        text = (f"AI workflow for {incident.service} routed to humans by <@{actor}>"
+                if mode == "humans" else
+                f"AI handling of {incident.service} restored by <@{actor}>")
+        repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
+                      data={"reason": payload.get("reason", "")})
+        await _tell_humans(ctx, s, incident, text, now)
+        await queue_view_result(s, incident, payload.get("view_id"), "Done",
+                                f":white_check_mark: {text}.", now)
+        await sync_everywhere(s, incident, now)
+    ctx.wake_delivery()
+
+
+async def _tell_humans(ctx: ServiceContext, s, incident: IncidentRow, text: str, now) -> None:
+    notify = ctx.config.handoff[incident.service].notify
+    mention = f"<!subteam^{notify.usergroup}> " if notify.usergroup else ""
+    await queue_thread_note(s, incident, f"{mention}{text}.", now)
+    if notify.channel:
+        await queue_thread_note(s, incident, f"{mention}{text} (#{incident.id}: "
+                                f"{incident.title}).", now, channel=notify.channel)
+
+
+async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool) -> None:
+    """Nothing pretends it worked: the message, the timeline and the clicker all hear why."""
+    now, actor = ctx.clock.now(), payload["actor"]
+    async with ctx.db.transaction() as s:
+        incident = await repo.incident(s, payload["incident_id"])
+        incident.handoff_error = error if final else f"{error} (retrying)"
+        s.add(incident)
+        repo.timeline(s, incident_id=incident.id, at=now, kind="handoff_failed" if final
+                      else "handoff_retrying", actor="bot",
+                      text=f"handoff webhook for {incident.service} failed: {error}",
+                      data={"error": error, "final": final})
+        verdict = "gave up" if final else "will retry"
+        told = (f"Route to humans for #{incident.id} failed: {error}. The bot {verdict}; "
+                "the AI workflow is unchanged.")
+        await queue_ephemeral(s, incident, actor, told, now)
+        await queue_view_result(s, incident, payload.get("view_id"), "Failed",
+                                f":warning: {told}", now)
+        await sync_everywhere(s, incident, now)
+    ctx.wake_delivery()

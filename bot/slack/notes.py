@@ -1,0 +1,148 @@
+"""Slack senders beyond the incident message: page DMs, thread notes, ephemerals, modal results."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import SectionBlock
+from slack_sdk.models.views import View
+
+from bot.delivery.outcome import Outcome, Undelivered
+from bot.services import outbox, paging
+from bot.services.views import incident_view
+from bot.slack.blocks import MarkdownTextObject, PlainTextObject
+from bot.slack.delivery import ALERT_MESSAGE, SlackSender
+from bot.slack.messages import page_dm
+from bot.store import repo
+from bot.store.models import OutboxIntent, SlackMessage
+
+log = logging.getLogger(__name__)
+DM_MESSAGE = "dm"
+NOTE_EVENT_TYPE = "oncall_note"
+
+
+class SlackNotes:
+    """Uses SlackSender's paced, counted calls; each method settles its intent on success."""
+
+    def __init__(self, sender: SlackSender):
+        self.sender = sender
+        self.ctx = sender.ctx
+        self._dm_channels: dict[str, str] = {}
+
+    async def sync_dm(self, intent: OutboxIntent) -> None:
+        """One DM per person and incident: posted once (after a DND check), updated after."""
+        user = intent.payload["user"]
+        async with self.ctx.db.reader() as s:
+            incident = await repo.incident(s, intent.incident_id)
+            view = await incident_view(s, incident, self.ctx.config.handoff)
+            posted = await repo.slack_message(s, incident.id, DM_MESSAGE, recipient=user)
+        text, blocks = page_dm(view, user)
+        if posted is not None:
+            await self.sender.call("chat.update", channel=posted.channel_id, ts=posted.ts,
+                                   text=text, blocks=blocks)
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
+        channel = await self._dm_channel(user)
+        if intent.maybe_sent and (found := await self._find(channel, None, intent.id)):
+            ts = found
+        else:
+            await self._check_dnd(incident.id, user)
+            response = await self.sender.call(
+                "chat.postMessage", channel=channel, text=text, blocks=blocks,
+                metadata=_metadata(incident.id, intent.id))
+            ts = response["ts"]
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(), message=SlackMessage(
+            incident_id=incident.id, kind=DM_MESSAGE, recipient=user, channel_id=channel, ts=ts,
+            intent_id=intent.id, posted_at=self.ctx.clock.now()),
+            timeline_kind="dm_sent", timeline_text=f"paged <@{user}> by DM")
+
+    async def _dm_channel(self, user: str) -> str:
+        if user not in self._dm_channels:
+            response = await self.sender.call("conversations.open", users=user)
+            self._dm_channels[user] = response["channel"]["id"]
+        return self._dm_channels[user]
+
+    async def _check_dnd(self, incident_id: int, user: str) -> None:
+        """A DM does not wake anyone in Do Not Disturb: find out and say so on the message."""
+        try:
+            info = await self.sender.call("dnd.info", user=user)
+        except Undelivered as exc:
+            log.warning("dnd.info for %s failed: %s", user, exc.outcome.label)
+            return
+        until = _dnd_until(info, self.ctx.clock.now())
+        if until is not None:
+            await paging.record_dnd(self.ctx, incident_id, user, until)
+
+    async def thread_note(self, intent: OutboxIntent) -> None:
+        """A reply in the incident's thread, or a post in another channel."""
+        payload = intent.payload
+        async with self.ctx.db.reader() as s:
+            incident = await repo.incident(s, intent.incident_id)
+            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        if payload.get("channel"):
+            channel, thread_ts = await self.sender.resolve_channel(payload["channel"]), None
+        elif parent is not None:
+            channel, thread_ts = parent.channel_id, parent.ts
+        else:
+            channel, thread_ts = await self.sender.resolve_channel(incident.channel), None
+        if intent.maybe_sent and await self._find(channel, thread_ts, intent.id):
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
+        await self.sender.call("chat.postMessage", channel=channel, thread_ts=thread_ts,
+                               text=payload["text"], reply_broadcast=payload.get("broadcast"),
+                               metadata=_metadata(incident.id, intent.id, NOTE_EVENT_TYPE))
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
+    async def ephemeral(self, intent: OutboxIntent) -> None:
+        async with self.ctx.db.reader() as s:
+            incident = await repo.incident(s, intent.incident_id)
+            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        channel = (parent.channel_id if parent
+                   else await self.sender.resolve_channel(incident.channel))
+        await self.sender.call("chat.postEphemeral", channel=channel,
+                               user=intent.payload["user"], text=intent.payload["text"])
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
+    async def view_update(self, intent: OutboxIntent) -> None:
+        """Best effort: a modal closed meanwhile is not worth retrying."""
+        payload = intent.payload
+        view = View(type="modal", title=PlainTextObject(text=payload["title"][:24]),
+                    close=PlainTextObject(text="Close"),
+                    blocks=[SectionBlock(text=MarkdownTextObject(text=payload["text"][:3000]))])
+        try:
+            await self.sender.call("views.update", view_id=payload["view_id"], view=view)
+        except Undelivered as exc:
+            raise Undelivered(Outcome(exc.outcome.label, fatal=True)) from exc
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
+    async def _find(self, channel: str, thread_ts: str | None, intent_id: int) -> str | None:
+        """The ts of a message this intent already posted, from its metadata, if any."""
+        if thread_ts:
+            found = await self.sender.call("conversations.replies", channel=channel, ts=thread_ts,
+                                           limit=200, include_all_metadata=True)
+        else:
+            found = await self.sender.call("conversations.history", channel=channel, limit=100,
+                                           include_all_metadata=True)
+        for message in found.get("messages", []):
+            meta = (message.get("metadata") or {}).get("event_payload") or {}
+            if meta.get("intent_id") == intent_id:
+                return message["ts"]
+        return None
+
+
+def _metadata(incident_id: int, intent_id: int, event_type: str = "oncall_page") -> dict:
+    return {"event_type": event_type,
+            "event_payload": {"incident_id": incident_id, "intent_id": intent_id}}
+
+
+def _dnd_until(info: dict, now: datetime) -> datetime | None:
+    """The end of the user's current Do Not Disturb (scheduled or snoozed), if in it now."""
+    ts = now.timestamp()
+    ends = []
+    if info.get("dnd_enabled") and info.get("next_dnd_start_ts", 0) <= ts < info.get(
+            "next_dnd_end_ts", 0):
+        ends.append(info["next_dnd_end_ts"])
+    if info.get("snooze_enabled") and info.get("snooze_endtime", 0) > ts:
+        ends.append(info["snooze_endtime"])
+    return datetime.fromtimestamp(max(ends), UTC) if ends else None
