@@ -18,7 +18,14 @@ METHOD_SCOPES = {
     "conversations.list": {"channels:read", "groups:read"},
     "conversations.info": {"channels:read", "groups:read"},
     "conversations.join": {"channels:join"},
-    "conversations.history": {"channels:history", "groups:history"},
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
+    "conversations.replies": {"channels:history", "groups:history", "im:history"},
+    "conversations.open": {"im:write"},
+    "chat.postEphemeral": {"chat:write"},
+    "dnd.info": {"dnd:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "views.open": set(),
+    "views.update": set(),
 }
 FAMILIES = ("api|apps|auth|bots|chat|conversations|dnd|files|pins|reactions|team|usergroups"
             "|users|views")
@@ -32,7 +39,7 @@ def methods_called() -> set[str]:
         if "devtools" in path.parts:
             continue  # the local Slack stand-in answers calls, it does not make them
         for match in CALL.finditer(path.read_text()):
-            dotted = match["dotted"] or match["snake"].replace("_", ".", 1)
+            dotted = match["dotted"] or match["snake"].replace("_", ".")
             found.add(dotted)
     return found
 
