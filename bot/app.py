@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import jobs
 from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
@@ -33,7 +33,6 @@ from bot.slack.usergroups import UsergroupDirectory
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
-TICK_SECONDS = 5
 
 
 @dataclass
@@ -84,6 +83,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.THREAD_NOTE, notes.thread_note),
                          (notify.EPHEMERAL, notes.ephemeral),
                          (notify.VIEW_UPDATE, notes.view_update),
+                         (notify.CHANNEL_POST, notes.channel_post),
                          (notify.PAGER_EVENT, http.pager_event),
                          (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
         worker.register(kind, sender)
@@ -157,11 +157,11 @@ def _lifecycle(parts: Components):
 
 
 def _start_background(parts: Components) -> tuple[asyncio.Task, AsyncIOScheduler]:
-    """The delivery worker, and the APScheduler tick that wakes it for due retries."""
+    """The delivery worker, and the APScheduler ticks (retries, escalations, digests...)."""
     worker_task = asyncio.create_task(parts.worker.run(), name="delivery")
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={
         "coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-    scheduler.add_job(parts.worker.wake, IntervalTrigger(seconds=TICK_SECONDS), id="delivery")
+    jobs.schedule(scheduler, parts.services, parts.worker)
     scheduler.start()
     return worker_task, scheduler
 

@@ -57,6 +57,7 @@ class Heartbeat(Strict):
 
     alertname: str = "Watchdog"
     missing_after: Duration = timedelta(minutes=10)
+    team: str = Field(description="the bot's owners: where the alert-path-down incident goes")
     notify: list[Target] = Field(min_length=1, description="pager:NAME and/or channels")
 
 
@@ -166,6 +167,9 @@ def _responder_problems(config: OncallConfig) -> list[_KeyProblem]:
         schedules_of_teams={n: t.schedule for n, t in config.teams.items()},
         team_policies={n: t.escalation_policy for n, t in config.teams.items()},
         severity_policies=config.severity_policies)
+    if config.heartbeat and config.heartbeat.team not in config.teams:
+        found.append(_KeyProblem("heartbeat.team", _unknown("team", config.heartbeat.team,
+                                                            config.teams)))
     if config.heartbeat:
         for i, target in enumerate(config.heartbeat.notify):
             if target.kind == "pager" and target.value not in config.pagers:

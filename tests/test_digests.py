@@ -265,7 +265,9 @@ def test_previous_week_runs_monday_to_monday_local(now: datetime, tz: ZoneInfo) 
     assert (start.weekday(), start.hour, start.minute) == (0, 0, 0)
     assert (end.weekday(), end.hour, end.minute) == (0, 0, 0)
     assert (end.date() - start.date()).days == 7
-    assert week.end <= now < week.end + timedelta(days=7)
+    local_now = now.astimezone(tz)
+    assert week.end <= now  # the week is over...
+    assert (local_now.date() - end.date()).days < 7  # ...and it is the one just before this one
     hours = (week.end - week.start) / H  # in UTC: same-zone subtraction would be wall-clock
     offset_change = (end.utcoffset() - start.utcoffset()) / H  # type: ignore[operator]
     assert hours == 168 - offset_change

@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, Alert, AlertStatus, IncidentStatus, labels_fingerprint
 from bot.domain.routing import RouteDecision, route
-from bot.services import paging
+from bot.services import heartbeat, paging
 from bot.services.context import ServiceContext
 from bot.services.notify import (
     paged_pagers,
@@ -52,6 +52,9 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
 
 async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: datetime,
                       result: IngestResult) -> None:
+    if heartbeat.is_heartbeat(ctx, alert):
+        await heartbeat.beat(ctx, s, alert, now)
+        return
     fingerprint = alert.fingerprint or labels_fingerprint(alert.labels)
     row = await repo.alert_by_identity(s, alert.source, fingerprint, alert.starts_at)
     if row is None:

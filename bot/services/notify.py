@@ -21,6 +21,7 @@ PAGER_EVENT = "pager_event"
 HANDOFF_WEBHOOK = "handoff_webhook"
 EPHEMERAL = "ephemeral"
 VIEW_UPDATE = "view_update"
+CHANNEL_POST = "channel_post"
 
 
 async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,

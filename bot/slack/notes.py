@@ -94,6 +94,16 @@ class SlackNotes:
                                metadata=_metadata(incident.id, intent.id, NOTE_EVENT_TYPE))
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
+    async def channel_post(self, intent: OutboxIntent) -> None:
+        """A post of its own in a channel (a rotation handoff), found again before re-posting."""
+        channel = await self.sender.resolve_channel(intent.payload["channel"])
+        if intent.maybe_sent and await self._find(channel, None, intent.id):
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
+        await self.sender.call("chat.postMessage", channel=channel, text=intent.payload["text"],
+                               metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
     async def ephemeral(self, intent: OutboxIntent) -> None:
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)

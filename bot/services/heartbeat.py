@@ -1,0 +1,95 @@
+"""The dead-man's switch: an always-firing alert that stops arriving means the path is broken."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain.alerts import Alert
+from bot.services.context import ServiceContext
+from bot.services.notify import (
+    paged_pagers,
+    queue_pager_event,
+    queue_thread_note,
+    sync_everywhere,
+)
+from bot.store import repo
+from bot.store.models import HeartbeatRow, IncidentRow, PageRow
+
+
+def is_heartbeat(ctx: ServiceContext, alert: Alert) -> bool:
+    beat = ctx.config.heartbeat
+    return beat is not None and alert.labels.get("alertname") == beat.alertname
+
+
+async def beat(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: datetime) -> None:
+    """Record the heartbeat; if it had gone missing, resolve the incident that said so."""
+    row = await s.get(HeartbeatRow, ctx.config.heartbeat.alertname)
+    if row is None:
+        s.add(HeartbeatRow(name=ctx.config.heartbeat.alertname, last_seen=now))
+        return
+    row.last_seen = now
+    if row.missing_since is not None:
+        row.missing_since = None
+        incident = await repo.open_incident(s, _key(row.name))
+        if incident is not None:
+            incident.status, incident.resolved_at, incident.open_key = "resolved", now, None
+            repo.timeline(s, incident_id=incident.id, at=now, kind="resolved", actor="source",
+                          text=f"{row.name} arrived again: the alert path works")
+            for page in await paged_pagers(s, incident.id):
+                await queue_pager_event(s, incident, page, "resolve", now)
+            await sync_everywhere(s, incident, now)
+    s.add(row)
+
+
+async def check(ctx: ServiceContext) -> bool:
+    """Page the bot's owners once when the heartbeat has been silent too long."""
+    beat_config = ctx.config.heartbeat
+    if beat_config is None:
+        return False
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as s:
+        row = await s.get(HeartbeatRow, beat_config.alertname)
+        if row is None or row.missing_since is not None:
+            return False
+        if now - row.last_seen < beat_config.missing_after:
+            return False
+        row.missing_since = now
+        s.add(row)
+        await _open_incident(ctx, s, row, now)
+    ctx.wake_delivery()
+    return True
+
+
+async def _open_incident(ctx: ServiceContext, s: AsyncSession, row: HeartbeatRow,
+                         now: datetime) -> None:
+    beat_config = ctx.config.heartbeat
+    team = beat_config.team
+    incident = IncidentRow(
+        open_key=_key(row.name), group_key=_key(row.name), route_key="heartbeat", team=team,
+        channel=ctx.config.channel_of(team), action="page", severity="critical",
+        title=f"Alert path down: no {row.name} for {_minutes(now - row.last_seen)} min",
+        status="triggered", opened_at=now, started_at=row.last_seen, first_paged_at=now,
+        rationale={"reasons": [f"heartbeat {row.name} last seen {row.last_seen:%H:%M} UTC"]})
+    s.add(incident)
+    await s.flush()
+    repo.timeline(s, incident_id=incident.id, at=now, kind="heartbeat_missing", actor="bot",
+                  text=incident.title)
+    for target in beat_config.notify:
+        s.add(PageRow(incident_id=incident.id, step=1, level=1, target_kind=target.kind.value,
+                      target=target.value, at=now))
+        if target.kind.value == "pager":
+            await queue_pager_event(s, incident, target.value, "trigger", now)
+        elif target.kind.value == "channel":
+            await queue_thread_note(s, incident, f"<!here> {incident.title}", now,
+                                    channel=target.value)
+    await sync_everywhere(s, incident, now)
+
+
+def _key(name: str) -> str:
+    return f"heartbeat:{name}"
+
+
+def _minutes(delta) -> int:
+    return int(delta.total_seconds() // 60)
