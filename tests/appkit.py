@@ -65,6 +65,13 @@ class FakeClock:
         self.current += timedelta(**kwargs)
 
 
+def database_url(request, tmp_path) -> str:
+    """SQLite in tmp_path, or a fresh PostgreSQL database, by the fixture's param."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path}/oncall.db"
+
+
 def payload(name: str) -> dict[str, Any]:
     return json.loads((PAYLOADS / name).read_text())
 

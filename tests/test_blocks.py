@@ -147,15 +147,6 @@ def mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-ROUTE_CONFIRM = {
-    "title": {"type": "plain_text", "text": "Route to humans?"},
-    "text": mrkdwn("Page the human on-call for #42 and stop automated handling?"),
-    "confirm": {"type": "plain_text", "text": "Route to humans"},
-    "deny": {"type": "plain_text", "text": "Cancel"},
-    "style": "danger",
-}
-
-
 # ---------------------------------------------------------------- golden
 
 
@@ -215,12 +206,7 @@ def test_firing_incident_golden() -> None:
             "elements": [
                 button("incident.ack", "Ack", style="primary"),
                 button("incident.escalate", "Escalate"),
-                button(
-                    "incident.route_to_humans",
-                    "Route to humans",
-                    style="danger",
-                    confirm=ROUTE_CONFIRM,
-                ),
+                button("incident.route_to_humans", "Route to humans", style="danger"),
                 button("incident.resolve", "Resolve"),
                 button("incident.runbook_start", "Start runbook"),
             ],
@@ -509,6 +495,7 @@ def test_action_ids_and_metadata_type() -> None:
         "incident.route_to_humans",
         "incident.resolve",
         "incident.runbook_start",
+        "incident.restore_ai",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 

@@ -9,15 +9,22 @@ import urllib.parse
 import pytest
 
 from bot.slack.action_ids import IncidentRef
-from tests.appkit import BotUnderTest, block_actions, payload, start_bot, text_input
+from tests.appkit import (
+    BotUnderTest,
+    block_actions,
+    database_url,
+    payload,
+    start_bot,
+    text_input,
+)
 
 PLATFORM_RESPONDER = "U0PLATFORM1"
 STRANGER = "U0STRANGER1"
 
 
-@pytest.fixture
-async def bot(tmp_path) -> BotUnderTest:
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def bot(request, tmp_path) -> BotUnderTest:
+    running = await start_bot(database_url(request, tmp_path))
     yield running
     await running.close()
     await running.slack.stop()

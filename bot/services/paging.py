@@ -78,6 +78,7 @@ async def notify_step(ctx: ServiceContext, s: AsyncSession, incident: IncidentRo
 async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: ResolvedTargets,
                 now: datetime) -> None:
     incident.first_paged_at = incident.first_paged_at or now
+    await queue_sync(s, incident, now)  # the message first: the thread notes reply to it
     for kind, values in (("user", targets.people), ("usergroup", targets.usergroups),
                          ("channel", targets.channels), ("pager", targets.pagers)):
         for value in values:
@@ -100,19 +101,18 @@ async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: Res
                   data={"level": level, "people": targets.people, "pagers": targets.pagers,
                         "usergroups": targets.usergroups, "channels": targets.channels})
     s.add(incident)
-    await queue_sync(s, incident, now)
 
 
 async def declare_unowned(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
     """Every level was tried and nobody acknowledged: say so loudly in the team channel."""
     incident.unowned = True
     _schedule(incident, None, None)
+    await queue_sync(s, incident, now)
     repo.timeline(s, incident_id=incident.id, at=now, kind="unowned", actor="bot",
                   text="every escalation level was paged and nobody acknowledged")
     await queue_thread_note(s, incident, f"<!here> #{incident.id} is UNOWNED: every escalation "
                             f"level was paged and nobody acknowledged.", now, broadcast=True)
     s.add(incident)
-    await queue_sync(s, incident, now)
 
 
 def _schedule(incident: IncidentRow, at: datetime | None, kind: str | None) -> None:

@@ -15,9 +15,9 @@ from bot.services import outbox
 from bot.services.context import ServiceContext
 from bot.services.views import incident_view
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
-from bot.slack.blocks import alert_message
 from bot.slack.directory import ChannelDirectory
 from bot.slack.errors import RateLimitedLocally, classify
+from bot.slack.messages import incident_message
 from bot.slack.rate import RateLimiter
 from bot.store import repo
 from bot.store.models import OutboxIntent, SlackMessage
@@ -40,9 +40,9 @@ class SlackSender:
         """Post the incident's message the first time, update it in place afterwards."""
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident)
+            view = await incident_view(s, incident, self.ctx.config.handoff)
             posted = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
-        text, blocks = alert_message(view)
+        text, blocks = incident_message(view)
         if posted is None and intent.maybe_sent:
             posted = await self._find_earlier_post(incident.channel, incident.id, intent)
         if posted is not None:

@@ -88,9 +88,10 @@ async def insert_ignore(s: AsyncSession, model: Any, values: dict[str, Any],
     """INSERT ... ON CONFLICT DO NOTHING on either dialect; True when a row went in."""
     dialect = s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    result = await s.exec(statement)
-    return bool(result.rowcount)
+    statement = (insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+                 .returning(getattr(model, conflict[0])))
+    # RETURNING, not rowcount: psycopg reports -1 rows for a skipped INSERT ... ON CONFLICT
+    return (await s.exec(statement)).first() is not None
 
 
 def timeline(s: AsyncSession, *, incident_id: int | None, at: datetime, kind: str,
