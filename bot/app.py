@@ -84,6 +84,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.EPHEMERAL, notes.ephemeral),
                          (notify.VIEW_UPDATE, notes.view_update),
                          (notify.CHANNEL_POST, notes.channel_post),
+                         (notify.TEST_DM, notes.test_dm),
                          (notify.PAGER_EVENT, http.pager_event),
                          (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
         worker.register(kind, sender)

@@ -175,6 +175,24 @@ def _route_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+@app.command("test-page")
+def test_page(user: Annotated[str, typer.Argument(help="Slack user id, e.g. U0123ABCD")],
+              config: ConfigOption = None) -> None:
+    """Send a test page through every target the person has (DM, their pagers); report each."""
+    from bot.delivery_run import send_test_page
+
+    settings = _settings()
+    loaded = _config(config, settings)
+    if not settings.secret("slack_bot_token"):
+        typer.echo("environment: SLACK_BOT_TOKEN is not set", err=True)
+        raise typer.Exit(1)
+    results = asyncio.run(send_test_page(settings, loaded, user))
+    for line in results:
+        typer.echo(line)
+    if any(line.startswith("FAILED") for line in results):
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo() -> None:
     """Run the real pipeline offline against a local Slack stand-in and print the channels."""

@@ -42,21 +42,25 @@ class OutboundSender:
         spec = self.ctx.config.pagers.get(payload["pager"])
         if spec is None:
             raise Undelivered(Outcome(f"pager {payload['pager']} is not configured", fatal=True))
-        incident = await self._page_incident(intent.incident_id)
-        if isinstance(spec, PagerDutySpec):
+        incident = await self._page_incident(intent)
+        if isinstance(spec, PagerDutySpec) and payload["action"] == "test":
+            for action in ("trigger", "resolve"):  # PagerDuty has no test event: open, close
+                await self._pagerduty(spec, action, incident, f"oncall-bot-test-{intent.id}")
+        elif isinstance(spec, PagerDutySpec):
             await self._pagerduty(spec, payload["action"], incident)
         else:
             await self._webhook_pager(spec, payload, incident, intent)
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(),
-                              timeline_kind="pager_sent",
+                              timeline_kind="pager_sent" if intent.incident_id else None,
                               timeline_text=f"{payload['action']} sent to {payload['pager']}")
 
-    async def _pagerduty(self, spec: PagerDutySpec, action: str, incident: PageIncident) -> None:
+    async def _pagerduty(self, spec: PagerDutySpec, action: str, incident: PageIncident,
+                         dedup_key: str | None = None) -> None:
         routing_key = os.environ.get(spec.routing_key_env, "")
         if not routing_key:
             raise Undelivered(Outcome(f"{spec.routing_key_env} is not set", fatal=True))
         event = pagerduty_event(action, routing_key=routing_key,
-                                dedup_key=incident_dedup_key(incident.id),
+                                dedup_key=dedup_key or incident_dedup_key(incident.id),
                                 summary=f"#{incident.id} {incident.title}", source="oncall-bot",
                                 severity_label=incident.severity, timestamp=incident.started_at,
                                 group=incident.team)
@@ -124,9 +128,14 @@ class OutboundSender:
         except ValueError:
             return response.status, {"message": text[:200]}
 
-    async def _page_incident(self, incident_id: int) -> PageIncident:
+    async def _page_incident(self, intent: OutboxIntent) -> PageIncident:
+        if intent.incident_id is None:  # a test page
+            person = intent.payload.get("person") or ""
+            return PageIncident(id=0, title=f"TEST page for {person}: no action needed",
+                                severity="info", team="oncall-bot",
+                                started_at=self.ctx.clock.now())
         async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, incident_id)
+            incident = await repo.incident(s, intent.incident_id)
         return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at)

@@ -377,3 +377,57 @@ async def test_each_rotation_change_is_announced_once_with_what_is_open(bot):
     [post] = [m for m in bot.slack.messages("CPLATFORM1") if "on call now" in m["text"]]
     assert f"primary <@{ALICE}>" in post["text"] and f"from <@{CAROL}>" in post["text"]
     assert "#1" in post["text"]
+
+
+async def test_a_test_page_reaches_every_target_the_person_has(bot, receiver):
+    from bot.delivery_run import send_test_page
+
+    results = await send_test_page(bot.parts.settings, bot.parts.config, CAROL)
+
+    assert results == [f"ok      Slack DM to {CAROL}", "ok      pager pd"]
+    [dm] = dms_to(bot, CAROL)
+    assert "Test page from oncall-bot" in dm["text"]
+    actions = [r.json["event_action"] for r in receiver.requests]
+    assert actions == ["trigger", "resolve"]
+    assert receiver.requests[0].json["dedup_key"].startswith("oncall-bot-test-")
+
+
+async def test_a_test_page_reports_a_pager_that_fails(bot, receiver, monkeypatch):
+    from bot.delivery_run import send_test_page
+
+    monkeypatch.delenv("TEST_PD_KEY")
+    results = await send_test_page(bot.parts.settings, bot.parts.config, CAROL)
+
+    assert results[1] == "FAILED  pager pd: TEST_PD_KEY is not set"
+
+
+async def test_an_ack_not_followed_by_a_resolve_in_time_triggers_again(bot):
+    incident_id = await open_paged_incident(bot)
+    await bot.click("incident.ack", incident_id, user=CAROL)
+    await bot.drain()
+
+    bot.clock.advance(minutes=31)
+    await tick(bot)
+
+    incident = await bot.incident(incident_id)
+    assert incident.status == "triggered"
+    assert "ack_timeout" in await bot.timeline_kinds(incident_id)
+    assert len(dms_to(bot, CAROL)) == 1  # her DM is updated in place, not posted again
+    assert any("Paging" in t for t in thread_texts(bot)[1:])
+
+
+async def test_members_of_a_responder_user_group_may_act(tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("TEST_PD_KEY", "k")
+    config = CONFIG.format(receiver=receiver.url).replace(
+        "responders: [U0PLATFORM1]", "responders: [S0PLATFORM]")
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
+    bot.slack.add_usergroup("S0PLATFORM", "platform-oncall", ["U0GROUPIE1"])
+    try:
+        incident_id = await open_paged_incident(bot)
+        assert await bot.click("incident.ack", incident_id, user="U0GROUPIE1") == 200
+        assert (await bot.incident(incident_id)).acked_by == "U0GROUPIE1"
+        assert await bot.click("incident.ack", incident_id, user="U0OUTSIDER") == 200
+        assert "denied" in await bot.timeline_kinds(incident_id)
+    finally:
+        await bot.close()
+        await bot.slack.stop()

@@ -22,6 +22,7 @@ HANDOFF_WEBHOOK = "handoff_webhook"
 EPHEMERAL = "ephemeral"
 VIEW_UPDATE = "view_update"
 CHANNEL_POST = "channel_post"
+TEST_DM = "test_dm"
 
 
 async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,

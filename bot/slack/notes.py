@@ -104,6 +104,25 @@ class SlackNotes:
                                metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
+    async def test_dm(self, intent: OutboxIntent) -> None:
+        """A test page by DM, saying whether Do Not Disturb would have silenced a real one."""
+        user, by = intent.payload["user"], intent.payload["by"]
+        channel = await self._dm_channel(user)
+        if intent.maybe_sent and await self._find(channel, None, intent.id):
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
+        try:
+            until = _dnd_until(await self.sender.call("dnd.info", user=user), self.ctx.clock.now())
+        except Undelivered:
+            until = None
+        dnd = (f" You are in Do Not Disturb until {until:%H:%M} UTC, so a real page would "
+               "not make a sound: check your notification settings." if until else "")
+        await self.sender.call("chat.postMessage", channel=channel,
+                               text=f":pager: Test page from oncall-bot, requested by <@{by}>. "
+                                    f"If this reached you, Slack paging works.{dnd}",
+                               metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
     async def ephemeral(self, intent: OutboxIntent) -> None:
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)

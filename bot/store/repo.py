@@ -108,15 +108,23 @@ async def timeline_of(s: AsyncSession, incident_id: int) -> list[TimelineEvent]:
 
 async def enqueue(s: AsyncSession, *, kind: str, lane: str, at: datetime,
                   incident_id: int | None = None, payload: dict[str, Any] | None = None,
-                  pending_key: str | None = None) -> bool:
-    """Add an outbox intent; one with the same pending_key still waiting absorbs it."""
+                  pending_key: str | None = None) -> int | None:
+    """Add an outbox intent and return its id; None when a waiting one with the same
+    pending_key absorbed it (it will render the latest state anyway)."""
     values = {"kind": kind, "lane": lane, "incident_id": incident_id, "payload": payload or {},
               "pending_key": pending_key, "state": "pending", "due_at": at, "created_at": at,
               "attempts": 0, "maybe_sent": False}
     if pending_key is None:
-        s.add(OutboxIntent(**values))
-        return True
-    return await insert_ignore(s, OutboxIntent, values, ["pending_key"])
+        intent = OutboxIntent(**values)
+        s.add(intent)
+        await s.flush()
+        return intent.id
+    dialect = s.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (insert(OutboxIntent).values(**values)
+                 .on_conflict_do_nothing(index_elements=["pending_key"])
+                 .returning(OutboxIntent.id))
+    return (await s.exec(statement)).first()
 
 
 async def slack_message(s: AsyncSession, incident_id: int, kind: str,
