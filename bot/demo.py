@@ -113,8 +113,9 @@ def _block_lines(block: dict) -> list[str]:
         return [f"== {plain(block['text']['text'])} =="]
     if kind == "section":
         lines = [plain(block["text"]["text"])] if block.get("text") else []
-        fields = [plain(f["text"]) for f in block.get("fields", [])]
-        return lines + ([" | ".join(fields)] if fields else [])
+        fields = [plain(f["text"]).replace("*", "").replace("\n", ": ", 1).replace("\n", " · ")
+                  for f in block.get("fields", [])]
+        return lines + fields
     if kind == "context":
         return [plain(" · ".join(e.get("text", "") for e in block["elements"]))]
     if kind == "actions":
