@@ -1,0 +1,61 @@
+"""The postmortem draft of an incident: facts read from the database, Markdown from the domain."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from bot.domain.errors import IncidentNotFound
+from bot.domain.postmortem import (
+    ActionItemLine,
+    PostmortemFacts,
+    TimelineEntry,
+    postmortem_markdown,
+)
+from bot.services.context import ServiceContext
+from bot.services.incidents import Actor, _allowed
+from bot.services.notify import FILE_UPLOAD
+from bot.store import repo
+from bot.store.models import ActionItemRow
+
+
+async def draft(ctx: ServiceContext, incident_id: int) -> str:
+    async with ctx.db.reader() as s:
+        incident = await repo.incident(s, incident_id)
+        if incident is None:
+            raise IncidentNotFound(incident_id)
+        alerts = await repo.alerts_of_incident(s, incident_id)
+        events = await repo.timeline_of(s, incident_id)
+        items = (await s.exec(select(ActionItemRow).where(
+            ActionItemRow.incident_id == incident_id).order_by(col(ActionItemRow.id)))).all()
+    ends = [a.ends_at for a in alerts if a.ends_at]
+    facts = PostmortemFacts(
+        id=incident.id, title=incident.title, team=incident.team, severity=incident.severity,
+        service=incident.service, status=incident.status, opened_at=incident.opened_at,
+        first_paged_at=incident.first_paged_at, acked_at=incident.acked_at,
+        resolved_at=incident.resolved_at,
+        impact_start=min((a.starts_at for a in alerts), default=incident.started_at),
+        impact_end=max(ends) if ends and len(ends) == len(alerts) else incident.resolved_at,
+        reasons=incident.rationale.get("reasons", []),
+        route_path=incident.rationale.get("route_path", []),
+        timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, text=e.text, data=e.data)
+                  for e in events],
+        actions=[ActionItemLine(id=i.id, owner=i.owner, text=i.text,
+                                due=i.due.isoformat() if i.due else None,
+                                done=i.done_at is not None) for i in items])
+    return postmortem_markdown(facts)
+
+
+async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
+    """Upload the draft to the incident's thread (through the outbox) and say who asked."""
+    markdown = await draft(ctx, incident_id)
+    now = ctx.clock.now()
+    async with ctx.db.transaction() as s:
+        incident = await _allowed(ctx, s, incident_id, actor, "draft a postmortem for")
+        await repo.enqueue(s, kind=FILE_UPLOAD, lane=f"channel:{incident.channel}", at=now,
+                           incident_id=incident_id,
+                           payload={"filename": f"postmortem-{incident_id}.md",
+                                    "title": f"Postmortem draft: #{incident_id}",
+                                    "content": markdown})
+        repo.timeline(s, incident_id=incident_id, at=now, kind="postmortem_drafted",
+                      actor=actor.user_id, text=f"<@{actor.user_id}> drafted the postmortem")
+    ctx.wake_delivery()

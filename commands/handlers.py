@@ -1,0 +1,160 @@
+"""What each /oncall subcommand does: the same services as the buttons, answered in words.
+
+One function per command; `run` dispatches on the parsed command's type. Replies are Slack
+mrkdwn; anything taken from the record is escaped by the builders it comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from bot.routing_report import describe
+from bot.services import digests, incidents, paging, postmortem, records, runbooks
+from bot.services.context import ServiceContext
+from bot.services.incidents import Actor
+from bot.services.test_page import pagers_for, test_page
+from bot.slack.blocks import escape_mrkdwn, slack_date
+from commands import parsing as p
+from commands.quiet_handlers import QUIET_HANDLERS
+from commands.reply import Invocation, Reply
+from commands.usage import help_text
+
+TIMELINE_PAGE = 20
+
+
+Handler = Callable[[ServiceContext, object, Invocation], Awaitable[Reply]]
+
+
+async def run(ctx: ServiceContext, command: p.Command, call: Invocation) -> Reply:
+    handler = HANDLERS.get(type(command))
+    if handler is None:
+        return Reply(f"`/oncall {command.name}` is not available in this version of the bot "
+                     "yet. `/oncall help` lists what is.")
+    return await handler(ctx, command, call)
+
+
+async def _help(ctx, command: p.HelpCommand, call: Invocation) -> Reply:
+    return Reply(help_text(command.topic))
+
+
+async def _who(ctx: ServiceContext, command: p.WhoCommand, call: Invocation) -> Reply:
+    teams = [command.team] if command.team else sorted(ctx.config.teams)
+    unknown = [t for t in teams if t not in ctx.config.teams]
+    if unknown:
+        return Reply(f"No team {escape_mrkdwn(unknown[0])}; teams: "
+                     f"{', '.join(sorted(ctx.config.teams))}.")
+    lines = []
+    async with ctx.db.reader() as s:
+        for team in teams:
+            lines.append(_who_line(team, await paging.on_call_now(ctx, s, team,
+                                                                  ctx.clock.now())))
+    return Reply("\n".join(lines))
+
+
+def _who_line(team: str, on_call) -> str:
+    if on_call is None or (on_call.primary is None and on_call.shift_end == on_call.shift_start):
+        return f"*{escape_mrkdwn(team)}*: no schedule configured"
+    if on_call.primary is None:
+        return (f"*{escape_mrkdwn(team)}*: nobody on call (a gap) until "
+                f"{slack_date(on_call.next_handoff)}")
+    secondary = f", secondary <@{on_call.secondary}>" if on_call.secondary else ""
+    return (f"*{escape_mrkdwn(team)}*: primary <@{on_call.primary}>{secondary} until "
+            f"{slack_date(on_call.shift_end)}; next handoff {slack_date(on_call.next_handoff)}")
+
+
+async def _ack(ctx, command: p.AckCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await incidents.acknowledge(ctx, incident_id, call.actor)
+    return Reply(f"Acknowledged #{incident_id}.")
+
+
+async def _resolve(ctx, command: p.ResolveCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await incidents.resolve(ctx, incident_id, call.actor, note=command.note or "")
+    return Reply(f"Resolved #{incident_id}.")
+
+
+async def _escalate(ctx, command: p.EscalateCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await incidents.escalate(ctx, incident_id, call.actor, reason=command.reason or "")
+    return Reply(f"Escalated #{incident_id} to the next level.")
+
+
+async def _note(ctx, command: p.NoteCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await records.add_note(ctx, incident_id, call.actor, command.text)
+    return Reply(f"Noted on #{incident_id}'s timeline.")
+
+
+async def _timeline(ctx, command: p.TimelineCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    incident, events = await records.timeline(ctx, incident_id)
+    pages = max(1, -(-len(events) // TIMELINE_PAGE))
+    page = min(command.page, pages)
+    shown = events[(page - 1) * TIMELINE_PAGE: page * TIMELINE_PAGE]
+    lines = [f"{slack_date(e.at, '{date_short} {time_secs}')} *{e.kind}*"
+             + (f" <@{e.actor}>" if e.actor and e.actor[0] in "UW" else "")
+             + (f": {escape_mrkdwn(e.text)[:300]}" if e.text else "") for e in shown]
+    more = (f"\nPage {page} of {pages}: `/oncall timeline #{incident_id} page {page + 1}` "
+            "for more." if page < pages else "")
+    return Reply(f"*Timeline of #{incident_id}* {escape_mrkdwn(incident.title)}\n"
+                 + "\n".join(lines) + more)
+
+
+async def _runbook(ctx, command: p.RunbookCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await runbooks.start_run(ctx, incident_id, call.actor, command.runbook)
+    return Reply(f"Started runbook {escape_mrkdwn(command.runbook)} in #{incident_id}'s thread.")
+
+
+async def _test_page(ctx, command: p.TestPageCommand, call: Invocation) -> Reply:
+    user = command.user_id or call.actor.user_id
+    await test_page(ctx, user, requested_by=call.actor.user_id)
+    targets = ["a Slack DM"] + [f"pager {escape_mrkdwn(n)}" for n in pagers_for(ctx, user)]
+    return Reply(f"Sending a test page to <@{user}> through {', '.join(targets)}.")
+
+
+async def _route_test(ctx, command: p.RouteTestCommand, call: Invocation) -> Reply:
+    if not _is_responder(ctx, call.actor):
+        return Reply("`route test` is for responders and admins.")
+    report = describe(ctx.config, command.labels)
+    lines = []
+    for i, match in enumerate(report["matches"], 1):
+        lines.append(f"{i}. team *{escape_mrkdwn(match['team'])}* channel "
+                     f"{escape_mrkdwn(match['channel'])} action *{match['action']}*")
+        lines += [f"   • {escape_mrkdwn(r)}" for r in match["reasons"]]
+    return Reply("\n".join(lines))
+
+
+async def _postmortem(ctx, command: p.PostmortemCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await postmortem.share(ctx, incident_id, call.actor)
+    return Reply(f"Uploading the postmortem draft of #{incident_id} to its thread.")
+
+
+async def _digest(ctx, command: p.DigestCommand, call: Invocation) -> Reply:
+    """On demand: never claims a scheduled window, so the hourly or weekly one still goes out."""
+    if command.kind == "cost":
+        sent = await digests.send_cost_digests_now(ctx)
+        what = "cost digest"
+    else:
+        sent = await digests.send_noise_reviews_now(ctx)
+        what = "noise review"
+    if not sent:
+        return Reply(f"Nothing to send: the {what} would be empty.")
+    return Reply(f"Sending {len(sent)} {what} message(s) to the team channels.")
+
+
+def _is_responder(ctx: ServiceContext, actor: Actor) -> bool:
+    listed = {r for team in ctx.config.teams.values() for r in team.responders}
+    return actor.user_id in ctx.config.admins or actor.user_id in listed or bool(
+        listed & actor.groups) or not listed
+
+
+HANDLERS: dict[type, Handler] = {
+    p.HelpCommand: _help, p.WhoCommand: _who, p.AckCommand: _ack, p.ResolveCommand: _resolve,
+    p.EscalateCommand: _escalate, p.NoteCommand: _note, p.TimelineCommand: _timeline,
+    p.RunbookCommand: _runbook, p.TestPageCommand: _test_page,
+    p.RouteTestCommand: _route_test, p.PostmortemCommand: _postmortem, p.DigestCommand: _digest,
+    **QUIET_HANDLERS,
+}

@@ -1,0 +1,95 @@
+"""Where /oncall meets Bolt: the slash command, `@oncall ...` in threads, the message shortcut.
+
+Slack does not allow slash commands in threads, so in an alert's thread the same words work by
+mentioning the bot; the thread names the incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import date
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.domain.errors import DomainError
+from bot.services import records
+from bot.services.records import Where
+from commands.arguments import strip_bot_mention
+from commands.handlers import run
+from commands.parsing import ParseError, parse
+from commands.reply import Invocation, Reply
+
+log = logging.getLogger(__name__)
+SHORTCUT_ADD_TO_TIMELINE = "timeline.add"
+
+
+def register(app: AsyncApp, command_name: str = "/oncall") -> None:
+    app.command(command_name)(handle_oncall_command)
+    app.event("app_mention")(handle_app_mention)
+    app.shortcut(SHORTCUT_ADD_TO_TIMELINE)(handle_add_to_timeline)
+
+
+async def handle_oncall_command(ack: AsyncAck, command: dict, context: dict) -> None:
+    where = Where(channel_id=command.get("channel_id", ""))
+    reply = await answer(context, command.get("text", ""), command["user_id"], where)
+    await ack(text=reply.text, response_type="in_channel" if reply.in_channel else "ephemeral")
+
+
+async def handle_app_mention(event: dict, context: dict, client: AsyncWebClient) -> None:
+    """`@oncall ack` in a thread: same words as the command; the answer only to its author."""
+    words = strip_bot_mention(event.get("text", ""), context.get("bot_user_id") or "")
+    where = Where(channel_id=event["channel"], thread_ts=event.get("thread_ts"))
+    reply = await answer(context, words, event["user"], where)
+    await client.chat_postEphemeral(channel=event["channel"], user=event["user"],
+                                    thread_ts=event.get("thread_ts"), text=reply.text)
+
+
+async def handle_add_to_timeline(ack: AsyncAck, shortcut: dict, context: dict,
+                                 client: AsyncWebClient) -> None:
+    """Copy a Slack message (text, author, permalink) into the timeline of its incident."""
+    await ack()
+    message, channel = shortcut["message"], shortcut["channel"]["id"]
+    where = Where(channel_id=channel, thread_ts=message.get("thread_ts") or message.get("ts"))
+    user = shortcut["user"]["id"]
+    try:
+        incident_id = await records.target_incident(context["services"], None, where)
+        link = await _permalink(client, channel, message["ts"])
+        actor = await context["actor_for"](user)
+        await records.add_note(context["services"], incident_id, actor,
+                               f"<@{message.get('user', '')}> wrote: {message.get('text', '')}",
+                               kind="slack_message",
+                               data={"author": message.get("user"), "ts": message["ts"],
+                                     "permalink": link})
+        text = f"Added to #{incident_id}'s timeline."
+    except DomainError as exc:
+        text = str(exc)
+    await client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+
+async def _permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:
+    """Best effort: the note is worth keeping even when Slack cannot give a link."""
+    try:
+        return (await client.chat_getPermalink(channel=channel, message_ts=ts))["permalink"]
+    except SlackApiError as exc:
+        log.info("no permalink for %s/%s: %s", channel, ts, exc.response.get("error"))
+        return None
+
+
+async def answer(context: dict, text: str, user_id: str, where: Where) -> Reply:
+    """Parse, run, and turn every refusal into words; never a stack trace, never silence."""
+    parsed = parse(text, today=date.today())
+    if isinstance(parsed, ParseError):
+        return Reply(parsed.as_text())
+    try:
+        actor = await context["actor_for"](user_id)
+        return await run(context["services"], parsed, Invocation(actor=actor, where=where))
+    except DomainError as exc:
+        return Reply(str(exc))
+    except Exception:
+        error_id = uuid.uuid4().hex[:8]
+        log.exception("/oncall %r failed (error id %s)", text[:200], error_id)
+        return Reply(f"Something went wrong on our side (error id {error_id}). Nothing was "
+                     "changed.")
