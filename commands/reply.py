@@ -18,3 +18,4 @@ class Invocation:
 class Reply:
     text: str
     in_channel: bool = False
+    blocks: list | None = None  # slack_sdk blocks, e.g. buttons to pick an incident

@@ -16,10 +16,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.errors import DomainError
 from bot.services import records
-from bot.services.records import Where
+from bot.services.records import AmbiguousIncident, Where
 from commands.arguments import strip_bot_mention
 from commands.handlers import run
 from commands.parsing import ParseError, parse
+from commands.picker import pick_incident_blocks
 from commands.reply import Invocation, Reply
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ def register(app: AsyncApp, command_name: str = "/oncall") -> None:
 async def handle_oncall_command(ack: AsyncAck, command: dict, context: dict) -> None:
     where = Where(channel_id=command.get("channel_id", ""))
     reply = await answer(context, command.get("text", ""), command["user_id"], where)
-    await ack(text=reply.text, response_type="in_channel" if reply.in_channel else "ephemeral")
+    await ack(text=reply.text, blocks=reply.blocks,
+              response_type="in_channel" if reply.in_channel else "ephemeral")
 
 
 async def handle_app_mention(event: dict, context: dict, client: AsyncWebClient) -> None:
@@ -86,6 +88,8 @@ async def answer(context: dict, text: str, user_id: str, where: Where) -> Reply:
     try:
         actor = await context["actor_for"](user_id)
         return await run(context["services"], parsed, Invocation(actor=actor, where=where))
+    except AmbiguousIncident as exc:
+        return Reply(str(exc), blocks=pick_incident_blocks(parsed.name, exc))
     except DomainError as exc:
         return Reply(str(exc))
     except Exception:

@@ -71,6 +71,10 @@ async def test_with_two_open_incidents_the_user_must_pick(bot):
 
     reply = await bot.slash("ack")
     assert "Which incident?" in reply["text"] and "#1" in reply["text"] and "#2" in reply["text"]
+    buttons = [b["accessory"] for b in reply["blocks"] if "accessory" in b]
+    assert [b["text"]["text"] for b in buttons] == ["Ack #1", "Ack #2"]
+    assert await bot.click(buttons[1]["action_id"], 2, value=buttons[1]["value"]) == 200
+    assert (await bot.incident(2)).status == "acknowledged"
 
 
 async def test_note_and_timeline(bot):

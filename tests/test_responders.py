@@ -431,3 +431,54 @@ async def test_members_of_a_responder_user_group_may_act(tmp_path, receiver, mon
     finally:
         await bot.close()
         await bot.slack.stop()
+
+
+async def test_maintenance_turns_pages_into_notifications_until_it_ends(bot):
+    reply = await bot.slash("maintenance platform for 1h db upgrade", user="U0ADMIN001")
+    assert "maintenance until" in reply["text"]
+
+    incident_id = await open_paged_incident(bot)
+    assert dms_to(bot, CAROL) == []
+    assert "maintenance" in await bot.timeline_kinds(incident_id)
+
+    bot.clock.advance(hours=1)
+    await tick(bot)
+    assert len(dms_to(bot, CAROL)) == 1  # still open when the window ended: now it pages
+
+
+async def test_override_from_slack_makes_someone_primary_now(bot):
+    reply = await bot.slash(f"override <@{BOB}|bob> for 2h platform", user="U0ADMIN001")
+    assert "on call for platform" in reply["text"]
+
+    await open_paged_incident(bot)
+
+    assert len(dms_to(bot, BOB)) == 1 and dms_to(bot, CAROL) == []
+    who = (await bot.slash("who platform"))["text"]
+    assert f"primary <@{BOB}>" in who
+
+
+async def test_a_webhook_pager_gets_a_signed_page_and_its_acknowledge(tmp_path, receiver,
+                                                                      monkeypatch):
+    monkeypatch.setenv("TEST_BRIDGE_SECRET", "bridge-secret")
+    config = CONFIG.format(receiver=receiver.url).replace(
+        '      - {notify: [primary], after: 0m}',
+        '      - {notify: [primary, "pager:bridge"], after: 0m}').replace(
+        "pagers:\n", f"pagers:\n  bridge: {{type: webhook, url: \"{receiver.url}/bridge\", "
+                     "secret_env: TEST_BRIDGE_SECRET}\n")
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
+    bot.slack.add_user(CAROL, "carol")
+    try:
+        incident_id = await open_paged_incident(bot)
+        [page] = receiver.requests
+        assert page.path == "/bridge" and page.json["event"] == "trigger"
+        assert page.json["person"] is None and page.json["incident"]["id"] == incident_id
+        assert verify(page.headers["X-Oncall-Signature"], page.body, "bridge-secret",
+                      int(bot.clock.now().timestamp()))
+
+        await bot.click("incident.ack", incident_id, user=CAROL)
+        await bot.drain()
+        assert receiver.requests[-1].json["event"] == "acknowledge"
+        assert receiver.requests[-1].headers["Idempotency-Key"] != page.headers["Idempotency-Key"]
+    finally:
+        await bot.close()
+        await bot.slack.stop()
