@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,19 +19,27 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import jobs
 from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
+from bot.domain.runbook_loader import load_runbooks
+from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
 from bot.services import notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
+from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
+from bot.services.runbook_effects import REMEDIATION_HOOK
+from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
-from bot.slack import actions, middleware
+from bot.slack import actions, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
+from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
 from bot.slack.notes import SlackNotes
+from bot.slack.runbook_sender import RunbookSender
 from bot.slack.usergroups import UsergroupDirectory
 from bot.store.db import Database
+from commands import slack as slash
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +67,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
                      policy: DeliveryPolicy | None = None) -> Components:
     db = Database(settings.database_url)
     metrics = Metrics()
-    services = ServiceContext(db=db, config=config, clock=clock or SystemClock())
+    services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
+                              runbooks=_load_runbooks(config))
     policy = policy or DeliveryPolicy()
     client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
                             base_url=settings.slack_api_url, timeout=policy.call_timeout)
@@ -69,6 +79,9 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
                     process_before_response=False)
     middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
+    digest_actions.register(bolt)
+    runbook_actions.register(bolt)
+    slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
 
@@ -77,7 +90,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     """The outbox worker with a sender for every kind of intent the services write."""
     worker = DeliveryWorker(services, metrics, policy)
     slack = SlackSender(services, client, directory, metrics, policy)
-    notes = SlackNotes(slack)
+    notes, steps = SlackNotes(slack), RunbookSender(slack)
     http = OutboundSender(services, metrics, timeout=policy.call_timeout)
     for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
                          (notify.THREAD_NOTE, notes.thread_note),
@@ -85,10 +98,22 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.VIEW_UPDATE, notes.view_update),
                          (notify.CHANNEL_POST, notes.channel_post),
                          (notify.TEST_DM, notes.test_dm),
+                         (notify.FILE_UPLOAD, notes.file_upload),
+                         (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
+                         (DIGEST_POST, DigestSender(slack).digest_post),
+                         (REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
                          (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
         worker.register(kind, sender)
     return worker
+
+
+def _load_runbooks(config: OncallConfig) -> list[Runbook]:
+    """Runbooks that fail to load are logged (and `check` fails); the rest still work."""
+    runbooks, problems = load_runbooks(Path(config.runbooks_dir))
+    for problem in problems:
+        log.error("runbook %s", problem)
+    return runbooks
 
 
 def _responder_groups(config: OncallConfig) -> set[str]:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Slack on-call bot for teams that run AI products.")
 route_app = typer.Typer(no_args_is_help=True, help="Inspect the routing tree.")
 app.add_typer(route_app, name="route")
+runbook_app = typer.Typer(no_args_is_help=True, help="Check and show decision-tree runbooks.")
+app.add_typer(runbook_app, name="runbook")
 
 FromOption = Annotated[str | None, typer.Option(
     "--from", help="JSON lines of label sets ('-' = stdin); one answer each")]
@@ -115,6 +118,9 @@ def check(config: ConfigOption = None) -> None:
         problems.extend(str(p) for p in exc.problems)
         loaded = None
     problems.extend(f"environment: {p}" for p in _environment_problems(settings))
+    if loaded is not None:
+        problems.extend(str(p) for p in _runbook_problems(loaded.runbooks_dir, loaded)
+                        if p.severity == "error")
     if loaded is not None and settings.secret("slack_bot_token"):
         problems.extend(asyncio.run(_slack_channel_problems(settings, loaded)))
     for problem in problems:
@@ -191,6 +197,117 @@ def test_page(user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012
         typer.echo(line)
     if any(line.startswith("FAILED") for line in results):
         raise typer.Exit(1)
+
+
+def _runbook_problems(directory: str, config: OncallConfig | None):
+    from bot.domain.runbook_lint import lint_runbooks
+    from bot.domain.runbook_loader import load_runbooks
+
+    runbooks, problems = load_runbooks(directory)
+    hooks = set(config.hooks) if config is not None else None
+    levels = max((len(p.levels) for p in config.escalation_policies.values()), default=None) \
+        if config is not None else None
+    return problems + lint_runbooks(runbooks, known_hooks=hooks, known_levels=levels)
+
+
+@runbook_app.command("lint")
+def runbook_lint(directory: Annotated[str | None, typer.Argument(
+                     help="runbooks directory (default: runbooks_dir from the config)")] = None,
+                 config: ConfigOption = None) -> None:
+    """Check every runbook: references, reachability, cycles without an exit, Slack limits."""
+    settings = _settings()
+    loaded = None
+    with contextlib.suppress(ConfigError):
+        loaded = load_config(config or settings.oncall_config)
+    folder = directory or (loaded.runbooks_dir if loaded else "runbooks")
+    problems = _runbook_problems(folder, loaded)
+    for problem in problems:
+        typer.echo(str(problem), err=problem.severity == "error")
+    errors = sum(1 for p in problems if p.severity == "error")
+    typer.echo(f"{folder}: {errors} error(s), {len(problems) - errors} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+@runbook_app.command("show")
+def runbook_show(name: str,
+                 mermaid: Annotated[bool, typer.Option("--mermaid", help="a Mermaid flowchart")]
+                 = False,
+                 directory: Annotated[str, typer.Option("--dir")] = "runbooks") -> None:
+    """Print one runbook as an outline (or a Mermaid flowchart)."""
+    from bot.domain.runbook_loader import load_runbooks
+    from bot.domain.runbook_show import mermaid as as_mermaid
+    from bot.domain.runbook_show import outline
+    from bot.domain.runbook_walk import find_runbook
+
+    runbooks, _ = load_runbooks(directory)
+    runbook = find_runbook(runbooks, name)
+    if runbook is None:
+        known = ", ".join(sorted(r.id for r in runbooks))
+        typer.echo(f"no runbook {name!r} in {directory} (known: {known})", err=True)
+        raise typer.Exit(1)
+    typer.echo(as_mermaid(runbook) if mermaid else outline(runbook))
+
+
+class DigestKind(StrEnum):
+    cost = "cost"
+    noise = "noise"
+
+
+@app.command()
+def digest(kind: Annotated[DigestKind, typer.Argument(help="cost (the last hour) or noise "
+                                                            "(last calendar week)")],
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="print it, send nothing")]
+           = False,
+           as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")]
+           = False,
+           team: Annotated[str | None, typer.Option(help="one team only")] = None,
+           config: ConfigOption = None) -> None:
+    """Build a digest now and send it to Slack; claims no scheduled window."""
+    from bot.digest_run import run_digest
+    from bot.domain.errors import DomainError
+
+    settings = _settings()
+    loaded = _config(config, settings)
+    if not dry_run and not settings.secret("slack_bot_token"):
+        typer.echo("environment: SLACK_BOT_TOKEN is not set (or use --dry-run)", err=True)
+        raise typer.Exit(1)
+    try:
+        lines, code = asyncio.run(run_digest(settings, loaded, kind.value, dry_run=dry_run,
+                                             as_json=as_json, team=team))
+    except DomainError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    for line in lines:
+        typer.echo(line)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def postmortem(incident: Annotated[int, typer.Argument(help="the incident number, as in #42")],
+               config: ConfigOption = None) -> None:
+    """Print an incident's postmortem draft as Markdown (from the database's record)."""
+    from bot.domain.errors import DomainError
+    from bot.services.context import ServiceContext
+    from bot.services.postmortem import draft
+    from bot.store.db import Database
+
+    settings = _settings()
+    loaded = _config(config, settings)
+
+    async def build() -> str:
+        db = Database(settings.database_url)
+        try:
+            return await draft(ServiceContext(db=db, config=loaded), incident)
+        finally:
+            await db.dispose()
+
+    try:
+        typer.echo(asyncio.run(build()), nl=False)
+    except DomainError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

@@ -11,9 +11,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config_digests import DigestsConfig, check_time_zone
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
-from bot.domain.handoff import HumanHandoffSpec
+from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
@@ -33,6 +34,12 @@ class Team(Strict):
     responders: list[str] = Field(default_factory=list)
     schedule: str | None = None
     escalation_policy: str | None = None
+    time_zone: str | None = Field(None, description="for its noise review; default: digests'")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return check_time_zone(value) if value is not None else None
 
     @field_validator("channel")
     @classmethod
@@ -74,10 +81,20 @@ class OncallConfig(Strict):
     pagers: dict[str, PagerSpec] = Field(default_factory=dict)
     handoff: dict[str, HumanHandoffSpec] = Field(default_factory=dict)
     heartbeat: Heartbeat | None = None
+    hooks: dict[str, HandoffWebhook] = Field(
+        default_factory=dict, description="remediation hooks runbooks may call, by name")
+    digests: DigestsConfig = Field(default_factory=DigestsConfig)
     runbooks_dir: str = "runbooks"
+    slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
+                               description="Slack runs the newest app's when two share a name")
 
     def channel_of(self, team: str) -> str:
         return self.teams[team].channel
+
+    def time_zone_of(self, team: str) -> str:
+        """Where a team's week and business hours fall: its own zone, else the review's."""
+        own = self.teams[team].time_zone if team in self.teams else None
+        return own or self.digests.noise.time_zone
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from bot.domain.pagers import (
 )
 from bot.domain.signing import IDEMPOTENCY_HEADER, idempotency_key, sign
 from bot.metrics import Metrics
-from bot.services import handoff, outbox
+from bot.services import handoff, outbox, runbook_effects
 from bot.services.context import ServiceContext
 from bot.store import repo
 from bot.store.models import OutboxIntent
@@ -93,6 +93,24 @@ class OutboundSender:
                 raise Undelivered(Outcome(exc.outcome.label, fatal=True)) from exc
             raise
         await handoff.succeeded(self.ctx, payload, intent.id)
+
+    async def remediation_hook(self, intent: OutboxIntent) -> None:
+        """A named hook a responder confirmed in a runbook ("fail over", "restart pod")."""
+        payload = intent.payload
+        spec = self.ctx.config.hooks.get(payload["hook"])
+        if spec is None:
+            await runbook_effects.hook_result(self.ctx, payload, "not configured")
+            raise Undelivered(Outcome(f"hook {payload['hook']} is not configured", fatal=True))
+        try:
+            await self._signed_post(str(spec.url), json_body(payload), spec.secret_env,
+                                    idempotency_key("remediation", intent.id), {}, "hook",
+                                    timeout=spec.timeout.total_seconds())
+        except Undelivered as exc:
+            if exc.outcome.fatal or intent.attempts >= HANDOFF_ATTEMPTS:
+                await runbook_effects.hook_result(self.ctx, payload, exc.outcome.label)
+                raise Undelivered(Outcome(exc.outcome.label, fatal=True)) from exc
+            raise
+        await runbook_effects.hook_result(self.ctx, payload, None, intent.id)
 
     async def _signed_post(self, url: str, body: bytes, secret_env: str, key: str,
                            headers: dict[str, str], what: str, timeout: float | None = None):

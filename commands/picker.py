@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block, ButtonElement, PlainTextObject, SectionBlock
+from pydantic import BaseModel
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    InputBlock,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
 
 from bot.services.records import AmbiguousIncident
 from bot.slack.action_ids import ActionId, IncidentRef
@@ -31,3 +41,31 @@ def pick_incident_blocks(command: str, error: AmbiguousIncident) -> list[Block] 
     return blocks
 
 
+
+
+PICK_FOR_TIMELINE = "timeline.add.pick"
+
+
+class CopiedMessage(BaseModel):
+    """The message a shortcut copies, carried through the picker modal's private_metadata."""
+
+    channel: str
+    ts: str
+    author: str = ""
+    text: str = ""
+
+
+def pick_for_timeline_modal(copied: CopiedMessage, open_now: list[tuple[int, str]]) -> View:
+    options = [Option(value=str(i), label=f"#{i} {title}"[:75]) for i, title in open_now[:100]]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(
+        text=f"> {escape_mrkdwn(copied.text)[:500]}", verbatim=True))]
+    if options:
+        blocks.append(InputBlock(block_id="incident", label=PlainTextObject(text="Incident"),
+                                 element=StaticSelectElement(action_id="value", options=options)))
+    else:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="No incident is open.")))
+    return View(type="modal", callback_id=PICK_FOR_TIMELINE,
+                title=PlainTextObject(text="Add to timeline"),
+                submit=PlainTextObject(text="Add") if options else None,
+                close=PlainTextObject(text="Cancel"),
+                private_metadata=copied.model_dump_json(), blocks=blocks)

@@ -20,7 +20,12 @@ from bot.services.records import AmbiguousIncident, Where
 from commands.arguments import strip_bot_mention
 from commands.handlers import run
 from commands.parsing import ParseError, parse
-from commands.picker import pick_incident_blocks
+from commands.picker import (
+    PICK_FOR_TIMELINE,
+    CopiedMessage,
+    pick_for_timeline_modal,
+    pick_incident_blocks,
+)
 from commands.reply import Invocation, Reply
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ def register(app: AsyncApp, command_name: str = "/oncall") -> None:
     app.command(command_name)(handle_oncall_command)
     app.event("app_mention")(handle_app_mention)
     app.shortcut(SHORTCUT_ADD_TO_TIMELINE)(handle_add_to_timeline)
+    app.view_submission(PICK_FOR_TIMELINE)(handle_timeline_pick_submitted)
 
 
 async def handle_oncall_command(ack: AsyncAck, command: dict, context: dict) -> None:
@@ -51,24 +57,45 @@ async def handle_app_mention(event: dict, context: dict, client: AsyncWebClient)
 
 async def handle_add_to_timeline(ack: AsyncAck, shortcut: dict, context: dict,
                                  client: AsyncWebClient) -> None:
-    """Copy a Slack message (text, author, permalink) into the timeline of its incident."""
-    await ack()
+    """Copy a Slack message (text, author, permalink) into the timeline of its incident, or of
+    the one the user picks when the message is in no incident's thread."""
     message, channel = shortcut["message"], shortcut["channel"]["id"]
     where = Where(channel_id=channel, thread_ts=message.get("thread_ts") or message.get("ts"))
-    user = shortcut["user"]["id"]
+    copied = CopiedMessage(channel=channel, ts=message["ts"], author=message.get("user", ""),
+                           text=message.get("text", "")[:1500])
     try:
         incident_id = await records.target_incident(context["services"], None, where)
-        link = await _permalink(client, channel, message["ts"])
+    except AmbiguousIncident:
+        open_now = await records.open_incidents(context["services"])
+        await client.views_open(trigger_id=shortcut["trigger_id"],
+                                view=pick_for_timeline_modal(copied, open_now))
+        await ack()
+        return
+    await ack()
+    text = await _copy(context, client, shortcut["user"]["id"], incident_id, copied)
+    await client.chat_postEphemeral(channel=channel, user=shortcut["user"]["id"], text=text)
+
+
+async def handle_timeline_pick_submitted(ack: AsyncAck, body: dict, view: dict, context: dict,
+                                         client: AsyncWebClient) -> None:
+    copied = CopiedMessage.model_validate_json(view["private_metadata"])
+    picked = view["state"]["values"]["incident"]["value"]["selected_option"]["value"]
+    await ack()
+    text = await _copy(context, client, body["user"]["id"], int(picked), copied)
+    await client.chat_postEphemeral(channel=copied.channel, user=body["user"]["id"], text=text)
+
+
+async def _copy(context: dict, client: AsyncWebClient, user: str, incident_id: int,
+                copied: CopiedMessage) -> str:
+    try:
+        link = await _permalink(client, copied.channel, copied.ts)
         actor = await context["actor_for"](user)
         await records.add_note(context["services"], incident_id, actor,
-                               f"<@{message.get('user', '')}> wrote: {message.get('text', '')}",
-                               kind="slack_message",
-                               data={"author": message.get("user"), "ts": message["ts"],
-                                     "permalink": link})
-        text = f"Added to #{incident_id}'s timeline."
+                               f"<@{copied.author}> wrote: {copied.text}", kind="slack_message",
+                               data={"author": copied.author, "ts": copied.ts, "permalink": link})
     except DomainError as exc:
-        text = str(exc)
-    await client.chat_postEphemeral(channel=channel, user=user, text=text)
+        return str(exc)
+    return f"Added to #{incident_id}'s timeline."
 
 
 async def _permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:

@@ -65,6 +65,19 @@ class FakeClock:
         self.current += timedelta(**kwargs)
 
 
+async def eventually(check, timeout: float = 5.0):
+    """Events are acked before their listener runs: wait (briefly) for what it does."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = await check() if asyncio.iscoroutinefunction(check) else check()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
 def database_url(request, tmp_path) -> str:
     """SQLite in tmp_path, or a fresh PostgreSQL database, by the fixture's param."""
     if getattr(request, "param", "sqlite") == "postgres":
@@ -118,6 +131,45 @@ class BotUnderTest:
         assert status == 200, text
         return json.loads(text) if text else {}
 
+    async def slash(self, text: str, user: str = "U0PLATFORM1",
+                    channel: str = "CPLATFORM1") -> dict:
+        """A signed /oncall command as Slack posts it; returns the ack body (the reply)."""
+        body = urllib.parse.urlencode({
+            "token": "verification-token", "team_id": "T0001", "team_domain": "acme",
+            "channel_id": channel, "channel_name": "oncall", "user_id": user,
+            "user_name": user.lower(), "command": "/oncall", "text": text,
+            "api_app_id": "A0APPID001", "is_enterprise_install": "false",
+            "response_url": self.slack.response_url("slash"),
+            "trigger_id": "13345224609.738474920.8088930838d88f008e0"})
+        status, answer = await self.signed_post("/slack/events", body, with_body=True)
+        assert status == 200, answer
+        return json.loads(answer) if answer.startswith("{") else {"text": answer}
+
+    async def mention(self, text: str, *, user: str, channel: str, thread_ts: str | None,
+                      event_id: str = "Ev0001") -> int:
+        """A signed app_mention event (JSON), as the Events API delivers it."""
+        event = {"type": "app_mention", "user": user, "text": f"<@UBOT> {text}",
+                 "ts": f"{time.time():.6f}", "channel": channel, "event_ts": "1.2"}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        body = json.dumps({"token": "t", "team_id": "T0001", "api_app_id": "A0APPID001",
+                           "event": event, "type": "event_callback", "event_id": event_id,
+                           "event_time": int(time.time()),
+                           "authorizations": [{"team_id": "T0001", "user_id": "UBOT",
+                                               "is_bot": True}]})
+        return await self.signed_post("/slack/events", body, json_body=True)
+
+    async def shortcut(self, callback_id: str, message: dict, *, user: str,
+                       channel: str) -> int:
+        body = {"type": "message_action", "callback_id": callback_id, "trigger_id": "1.2.3",
+                "response_url": self.slack.response_url("shortcut"),
+                "team": {"id": "T0001", "domain": "acme"},
+                "channel": {"id": channel, "name": "oncall"},
+                "user": {"id": user, "name": user.lower()}, "message": message,
+                "message_ts": message["ts"]}
+        return await self.signed_post("/slack/events",
+                                      urllib.parse.urlencode({"payload": json.dumps(body)}))
+
     async def open_modal(self, action_id: str, incident_id: int,
                          user: str = "U0PLATFORM1") -> dict:
         """Click a button that opens a modal; returns the view Slack was asked to open."""
@@ -128,12 +180,14 @@ class BotUnderTest:
         return opened[-1].args["view"]
 
     async def signed_post(self, path: str, raw: str, *, secret: str = SIGNING_SECRET,
-                          timestamp: int | None = None, with_body: bool = False):
+                          timestamp: int | None = None, with_body: bool = False,
+                          json_body: bool = False):
         timestamp = timestamp or int(time.time())
         signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp),
                                                                  body=raw)
+        kind = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature,
-                   "Content-Type": "application/x-www-form-urlencoded"}
+                   "Content-Type": kind}
         async with self.http.post(f"{self.url}{path}", data=raw.encode(),
                                   headers=headers) as response:
             if with_body:

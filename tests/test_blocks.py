@@ -496,6 +496,7 @@ def test_action_ids_and_metadata_type() -> None:
         "incident.resolve",
         "incident.runbook_start",
         "incident.restore_ai",
+        "digest.open_incident",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 

@@ -94,3 +94,47 @@ def test_migrate_creates_the_schema(cli, tmp_path):
     result = cli("migrate")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "oncall.db").exists()
+
+
+def test_runbook_lint_passes_the_starter_runbooks(cli):
+    result = cli("runbook", "lint", str(ROOT / "runbooks"), "--config",
+                 str(ROOT / "oncall.example.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "0 error(s)" in result.output
+
+
+BAD_RUNBOOK = """
+id: bad
+title: Bad
+serves: {alert_types: [infra]}
+start: a
+nodes:
+  a:
+    kind: question
+    prompt: Is it up
+    answers:
+      - {label: "Yes", next: b}
+      - {label: "No", next: nowhere}
+  b: {kind: done, outcome: ok}
+"""
+
+
+def test_runbook_lint_names_the_file_and_node(cli, tmp_path):
+    (tmp_path / "bad.yaml").write_text(BAD_RUNBOOK)
+    result = cli("runbook", "lint", str(tmp_path))
+    assert result.exit_code == 1
+    assert "bad.yaml: a:" in result.output and "nowhere" in result.output
+
+
+def test_runbook_show_prints_an_outline_and_mermaid(cli):
+    outline = cli("runbook", "show", "pod-crashloop", "--dir", str(ROOT / "runbooks"))
+    assert outline.exit_code == 0 and "pod-crashloop" in outline.output
+    mermaid = cli("runbook", "show", "pod-crashloop", "--mermaid", "--dir",
+                  str(ROOT / "runbooks"))
+    assert mermaid.output.startswith("flowchart TD")
+
+
+def test_postmortem_of_an_unknown_incident_says_so(cli):
+    cli("migrate")
+    result = cli("postmortem", "99")
+    assert result.exit_code == 1 and "#99 does not exist" in result.output

@@ -215,3 +215,21 @@ async def test_every_subcommand_has_a_handler():
 
     commands = set(parsing.Command.__args__[0].__args__)  # the union's members (20)
     assert commands == set(HANDLERS)
+
+
+async def test_the_shortcut_on_a_message_outside_incidents_lets_the_user_pick(bot):
+    incident_id = await open_incident(bot)
+    message = {"type": "message", "user": "U0OBSERVER", "ts": "1700000000.000901",
+               "text": "customers report dropped calls"}
+
+    assert await bot.shortcut("timeline.add", message, user=RESPONDER,
+                              channel="C0ELSEWHERE") == 200
+    view = (await eventually(lambda: bot.slack.calls_to("views.open")))[-1].args["view"]
+    assert view["callback_id"] == "timeline.add.pick"
+    await bot.submit_view(view["callback_id"], view["private_metadata"],
+                          {"incident": {"type": "static_select",
+                                        "selected_option": {"value": str(incident_id)}}},
+                          user=RESPONDER)
+    await eventually(lambda: bot.slack.calls_to("chat.postEphemeral"))
+
+    assert "slack_message" in await bot.timeline_kinds(incident_id)

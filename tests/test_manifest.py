@@ -26,21 +26,29 @@ METHOD_SCOPES = {
     "usergroups.users.list": {"usergroups:read"},
     "views.open": set(),
     "views.update": set(),
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
+    "chat.getPermalink": set(),
 }
+#: Scopes that come with features rather than methods.
+FEATURE_SCOPES = {"slash_commands": {"commands"}, "shortcuts": {"commands"},
+                  "app_mention": {"app_mentions:read"}}
+#: slack_sdk helpers that call several Web API methods.
+SDK_HELPERS = {"files.upload_v2": ("files.getUploadURLExternal", "files.completeUploadExternal")}
 FAMILIES = ("api|apps|auth|bots|chat|conversations|dnd|files|pins|reactions|team|usergroups"
             "|users|views")
 CALL = re.compile(rf"client\.(?P<snake>(?:{FAMILIES})_[a-zA-Z_]+)\("
-                  r"|\bcall\(\"(?P<dotted>[a-z]+\.[a-zA-Z.]+)\"")
+                  r"|\bcall\(\"(?P<dotted>[a-z]+\.[a-zA-Z._0-9]+)\"")
 
 
 def methods_called() -> set[str]:
     found = set()
-    for path in (ROOT / "bot").rglob("*.py"):
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "commands").rglob("*.py")]:
         if "devtools" in path.parts:
             continue  # the local Slack stand-in answers calls, it does not make them
         for match in CALL.finditer(path.read_text()):
             dotted = match["dotted"] or match["snake"].replace("_", ".")
-            found.add(dotted)
+            found.update(SDK_HELPERS.get(dotted, (dotted,)))
     return found
 
 
@@ -55,7 +63,25 @@ def test_every_called_method_has_known_scopes():
 
 def test_manifest_scopes_are_exactly_what_the_code_uses():
     needed = set().union(*(METHOD_SCOPES[m] for m in methods_called()))
+    features = manifest()["features"]
+    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
+    for feature in [*features, *events]:
+        needed |= FEATURE_SCOPES.get(feature, set())
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
+
+
+def test_manifest_declares_exactly_the_command_shortcut_and_events_the_code_registers():
+    from bot.config import OncallConfig
+    from commands.slack import SHORTCUT_ADD_TO_TIMELINE
+
+    features = manifest()["features"]
+    [command] = features["slash_commands"]
+    assert command["command"] == OncallConfig.model_fields["slash_command"].default
+    assert command["should_escape"] is True
+    assert [s["callback_id"] for s in features["shortcuts"]] == [SHORTCUT_ADD_TO_TIMELINE]
+    registered = (ROOT / "commands" / "slack.py").read_text()
+    for event in manifest()["settings"]["event_subscriptions"]["bot_events"]:
+        assert f'app.event("{event}")' in registered
 
 
 def test_manifest_points_interactivity_at_the_bolt_route():

@@ -53,8 +53,10 @@ async def test_a_firing_alert_becomes_one_message_in_its_teams_channel(bot):
     shown = texts_of(post.args["blocks"])
     assert "FTL p95 above 800 ms for healthcare" in shown
     assert "https://runbooks.example.com/ftl-p95" in shown
-    assert action_ids(post.args["blocks"]) == [
-        "incident.ack", "incident.escalate", "incident.route_to_humans", "incident.resolve"]
+    assert action_ids(post.args["blocks"]) == [  # a starter runbook serves this alertname
+        "incident.ack", "incident.escalate", "incident.route_to_humans", "incident.resolve",
+        "incident.runbook_start"]
+    assert incident.runbook == "latency-p95-slo"
     assert post.args["metadata"]["event_payload"]["incident_id"] == incident.id
     assert await bot.timeline_kinds(incident.id) == ["received", "routed", "not_paged", "posted"]
 

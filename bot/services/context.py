@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.config import OncallConfig
+from bot.domain.runbooks import Runbook
 from bot.store.db import Database
 
 
@@ -26,3 +27,4 @@ class ServiceContext:
     config: OncallConfig
     clock: Clock = field(default_factory=SystemClock)
     wake_delivery: Callable[[], None] = lambda: None
+    runbooks: list[Runbook] = field(default_factory=list)

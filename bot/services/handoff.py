@@ -6,7 +6,7 @@ from bot.domain.errors import DomainError, NothingToDo
 from bot.domain.handoff import Mode, handoff_body
 from bot.services import outbox
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, _allowed, _recording_denials, as_actor
+from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import (
     queue_ephemeral,
     queue_handoff_webhook,
@@ -24,10 +24,10 @@ async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mod
                   reason: str = "", view_id: str | None = None) -> IncidentRow:
     """Queue the signed webhook call; the state changes only once the receiver said yes."""
     actor = as_actor(actor)
-    async with _recording_denials(ctx, incident_id, actor, VERB[mode]):
+    async with recording_denials(ctx, incident_id, actor, VERB[mode]):
         now = ctx.clock.now()
         async with ctx.db.transaction() as s:
-            incident = await _allowed(ctx, s, incident_id, actor, VERB[mode])
+            incident = await check_allowed(ctx, s, incident_id, actor, VERB[mode])
             if incident.service not in ctx.config.handoff:
                 raise DomainError(
                     f"No handoff is configured for service '{incident.service or '(none)'}': "

@@ -60,14 +60,14 @@ async def describe(ctx: ServiceContext, incident_id: int) -> IncidentInfo:
 async def acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor | str) -> IncidentRow:
     """Triggered -> acknowledged; the conditional UPDATE makes a double click a no-op."""
     actor = as_actor(actor)
-    async with _recording_denials(ctx, incident_id, actor, "acknowledge"):
+    async with recording_denials(ctx, incident_id, actor, "acknowledge"):
         return await _acknowledge(ctx, incident_id, actor)
 
 
 async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "acknowledge")
+        incident = await check_allowed(ctx, s, incident_id, actor, "acknowledge")
         _, policy = paging.policy_of(ctx, incident)
         deadline = ack_deadline(policy, now) if policy else None
         changed = await repo.set_where(
@@ -91,14 +91,14 @@ async def resolve(ctx: ServiceContext, incident_id: int, actor: Actor | str,
                   note: str = "") -> IncidentRow:
     """Any open state -> resolved; frees the group so the next alert opens a new incident."""
     actor = as_actor(actor)
-    async with _recording_denials(ctx, incident_id, actor, "resolve"):
+    async with recording_denials(ctx, incident_id, actor, "resolve"):
         return await _resolve(ctx, incident_id, actor, note)
 
 
 async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: str) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "resolve")
+        incident = await check_allowed(ctx, s, incident_id, actor, "resolve")
         changed = await repo.set_where(
             s, IncidentRow,
             [IncidentRow.id == incident_id, IncidentRow.status != IncidentStatus.RESOLVED.value],
@@ -123,7 +123,7 @@ async def escalate(ctx: ServiceContext, incident_id: int, actor: Actor | str, *,
                    to_usergroup: str | None = None) -> IncidentRow:
     """Page the next level now, or a chosen person or group; an acked incident is handed on."""
     actor = as_actor(actor)
-    async with _recording_denials(ctx, incident_id, actor, "escalate"):
+    async with recording_denials(ctx, incident_id, actor, "escalate"):
         return await _escalate(ctx, incident_id, actor, reason, to_user, to_usergroup)
 
 
@@ -131,7 +131,7 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
                     to_user: str | None, to_usergroup: str | None) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "escalate")
+        incident = await check_allowed(ctx, s, incident_id, actor, "escalate")
         if incident.status == IncidentStatus.RESOLVED.value:
             raise NothingToDo(_already(incident))
         target = _target_text(to_user, to_usergroup)
@@ -185,7 +185,7 @@ def _time_to_ack(incident: IncidentRow) -> str:
     return f" ({seconds // 60}m {seconds % 60:02d}s after the first page)"
 
 
-async def _allowed(ctx: ServiceContext, s: AsyncSession, incident_id: int, actor: Actor,
+async def check_allowed(ctx: ServiceContext, s: AsyncSession, incident_id: int, actor: Actor,
                    verb: str) -> IncidentRow:
     incident = await repo.incident(s, incident_id)
     if incident is None:
@@ -203,7 +203,7 @@ async def _allowed(ctx: ServiceContext, s: AsyncSession, incident_id: int, actor
 
 
 @contextlib.asynccontextmanager
-async def _recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor, verb: str):
+async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor, verb: str):
     """A refused action still goes on the timeline, in its own transaction."""
     try:
         yield

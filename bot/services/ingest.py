@@ -9,7 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, Alert, AlertStatus, IncidentStatus, labels_fingerprint
 from bot.domain.routing import RouteDecision, route
-from bot.services import heartbeat, paging
+from bot.domain.runbook_walk import runbook_for
+from bot.services import cost_spikes, heartbeat, paging, silences
 from bot.services.context import ServiceContext
 from bot.services.notify import (
     paged_pagers,
@@ -18,7 +19,7 @@ from bot.services.notify import (
     sync_everywhere,
 )
 from bot.store import repo
-from bot.store.models import AlertRow, IncidentRow
+from bot.store.models import AlertRow, IncidentRow, SilenceRow
 
 REOPEN_WINDOW = timedelta(hours=1)
 
@@ -32,6 +33,7 @@ class IngestResult:
     redeliveries: int = 0
     opened: list[int] = field(default_factory=list)
     digested: int = 0
+    silenced: int = 0
     touched: set[int] = field(default_factory=set)
 
 
@@ -62,6 +64,7 @@ async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: d
     if row is not None:
         result.redeliveries += 1
         await _redelivered(s, row, alert, now, result)
+        await _revisit_digests(ctx, s, row, alert, now, result)
         return
     row = AlertRow(source=alert.source, fingerprint=fingerprint, starts_at=alert.starts_at,
                    status=alert.status.value, labels=alert.labels, annotations=alert.annotations,
@@ -72,11 +75,69 @@ async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: d
     result.new_alerts += 1
     if alert.status is AlertStatus.RESOLVED:
         return  # first seen already resolved: nothing to tell anyone
+    silence = await silences.silence_for(s, alert.labels, now)
+    if silence is not None:
+        await silences.hold(s, row, silence)
+        result.silenced += 1
+        return
+    await _route_new(ctx, s, row, alert, now, result)
+
+
+async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
+                     now: datetime, result: IngestResult) -> None:
+    """Route a firing alert seen for the first time (or released from a silence)."""
     for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
         if decision.action is Action.DIGEST:
             result.digested += 1
+            await _digest(ctx, s, row, alert, decision, now, result)
             continue
         await _attach(ctx, s, row, alert, decision, now, result)
+
+
+async def release_silences(ctx: ServiceContext) -> int:
+    """Alerts held by a silence that has ended and are still firing are routed and posted now."""
+    now, released = ctx.clock.now(), 0
+    for silence_id in await silences.ended_silences(ctx, now):
+        async with ctx.db.transaction() as s:
+            if not await repo.set_where(s, SilenceRow, [SilenceRow.id == silence_id,
+                                                        SilenceRow.released_at.is_(None)],
+                                        {"released_at": now}):
+                continue  # another replica released it
+            result = IngestResult()
+            for alert in await silences.held_alerts(s, silence_id):
+                row = await repo.alert_by_identity(s, alert.source, alert.fingerprint,
+                                                   alert.starts_at)
+                row.silenced_by = None
+                s.add(row)
+                await _route_new(ctx, s, row, alert, now, result)
+                released += 1
+            for incident_id in sorted(result.touched):
+                repo.timeline(s, incident_id=incident_id, at=now, kind="released_from_silence",
+                              actor="bot", text=f"held by silence {silence_id} until it ended")
+                await _settle(s, incident_id, now, 0)
+    if released:
+        ctx.wake_delivery()
+    return released
+
+
+async def _digest(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
+                  decision: RouteDecision, now: datetime, result: IngestResult, *,
+                  repeat: bool = False) -> None:
+    """Hold a cost alert for the digest; a spike past the route's ratio pages at once."""
+    paging_decision = await cost_spikes.observe(s, row, alert, decision, now, repeat=repeat)
+    if paging_decision is not None:
+        await _attach(ctx, s, row, alert, paging_decision, now, result)
+
+
+async def _revisit_digests(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
+                           now: datetime, result: IngestResult) -> None:
+    """A repeat re-reads a cost alert's ratio: a spike grown past the line pages now."""
+    decisions = [d for d in route(ctx.config.route, row.labels, ctx.config.tool_owners)
+                 if d.action is Action.DIGEST]
+    if not decisions or await silences.silence_for(s, row.labels, now) is not None:
+        return  # not a cost alert, or silenced since: nobody is paged for it
+    for decision in decisions:
+        await _digest(ctx, s, row, alert, decision, now, result, repeat=True)
 
 
 async def _active_with_moved_start(s: AsyncSession, alert: Alert, fingerprint: str,
@@ -171,9 +232,15 @@ def _new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
         action=decision.action.value, severity=labels.get("severity", ""),
         title=_title(alert), alert_type=labels.get("alert_type", ""),
         service=labels.get("service", ""),
-        runbook=decision.runbook or labels.get("runbook") or None,
+        runbook=_runbook_id(ctx, labels, decision.runbook),
         status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision),
         started_at=alert.starts_at)
+
+
+def _runbook_id(ctx: ServiceContext, labels: dict[str, str], route_runbook: str | None):
+    """The route's runbook, the alert's `runbook` label, or the first that serves the alert."""
+    chosen = runbook_for(ctx.runbooks, labels, route_runbook)
+    return chosen.id if chosen else None
 
 
 async def _reopenable(s: AsyncSession, decision: RouteDecision,

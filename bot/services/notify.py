@@ -23,6 +23,7 @@ EPHEMERAL = "ephemeral"
 VIEW_UPDATE = "view_update"
 CHANNEL_POST = "channel_post"
 TEST_DM = "test_dm"
+FILE_UPLOAD = "file_upload"
 
 
 async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
 from bot.domain.escalation import Level, ResolvedTargets, plan_step, policy_for, resolve_targets
 from bot.domain.schedules import OnCall, Override, who_is_on_call
+from bot.services import silences
 from bot.services.context import ServiceContext
 from bot.services.notify import queue_dm_sync, queue_pager_event, queue_thread_note
 from bot.services.outbox import queue_sync
@@ -44,6 +44,14 @@ async def begin(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow,
                       text=f"no escalation policy for team {incident.team}: nobody paged")
         return
     due = (incident.started_at or now) + page_after if page_after else now
+    window = await silences.maintenance_for(s, incident.team, now)
+    if window is not None:  # a notification without mentions now; a page if still open after
+        _schedule(incident, max(due, window.ends_at), PAGE)
+        repo.timeline(s, incident_id=incident.id, at=now, kind="maintenance", actor="bot",
+                      text=f"{incident.team} is in maintenance until "
+                           f"{window.ends_at:%H:%M} UTC: not paged",
+                      data={"until": window.ends_at.isoformat()})
+        return
     if due > now:
         _schedule(incident, due, PAGE)
         repo.timeline(s, incident_id=incident.id, at=now, kind="page_held", actor="bot",
@@ -141,7 +149,7 @@ def _nobody(now: datetime) -> OnCall:
 async def due_incidents(ctx: ServiceContext, now: datetime) -> list[int]:
     async with ctx.db.reader() as s:
         query = (select(IncidentRow.id).where(col(IncidentRow.next_step_at) <= now,
-                                              or_(IncidentRow.status != "resolved"))
+                                              IncidentRow.status != "resolved")
                  .order_by(col(IncidentRow.next_step_at)).limit(200))
         return list((await s.exec(query)).all())
 

@@ -12,7 +12,7 @@ from bot.domain.postmortem import (
     postmortem_markdown,
 )
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, _allowed
+from bot.services.incidents import Actor, check_allowed
 from bot.services.notify import FILE_UPLOAD
 from bot.store import repo
 from bot.store.models import ActionItemRow
@@ -50,7 +50,7 @@ async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
     markdown = await draft(ctx, incident_id)
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "draft a postmortem for")
+        incident = await check_allowed(ctx, s, incident_id, actor, "draft a postmortem for")
         await repo.enqueue(s, kind=FILE_UPLOAD, lane=f"channel:{incident.channel}", at=now,
                            incident_id=incident_id,
                            payload={"filename": f"postmortem-{incident_id}.md",

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from bot.domain.errors import DomainError, IncidentNotFound
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, _allowed, _recording_denials, as_actor
+from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import queue_thread_note
 from bot.store import repo
 from bot.store.models import IncidentRow, SlackMessage, TimelineEvent
@@ -60,9 +60,9 @@ async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, te
                    *, kind: str = "note", data: dict | None = None) -> None:
     """A note on the timeline, echoed in the incident's thread."""
     actor, now = as_actor(actor), ctx.clock.now()
-    async with _recording_denials(ctx, incident_id, actor, "add a note to"), \
+    async with recording_denials(ctx, incident_id, actor, "add a note to"), \
             ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "add a note to")
+        incident = await check_allowed(ctx, s, incident_id, actor, "add a note to")
         repo.timeline(s, incident_id=incident_id, at=now, kind=kind, actor=actor.user_id,
                       text=text, data=data or {})
         await queue_thread_note(s, incident, f":memo: <@{actor.user_id}>: {text}", now)
@@ -76,3 +76,10 @@ async def timeline(ctx: ServiceContext, incident_id: int) -> tuple[IncidentRow,
         if incident is None:
             raise IncidentNotFound(incident_id)
         return incident, await repo.timeline_of(s, incident_id)
+
+
+async def open_incidents(ctx: ServiceContext) -> list[tuple[int, str]]:
+    async with ctx.db.reader() as s:
+        rows = (await s.exec(select(IncidentRow).where(IncidentRow.status != "resolved")
+                             .order_by(col(IncidentRow.id).desc()).limit(100))).all()
+    return [(r.id, r.title) for r in rows]

@@ -16,7 +16,7 @@ from bot.domain.errors import DomainError
 from bot.domain.runbook_walk import Step, Walk, back, choose, find_runbook, restart, start
 from bot.domain.runbooks import ActionNode, Runbook, StaleStep
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, _allowed, _recording_denials, as_actor
+from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.store import repo
 from bot.store.models import IncidentRow, RunbookRun
 
@@ -44,9 +44,9 @@ async def start_run(ctx: ServiceContext, incident_id: int, actor: Actor | str,
                     runbook_id: str | None = None) -> RunbookRun:
     """Start (or show again) a runbook for the incident: the first step goes in its thread."""
     actor, now = as_actor(actor), ctx.clock.now()
-    async with _recording_denials(ctx, incident_id, actor, "start a runbook on"), \
+    async with recording_denials(ctx, incident_id, actor, "start a runbook on"), \
             ctx.db.transaction() as s:
-        incident = await _allowed(ctx, s, incident_id, actor, "start a runbook on")
+        incident = await check_allowed(ctx, s, incident_id, actor, "start a runbook on")
         runbook = runbook_of(ctx, runbook_id or incident.runbook or "")
         run = await _open_run(s, incident_id, runbook.id)
         if run is None:
@@ -91,7 +91,7 @@ async def _transition(ctx: ServiceContext, run_id: int, seq: int, actor: Actor, 
         run = await s.get(RunbookRun, run_id)
     if run is None:
         raise DomainError("This runbook run no longer exists.")
-    async with _recording_denials(ctx, run.incident_id, actor, "walk a runbook on"):
+    async with recording_denials(ctx, run.incident_id, actor, "walk a runbook on"):
         return await _apply(ctx, run_id, seq, actor, step, verb)
 
 
@@ -102,7 +102,7 @@ async def _apply(ctx: ServiceContext, run_id: int, seq: int, actor: Actor, step,
         run = await s.get(RunbookRun, run_id)
         if run is None:
             raise DomainError("This runbook run no longer exists.")
-        incident = await _allowed(ctx, s, run.incident_id, actor, "walk a runbook on")
+        incident = await check_allowed(ctx, s, run.incident_id, actor, "walk a runbook on")
         runbook = runbook_of(ctx, run.runbook_id)
         if run.seq != seq:
             raise StaleStep("Someone already answered this step; the runbook has moved on.")

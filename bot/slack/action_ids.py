@@ -18,6 +18,7 @@ class ActionId(StrEnum):
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
     INCIDENT_RESTORE_AI = "incident.restore_ai"
+    DIGEST_OPEN_INCIDENT = "digest.open_incident"
 
 
 class BadActionValue(ValueError):

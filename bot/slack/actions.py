@@ -29,12 +29,6 @@ from bot.slack.modals import (
 
 log = logging.getLogger(__name__)
 
-NOT_YET = {
-    ActionId.INCIDENT_RUNBOOK_START: "Runbook walking is not available in this version of the "
-                                     "bot yet. Open the runbook link on the alert.",
-}
-
-
 def register(app: AsyncApp) -> None:
     app.action(ActionId.INCIDENT_ACK.value)(handle_incident_ack)
     app.action(ActionId.INCIDENT_RESOLVE.value)(handle_incident_resolve)
@@ -44,8 +38,6 @@ def register(app: AsyncApp) -> None:
     app.view_submission(ViewId.ESCALATE)(handle_escalate_submitted)
     app.view_submission(ViewId.HANDOFF)(handle_handoff_submitted)
     app.view_submission(ViewId.RESOLVE)(handle_resolve_submitted)
-    for action_id in NOT_YET:
-        app.action(action_id.value)(handle_unavailable_action)
 
 
 async def handle_incident_ack(ack: AsyncAck, action: dict, body: dict, context: dict,
@@ -121,12 +113,6 @@ async def handle_resolve_submitted(ack: AsyncAck, body: dict, view: dict, contex
     actor = await context["actor_for"](body["user"]["id"])
     await _submit(ack, lambda: incidents.resolve(ctx, meta.incident_id, actor,
                                                  note=submitted(view, "reason")))
-
-
-async def handle_unavailable_action(ack: AsyncAck, action: dict, respond: AsyncRespond) -> None:
-    await ack()
-    await respond(text=NOT_YET[ActionId(action["action_id"])], response_type="ephemeral",
-                  replace_original=False)
 
 
 async def _open(ack: AsyncAck, respond: AsyncRespond, action: dict, context: dict,

@@ -123,6 +123,18 @@ class SlackNotes:
                                metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
+    async def file_upload(self, intent: OutboxIntent) -> None:
+        """A file in the incident's thread (a postmortem draft)."""
+        payload = intent.payload
+        async with self.ctx.db.reader() as s:
+            parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
+        if parent is None:
+            raise Undelivered(Outcome("the incident message is not posted yet"))
+        await self.sender.call("files.upload_v2", channel=parent.channel_id,
+                               thread_ts=parent.ts, content=payload["content"],
+                               filename=payload["filename"], title=payload["title"])
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
     async def ephemeral(self, intent: OutboxIntent) -> None:
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)

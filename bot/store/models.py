@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
@@ -33,6 +33,7 @@ class AlertRow(SQLModel, table=True):
     first_seen: datetime
     last_seen: datetime
     deliveries: int = 1
+    silenced_by: int | None = None  # the silence holding it back, until it ends
 
 
 class IncidentRow(SQLModel, table=True):
@@ -189,3 +190,112 @@ class HeartbeatRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=128)
     last_seen: datetime
     missing_since: datetime | None = None  # set while the owners have been paged
+
+
+class RunbookRun(SQLModel, table=True):
+    """A walk through a runbook for an incident; `seq` counts transitions (compare-and-set)."""
+
+    __tablename__ = "runbook_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    runbook_id: str = Field(max_length=128)
+    current: str = Field(max_length=128)
+    path: list[dict[str, str]] = Field(default_factory=list,
+                                       sa_column=Column(JSON, nullable=False))
+    finished: bool = False
+    seq: int = 0
+    started_by: str = Field(max_length=32)
+    started_at: datetime
+    updated_at: datetime
+
+
+class DigestItemRow(SQLModel, table=True):
+    """A cost alert held for the hourly digest: one per alert and digest route, not per repeat.
+
+    `fired_at` is when the bot first received it, so an item always lands in a window not yet
+    sent; repeats refresh the readings (value, baseline, ratio) and `still_firing`.
+    """
+
+    __tablename__ = "digest_item"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "route_key", name="uq_digest_item_alert_route"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    route_key: str = Field(max_length=512)
+    team: str = Field(max_length=128, index=True)
+    service: str = Field(default="", max_length=128)
+    model: str = Field(default="", max_length=128)
+    alertname: str = Field(default="", max_length=256)
+    value: float | None = None
+    baseline: float | None = None
+    ratio: float | None = None
+    fired_at: datetime = Field(index=True)
+    last_seen: datetime
+    still_firing: bool = True
+    flagged: bool = False  # no readable ratio: digested, and shown as such
+    reason: str = Field(default="", max_length=256)  # how the ratio was read, or why not
+    paged_at: datetime | None = None  # its ratio reached the route's line: paged at once
+
+
+class DigestRun(SQLModel, table=True):
+    """A digest window claimed for sending: the unique key is what makes it go out once."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (
+        UniqueConstraint("kind", "team", "window_start", name="uq_digest_run_window"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # cost | noise
+    team: str = Field(max_length=128)  # a team, or "*" for one review of every team
+    window_start: datetime
+    window_end: datetime
+    sent_at: datetime  # when the message was queued (the intent's created_at)
+    intent_id: int | None = None
+
+
+class SilenceRow(SQLModel, table=True):
+    """Alerts matching these matchers are stored and counted but not posted until it ends."""
+
+    __tablename__ = "silence"
+
+    id: int | None = Field(default=None, primary_key=True)
+    matchers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    starts_at: datetime
+    ends_at: datetime = Field(index=True)
+    comment: str = Field(default="", max_length=1000)
+    created_by: str = Field(max_length=32)
+    suppressed: int = 0
+    released_at: datetime | None = None  # held alerts were routed after it ended
+
+
+class MaintenanceRow(SQLModel, table=True):
+    """While it lasts, a team's pages become notifications without mentions."""
+
+    __tablename__ = "maintenance"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=128, index=True)
+    starts_at: datetime
+    ends_at: datetime = Field(index=True)
+    comment: str = Field(default="", max_length=1000)
+    created_by: str = Field(max_length=32)
+    released_at: datetime | None = None
+
+
+class ActionItemRow(SQLModel, table=True):
+    """A postmortem follow-up with an owner and maybe a due date."""
+
+    __tablename__ = "action_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    owner: str = Field(max_length=32)
+    text: str = Field(max_length=2000)
+    due: date | None = None
+    done_at: datetime | None = None
+    created_by: str = Field(max_length=32)
+    created_at: datetime
