@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,21 +26,28 @@ class BadActionValue(ValueError):
     """A button value that is not one we encoded: stale, tampered with or from another app."""
 
 
-class IncidentRef(BaseModel):
-    """Which incident a button acts on, encoded once into the button value, decoded once."""
+class SlackValue(BaseModel):
+    """Typed data that travels through Slack (a button value, a modal's private_metadata):
+    encoded once as compact JSON, decoded once, so handlers never see a half-valid one."""
 
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
-
-    incident_id: int = Field(ge=1)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    what: ClassVar[str] = "value"  # named in the error a stale or tampered value gets
 
     def encode(self) -> str:
-        """Serialise as compact JSON, e.g. `{"incident_id":42}`."""
         return self.model_dump_json()
 
     @classmethod
-    def decode(cls, value: str) -> IncidentRef:
-        """Parse a button value back, so handlers never see a half-valid reference."""
+    def decode(cls, value: str) -> Self:
         try:
             return cls.model_validate_json(value)
         except (ValidationError, TypeError) as exc:
-            raise BadActionValue(f"not an incident reference: {str(value)[:100]!r}") from exc
+            raise BadActionValue(f"not {cls.what}: {str(value)[:100]!r}") from exc
+
+
+class IncidentRef(SlackValue):
+    """Which incident a button acts on, e.g. `{"incident_id":42}`."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    what: ClassVar[str] = "an incident reference"
+
+    incident_id: int = Field(ge=1)

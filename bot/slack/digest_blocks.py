@@ -8,8 +8,9 @@ One section per service and model, worst ratio first (the domain's order), each 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
@@ -21,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.cost_digest import CostDigest, CostLine
-from bot.slack.action_ids import ActionId, BadActionValue
+from bot.slack.action_ids import ActionId, SlackValue
 from bot.slack.blocks import (
     CONTEXT_TEXT_MAX,
     HEADER_TEXT_MAX,
@@ -38,26 +39,17 @@ TIME = "{time}"
 NAME_MAX = 128
 
 
-class DigestLineRef(BaseModel):
-    """Which digest line a button opens an incident for, encoded once, decoded once."""
+class DigestLineRef(SlackValue):
+    """Which digest line a button opens an incident for."""
 
     model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    what: ClassVar[str] = "a digest line"
 
     team: str = Field(min_length=1, max_length=NAME_MAX)
     service: str = Field(max_length=NAME_MAX)
     model: str = Field(max_length=NAME_MAX)
     since: int = Field(ge=0, description="window start, unix seconds")
     until: int = Field(ge=0, description="window end, unix seconds")
-
-    def encode(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def decode(cls, value: str) -> DigestLineRef:
-        try:
-            return cls.model_validate_json(value)
-        except (ValidationError, TypeError) as exc:
-            raise BadActionValue(f"not a digest line: {str(value)[:100]!r}") from exc
 
     @property
     def window(self) -> tuple[datetime, datetime]:

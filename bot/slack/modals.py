@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import ClassVar
+
 from slack_sdk.models.blocks import (
     ContextBlock,
     InputBlock,
@@ -16,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.slack.action_ids import BadActionValue
+from bot.slack.action_ids import SlackValue
 from bot.slack.blocks import escape_mrkdwn
 
 
@@ -28,23 +29,13 @@ class ViewId:
     RESOLVE = "incident.resolve.submit"
 
 
-class ModalMeta(BaseModel):
-    """What a modal acts on, encoded into private_metadata once and decoded once."""
+class ModalMeta(SlackValue):
+    """What a modal acts on, carried in its private_metadata."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    what: ClassVar[str] = "a form of this version of the bot"
 
     incident_id: int
     mode: str = ""
-
-    def encode(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def decode(cls, value: str) -> ModalMeta:
-        try:
-            return cls.model_validate_json(value)
-        except ValidationError as exc:
-            raise BadActionValue("this form is from an older version of the bot") from exc
 
 
 def _mrkdwn(text: str) -> MarkdownTextObject:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -28,7 +28,7 @@ from bot.domain.runbooks import (
     confirmation,
 )
 from bot.domain.templating import render, render_url
-from bot.slack.action_ids import BadActionValue
+from bot.slack.action_ids import SlackValue
 from bot.slack.blocks import escape_mrkdwn, truncate_mrkdwn
 
 CHOOSE_PREFIX = "runbook.choose."
@@ -37,25 +37,15 @@ BACK, RESTART = "runbook.back", "runbook.restart"
 SECTION_MAX = 3000
 
 
-class StepRef(BaseModel):
+class StepRef(SlackValue):
     """Which run, at which transition, on which step a button was pressed."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    what: ClassVar[str] = "a runbook step (this button is from an older version)"
 
     run: int
     seq: int
     node: str
     option: int = 0
-
-    def encode(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def decode(cls, value: str) -> StepRef:
-        try:
-            return cls.model_validate_json(value)
-        except ValidationError as exc:
-            raise BadActionValue("this runbook button is from an older version") from exc
 
 
 def step_message(runbook: Runbook, node_id: str, context: dict, ref: StepRef, step_no: int,
