@@ -482,3 +482,18 @@ async def test_a_webhook_pager_gets_a_signed_page_and_its_acknowledge(tmp_path, 
     finally:
         await bot.close()
         await bot.slack.stop()
+
+
+async def test_escalate_to_a_user_group_mentions_it_in_the_thread(bot):
+    incident_id = await open_paged_incident(bot)
+    view = await bot.open_modal("incident.escalate", incident_id, user=CAROL)
+    assert any(b.get("block_id") == "usergroup" for b in view["blocks"])  # S0HUMANS01 known
+
+    await bot.submit_view(view["callback_id"], view["private_metadata"],
+                          {"how": radio("usergroup"),
+                           "usergroup": {"type": "static_select",
+                                         "selected_option": {"value": "S0HUMANS01"}}},
+                          user=CAROL)
+    await bot.drain()
+
+    assert any("<!subteam^S0HUMANS01>" in t for t in thread_texts(bot))

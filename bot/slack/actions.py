@@ -56,8 +56,9 @@ async def handle_incident_resolve(ack: AsyncAck, action: dict, body: dict, conte
 
 async def handle_incident_escalate(ack: AsyncAck, action: dict, body: dict, context: dict,
                                    client: AsyncWebClient, respond: AsyncRespond) -> None:
+    groups = sorted(_known_usergroups(context["services"].config))
     await _open(ack, respond, action, context, client, body,
-                lambda ref, info: escalate_modal(ref.incident_id, info.title))
+                lambda ref, info: escalate_modal(ref.incident_id, info.title, groups))
 
 
 async def handle_incident_route_to_humans(ack: AsyncAck, action: dict, body: dict,
@@ -71,6 +72,15 @@ async def handle_incident_restore_ai(ack: AsyncAck, action: dict, body: dict, co
                                      client: AsyncWebClient, respond: AsyncRespond) -> None:
     await _open(ack, respond, action, context, client, body,
                 lambda ref, info: _handoff_modal(context, ref, info, "ai"))
+
+
+def _known_usergroups(config) -> set[str]:
+    """User groups oncall.yaml names: responders, policy targets, human handoff teams."""
+    groups = {r for team in config.teams.values() for r in team.responders if r[0] == "S"}
+    groups |= {t.value for p in config.escalation_policies.values() for level in p.levels
+               for t in level.notify if t.kind.value == "usergroup"}
+    groups |= {h.notify.usergroup for h in config.handoff.values() if h.notify.usergroup}
+    return groups
 
 
 def _handoff_modal(context: dict, ref: IncidentRef, info, mode: str):
@@ -87,12 +97,18 @@ def _handoff_modal(context: dict, ref: IncidentRef, info, mode: str):
 async def handle_escalate_submitted(ack: AsyncAck, body: dict, view: dict, context: dict) -> None:
     ctx: ServiceContext = context["services"]
     meta = ModalMeta.decode(view["private_metadata"])
-    person = submitted(view, "person") if submitted(view, "how") == "person" else None
-    if submitted(view, "how") == "person" and not person:
+    how = submitted(view, "how")
+    person = submitted(view, "person") if how == "person" else None
+    group = submitted(view, "usergroup") if how == "usergroup" else None
+    if how == "person" and not person:
         await ack(response_action="errors", errors={"person": "Pick the person to page."})
+        return
+    if how == "usergroup" and not group:
+        await ack(response_action="errors", errors={"usergroup": "Pick the group to page."})
         return
     actor = await context["actor_for"](body["user"]["id"])
     await _submit(ack, lambda: incidents.escalate(ctx, meta.incident_id, actor, to_user=person,
+                                                  to_usergroup=group,
                                                   reason=submitted(view, "reason")))
 
 

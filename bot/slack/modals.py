@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     RadioButtonsElement,
     SectionBlock,
+    StaticSelectElement,
     UserSelectElement,
 )
 from slack_sdk.models.views import View
@@ -48,10 +49,18 @@ def _reason(label: str, optional: bool = True, block_id: str = "reason") -> Inpu
                                                     max_length=1000))
 
 
-def escalate_modal(incident_id: int, title: str) -> View:
-    """Next level, or a person chosen now; with an optional reason for the timeline."""
-    how = RadioButtonsElement(action_id="value", initial_option=_NEXT_LEVEL,
-                              options=[_NEXT_LEVEL, _CHOSEN])
+def escalate_modal(incident_id: int, title: str, usergroups: list[str] = ()) -> View:
+    """Next level, or a person or user group chosen now; with a reason for the timeline.
+
+    Block Kit has no user-group picker, so the groups offered are the ones oncall.yaml names.
+    """
+    options = [_NEXT_LEVEL, _CHOSEN] + ([_GROUP] if usergroups else [])
+    how = RadioButtonsElement(action_id="value", initial_option=_NEXT_LEVEL, options=options)
+    group_block = ([InputBlock(block_id="usergroup", optional=True,
+                               label=PlainTextObject(text="User group (for 'a user group')"),
+                               element=StaticSelectElement(action_id="value", options=[
+                                   Option(value=g, label=g) for g in usergroups[:100]]))]
+                   if usergroups else [])
     return View(
         type="modal", callback_id=ViewId.ESCALATE, title=PlainTextObject(text="Escalate"),
         submit=PlainTextObject(text="Escalate"), close=PlainTextObject(text="Cancel"),
@@ -62,12 +71,14 @@ def escalate_modal(incident_id: int, title: str) -> View:
             InputBlock(block_id="person", optional=True,
                        label=PlainTextObject(text="Person (for 'someone I choose')"),
                        element=UserSelectElement(action_id="value")),
+            *group_block,
             _reason("Reason"),
         ])
 
 
 _NEXT_LEVEL = Option(value="next", label="the next escalation level")
 _CHOSEN = Option(value="person", label="someone I choose")
+_GROUP = Option(value="usergroup", label="a user group")
 
 
 def handoff_modal(incident_id: int, title: str, service: str, mode: str, humans: str) -> View:
@@ -114,4 +125,6 @@ def submitted(view: dict, block_id: str) -> str:
         return (state.get("selected_option") or {}).get("value", "")
     if state.get("type") == "users_select":
         return state.get("selected_user") or ""
+    if state.get("type") == "static_select":
+        return (state.get("selected_option") or {}).get("value", "")
     return (state.get("value") or "").strip()
