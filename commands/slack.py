@@ -51,8 +51,7 @@ async def handle_app_mention(event: dict, context: dict, client: AsyncWebClient)
     words = strip_bot_mention(event.get("text", ""), context.get("bot_user_id") or "")
     where = Where(channel_id=event["channel"], thread_ts=event.get("thread_ts"))
     reply = await answer(context, words, event["user"], where)
-    await client.chat_postEphemeral(channel=event["channel"], user=event["user"],
-                                    thread_ts=event.get("thread_ts"), text=reply.text)
+    await _tell(client, event["channel"], event["user"], reply.text, event.get("thread_ts"))
 
 
 async def handle_add_to_timeline(ack: AsyncAck, shortcut: dict, context: dict,
@@ -73,7 +72,7 @@ async def handle_add_to_timeline(ack: AsyncAck, shortcut: dict, context: dict,
         return
     await ack()
     text = await _copy(context, client, shortcut["user"]["id"], incident_id, copied)
-    await client.chat_postEphemeral(channel=channel, user=shortcut["user"]["id"], text=text)
+    await _tell(client, channel, shortcut["user"]["id"], text)
 
 
 async def handle_timeline_pick_submitted(ack: AsyncAck, body: dict, view: dict, context: dict,
@@ -82,7 +81,7 @@ async def handle_timeline_pick_submitted(ack: AsyncAck, body: dict, view: dict, 
     picked = view["state"]["values"]["incident"]["value"]["selected_option"]["value"]
     await ack()
     text = await _copy(context, client, body["user"]["id"], int(picked), copied)
-    await client.chat_postEphemeral(channel=copied.channel, user=body["user"]["id"], text=text)
+    await _tell(client, copied.channel, body["user"]["id"], text)
 
 
 async def _copy(context: dict, client: AsyncWebClient, user: str, incident_id: int,
@@ -96,6 +95,17 @@ async def _copy(context: dict, client: AsyncWebClient, user: str, incident_id: i
     except DomainError as exc:
         return str(exc)
     return f"Added to #{incident_id}'s timeline."
+
+
+async def _tell(client: AsyncWebClient, channel: str, user: str, text: str,
+                thread_ts: str | None = None) -> None:
+    """An ephemeral answer after the ack; if Slack refuses it (a channel the bot cannot post
+    in), log it: the work is done and an exception here would only confuse Bolt."""
+    try:
+        await client.chat_postEphemeral(channel=channel, user=user, text=text,
+                                        thread_ts=thread_ts)
+    except SlackApiError as exc:
+        log.warning("could not tell %s in %s: %s", user, channel, exc.response.get("error"))
 
 
 async def _permalink(client: AsyncWebClient, channel: str, ts: str) -> str | None:
