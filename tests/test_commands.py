@@ -233,3 +233,15 @@ async def test_the_shortcut_on_a_message_outside_incidents_lets_the_user_pick(bo
     await eventually(lambda: bot.slack.calls_to("chat.postEphemeral"))
 
     assert "slack_message" in await bot.timeline_kinds(incident_id)
+
+
+async def test_an_alert_held_by_a_silence_is_noted_on_the_incident_it_would_join(bot):
+    incident_id = await open_incident(bot)
+    await bot.slash('silence vertical="retail" for 1h')
+    more = payload("alertmanager/firing-model-ftl-p95.json")
+    more["alerts"][0]["labels"].update({"alert_type": "infra", "vertical": "retail"})
+    more["alerts"][0]["fingerprint"] = "0123456789abcdef"
+
+    await bot.post_alerts(more)
+
+    assert "alert_silenced" in await bot.timeline_kinds(incident_id)

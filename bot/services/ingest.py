@@ -78,6 +78,7 @@ async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: d
     silence = await silences.silence_for(s, alert.labels, now)
     if silence is not None:
         await silences.hold(s, row, silence)
+        await _note_silenced(ctx, s, alert, silence.id, now)
         result.silenced += 1
         return
     await _route_new(ctx, s, row, alert, now, result)
@@ -92,6 +93,17 @@ async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert:
             await _digest(ctx, s, row, alert, decision, now, result)
             continue
         await _attach(ctx, s, row, alert, decision, now, result)
+
+
+async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, silence_id: int,
+                         now: datetime) -> None:
+    """An alert that would have joined an open incident is held: say so on its timeline."""
+    for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
+        incident = await repo.open_incident(s, decision.group_key)
+        if incident is not None:
+            repo.timeline(s, incident_id=incident.id, at=now, kind="alert_silenced",
+                          actor="bot", text=f"{alert.alertname} held by silence {silence_id}",
+                          data={"silence": silence_id, "labels": alert.labels})
 
 
 async def release_silences(ctx: ServiceContext) -> int:
