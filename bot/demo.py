@@ -65,17 +65,37 @@ async def _play(url: str, slack: FakeSlack, echo: Callable[[str], None]) -> None
                 echo(f"POST /alerts/alertmanager {path.name} -> {response.status} "
                      f"{json.dumps(await response.json())}")
             await _settled(slack)
-        status = await _click(http, url, slack, ActionId.INCIDENT_ACK, incident_id=2)
+        status = await _click(http, url, slack, ActionId.INCIDENT_ACK,
+                              IncidentRef(incident_id=2).encode())
         echo(f"{DEMO_USER} clicked Ack on #2 -> {status}")
         await _settled(slack)
+        status = await _click(http, url, slack, ActionId.INCIDENT_RUNBOOK_START,
+                              IncidentRef(incident_id=2).encode())
+        echo(f"{DEMO_USER} clicked Start runbook on #2 -> {status}")
+        await _settled(slack)
+        await _answer_first_step(http, url, slack, echo)
 
 
-async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action: ActionId,
-                 incident_id: int) -> int:
+async def _answer_first_step(http: aiohttp.ClientSession, url: str, slack: FakeSlack,
+                             echo: Callable[[str], None]) -> None:
+    """Press the first answer of the runbook step the demo just started, as a responder would."""
+    for channel_id in list(slack.channels):
+        for message in slack.messages(channel_id):
+            for block in message.get("blocks") or []:
+                for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                    if element["action_id"].startswith("runbook.choose."):
+                        status = await _click(http, url, slack, element["action_id"],
+                                              element["value"])
+                        echo(f"{DEMO_USER} answered '{element['text']['text']}' -> {status}")
+                        await _settled(slack)
+                        return
+
+
+async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action: str,
+                 value: str) -> int:
     body = {"type": "block_actions", "user": {"id": DEMO_USER}, "team": {"id": "T0001"},
             "api_app_id": "A0DEMO", "trigger_id": "1.2.3", "response_url": slack.response_url(),
-            "actions": [{"action_id": action.value, "type": "button",
-                         "value": IncidentRef(incident_id=incident_id).encode()}]}
+            "actions": [{"action_id": str(action), "type": "button", "value": value}]}
     raw = urllib.parse.urlencode({"payload": json.dumps(body)})
     ts = str(int(time.time()))
     headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",

@@ -16,4 +16,5 @@ async def test_the_demo_posts_routes_pages_and_acks():
     assert "Resolved at source" in output  # 05 resolves the model alert
     assert "Acked by @U0DEMOUSER1" in output  # the demo clicks Ack on #2
     assert "Paged: @" in output
+    assert "step 2:" in output  # the demo starts the runbook on #2 and answers step 1
     assert "#finops" not in output  # the cost alert goes to the hourly digest
