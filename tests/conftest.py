@@ -12,23 +12,14 @@ When a server's binaries are missing these skip, or fail when ONCALL_REQUIRE_SER
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-# `tests` has no __init__.py, so plain `pytest` puts tests/ (not the repo root) on
-# sys.path; make `tests.harness` importable either way. (Redundant once pyproject's
-# [tool.pytest.ini_options] has `pythonpath = ["."]`.)
-_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-if _REPO_ROOT not in sys.path:
-    sys.path.insert(0, _REPO_ROOT)
-
-from tests.harness import ServerUnavailable, servers_required  # noqa: E402
-from tests.harness.alertmanager import AlertmanagerFactory  # noqa: E402
-from tests.harness.postgres import PostgresServer  # noqa: E402
+from tests.harness import ServerUnavailable, servers_required
+from tests.harness.alertmanager import AlertmanagerFactory
+from tests.harness.postgres import PostgresServer
 
 T = TypeVar("T")
 
@@ -85,3 +76,18 @@ def alertmanager_factory() -> Iterator[AlertmanagerFactory]:
         yield factory
     finally:
         factory.stop_all()
+
+
+# -- the bot under test -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bot(tmp_path):
+    """The bot on SQLite, served on a random port, its Slack a fake; files that need another
+    configuration or PostgreSQL define their own `bot`."""
+    from tests.appkit import start_bot
+
+    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
+    yield running
+    await running.close()
+    await running.slack.stop()

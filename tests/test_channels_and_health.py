@@ -7,7 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.directory import ChannelDirectory
 from bot.slack.errors import ChannelNotFound
-from tests.appkit import BOT_TOKEN, payload, start_bot
+from tests.appkit import BOT_TOKEN, payload
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -37,14 +37,6 @@ async def test_an_unknown_channel_name_is_a_clear_error(slack):
     directory = ChannelDirectory(AsyncWebClient(token=BOT_TOKEN, base_url=slack.base_url))
     with pytest.raises(ChannelNotFound, match="#nope"):
         await directory.resolve("#nope")
-
-
-@pytest.fixture
-async def bot(tmp_path):
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
-    yield running
-    await running.close()
-    await running.slack.stop()
 
 
 async def test_healthz_and_readyz_answer_when_all_is_well(bot):

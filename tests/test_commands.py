@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.appkit import BotUnderTest, eventually, payload, start_bot
+from tests.appkit import BotUnderTest, eventually, payload
 
 RESPONDER = "U0PLATFORM1"
-
-
-@pytest.fixture
-async def bot(tmp_path) -> BotUnderTest:
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
-    yield running
-    await running.close()
-    await running.slack.stop()
 
 
 async def open_incident(bot: BotUnderTest) -> int:

@@ -29,14 +29,6 @@ from tests.appkit import (
 from tests.fakes.slack_api import FakeSlack
 
 
-@pytest.fixture
-async def bot(tmp_path) -> BotUnderTest:
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
-    yield running
-    await running.close()
-    await running.slack.stop()
-
-
 def alert_in_group(n: int) -> dict:
     body = payload("alertmanager/firing-model-ftl-p95.json")
     alert = body["alerts"][0]

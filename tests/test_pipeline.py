@@ -6,15 +6,7 @@ import copy
 
 import pytest
 
-from tests.appkit import CONFIG, BotUnderTest, payload, start_bot
-
-
-@pytest.fixture
-async def bot(tmp_path) -> BotUnderTest:
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db")
-    yield running
-    await running.close()
-    await running.slack.stop()
+from tests.appkit import CONFIG, payload, start_bot
 
 
 def texts_of(blocks: list[dict]) -> str:
