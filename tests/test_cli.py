@@ -138,3 +138,10 @@ def test_postmortem_of_an_unknown_incident_says_so(cli):
     cli("migrate")
     result = cli("postmortem", "99")
     assert result.exit_code == 1 and "#99 does not exist" in result.output
+
+
+def test_route_test_reads_label_sets_from_stdin(cli):
+    result = cli("route", "test", "--from", "-",
+                 input='{"alert_type": "model"}\n{"alert_type": "cost"}\n')
+    teams = [json.loads(line)["matches"][0]["team"] for line in result.output.splitlines()]
+    assert teams == ["ai-eng", "finops"]

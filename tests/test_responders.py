@@ -116,6 +116,11 @@ async def test_a_page_reaches_the_primary_by_dm_and_in_the_thread(bot):
     assert "paged" in await bot.timeline_kinds(incident_id)
     message = bot.slack.messages("CPLATFORM1")[0]
     assert "level 1 paged" in str(message["blocks"])
+    from sqlmodel import select
+
+    from bot.store.models import SlackMessage
+    kinds = {m.kind for m in await bot._all(select(SlackMessage))}
+    assert kinds == {"alert", "dm", "thread_note"}  # every post is recorded
 
 
 async def test_unacked_pages_escalate_on_time_and_an_ack_stops_them(bot, receiver):

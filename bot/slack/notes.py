@@ -19,6 +19,7 @@ from bot.store.models import OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
 DM_MESSAGE = "dm"
+NOTE_MESSAGE, CHANNEL_MESSAGE = "thread_note", "channel_post"
 NOTE_EVENT_TYPE = "oncall_note"
 
 
@@ -86,23 +87,33 @@ class SlackNotes:
             channel, thread_ts = parent.channel_id, parent.ts
         else:
             channel, thread_ts = await self.sender.resolve_channel(incident.channel), None
-        if intent.maybe_sent and await self._find(channel, thread_ts, intent.id):
-            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
-            return
-        await self.sender.call("chat.postMessage", channel=channel, thread_ts=thread_ts,
-                               text=payload["text"], reply_broadcast=payload.get("broadcast"),
-                               metadata=_metadata(incident.id, intent.id, NOTE_EVENT_TYPE))
-        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+        ts = intent.maybe_sent and await self._find(channel, thread_ts, intent.id)
+        if not ts:
+            response = await self.sender.call(
+                "chat.postMessage", channel=channel, thread_ts=thread_ts, text=payload["text"],
+                reply_broadcast=payload.get("broadcast"),
+                metadata=_metadata(incident.id, intent.id, NOTE_EVENT_TYPE))
+            ts = response["ts"]
+        await self._record(intent, NOTE_MESSAGE, channel, ts, thread_ts)
+
+    async def _record(self, intent: OutboxIntent, kind: str, channel: str, ts: str,
+                      thread_ts: str | None = None) -> None:
+        """Every message the bot posts is recorded, so it can be found and updated later."""
+        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(), message=SlackMessage(
+            incident_id=intent.incident_id, kind=kind, recipient=f"intent:{intent.id}",
+            channel_id=channel, ts=ts, thread_ts=thread_ts, intent_id=intent.id,
+            posted_at=self.ctx.clock.now()))
 
     async def channel_post(self, intent: OutboxIntent) -> None:
         """A post of its own in a channel (a rotation handoff), found again before re-posting."""
         channel = await self.sender.resolve_channel(intent.payload["channel"])
-        if intent.maybe_sent and await self._find(channel, None, intent.id):
-            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
-            return
-        await self.sender.call("chat.postMessage", channel=channel, text=intent.payload["text"],
-                               metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
-        await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+        ts = intent.maybe_sent and await self._find(channel, None, intent.id)
+        if not ts:
+            response = await self.sender.call(
+                "chat.postMessage", channel=channel, text=intent.payload["text"],
+                metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
+            ts = response["ts"]
+        await self._record(intent, CHANNEL_MESSAGE, channel, ts)
 
     async def test_dm(self, intent: OutboxIntent) -> None:
         """A test page by DM, saying whether Do Not Disturb would have silenced a real one."""
