@@ -502,3 +502,21 @@ async def test_escalate_to_a_user_group_mentions_it_in_the_thread(bot):
     await bot.drain()
 
     assert any("<!subteam^S0HUMANS01>" in t for t in thread_texts(bot))
+
+
+async def test_a_level_that_resolves_to_nobody_is_skipped_at_once(tmp_path, receiver):
+    config = CONFIG.format(receiver=receiver.url).replace(
+        "members: [U0ALICE001, U0BOBBY002, U0CAROL003]", "members: [U0ALICE001]").replace(
+        '      - {notify: [primary], after: 0m}\n', '      - {notify: [secondary], after: 0m}\n'
+        '      - {notify: [primary], after: 0m}\n')
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
+    bot.slack.add_user(ALICE, "alice")
+    try:
+        incident_id = await open_paged_incident(bot)
+
+        kinds = await bot.timeline_kinds(incident_id)
+        assert kinds.index("level_skipped") < kinds.index("paged")  # one member: no secondary
+        assert len(dms_to(bot, ALICE)) == 1
+    finally:
+        await bot.close()
+        await bot.slack.stop()
