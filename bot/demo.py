@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import build_components, build_web_app
+from bot.app import Components, build_components, build_web_app
 from bot.config import load_config
 from bot.devtools.fake_slack import FakeSlack
+from bot.services import outbox
 from bot.settings import Settings
 from bot.slack.action_ids import ActionId, IncidentRef
 from bot.store.db import migrate
@@ -47,7 +48,7 @@ async def run_demo(echo: Callable[[str], None]) -> None:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         url = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
-            await _play(url, slack, echo)
+            await _play(url, slack, echo, parts)
         finally:
             await runner.cleanup()
             await slack.stop()
@@ -57,38 +58,56 @@ async def run_demo(echo: Callable[[str], None]) -> None:
             echo(render_text(message))
 
 
-async def _play(url: str, slack: FakeSlack, echo: Callable[[str], None]) -> None:
+async def _play(url: str, slack: FakeSlack, echo: Callable[[str], None],
+                parts: Components) -> None:
     async with aiohttp.ClientSession() as http:
         for path in sorted(EXAMPLES.glob("*.json")):
             async with http.post(f"{url}/alerts/alertmanager", data=path.read_bytes(),
                                  headers={"Authorization": f"Bearer {TOKEN}"}) as response:
                 echo(f"POST /alerts/alertmanager {path.name} -> {response.status} "
                      f"{json.dumps(await response.json())}")
-            await _settled(slack)
+            await _settled(slack, parts)
         status = await _click(http, url, slack, ActionId.INCIDENT_ACK,
                               IncidentRef(incident_id=2).encode())
         echo(f"{DEMO_USER} clicked Ack on #2 -> {status}")
-        await _settled(slack)
+        await _settled(slack, parts)
         status = await _click(http, url, slack, ActionId.INCIDENT_RUNBOOK_START,
                               IncidentRef(incident_id=2).encode())
         echo(f"{DEMO_USER} clicked Start runbook on #2 -> {status}")
-        await _settled(slack)
-        await _answer_first_step(http, url, slack, echo)
+        await _settled(slack, parts)
+        await _answer_first_step(http, url, slack, echo, parts)
 
 
 async def _answer_first_step(http: aiohttp.ClientSession, url: str, slack: FakeSlack,
-                             echo: Callable[[str], None]) -> None:
-    """Press the first answer of the runbook step the demo just started, as a responder would."""
+                             echo: Callable[[str], None], parts: Components) -> None:
+    """Press the first answer of the runbook step the demo just started, as a responder would.
+
+    The step is posted by the delivery worker at Slack's pace: wait for it to appear.
+    """
+    deadline = time.monotonic() + 15
+    while (button := _first_answer(slack)) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    if button is None:
+        echo("the runbook step did not appear")
+        return
+    status = await _click(http, url, slack, button["action_id"], button["value"])
+    echo(f"{DEMO_USER} answered '{button['text']['text']}' -> {status}")
+    before = len(slack.calls_to("chat.postMessage"))
+    while len(slack.calls_to("chat.postMessage")) == before and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)  # the next step, posted at Slack's pace
+    await _settled(slack, parts)
+
+
+def _first_answer(slack: FakeSlack) -> dict | None:
     for channel_id in list(slack.channels):
         for message in slack.messages(channel_id):
             for block in message.get("blocks") or []:
-                for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if block.get("type") != "actions":
+                    continue
+                for element in block.get("elements", []):
                     if element["action_id"].startswith("runbook.choose."):
-                        status = await _click(http, url, slack, element["action_id"],
-                                              element["value"])
-                        echo(f"{DEMO_USER} answered '{element['text']['text']}' -> {status}")
-                        await _settled(slack)
-                        return
+                        return element
+    return None
 
 
 async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action: str,
@@ -105,11 +124,16 @@ async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action
         return response.status
 
 
-async def _settled(slack: FakeSlack, quiet: float = 0.4, limit: float = 10.0) -> None:
-    """Wait until Slack has seen no new call for `quiet` seconds."""
+async def _settled(slack: FakeSlack, parts: Components, quiet: float = 0.3,
+                   limit: float = 20.0) -> None:
+    """Wait until the outbox is empty and Slack has seen no new call for `quiet` seconds
+    (delivery runs at Slack's pace, so a fixed wait would be too short or too long)."""
     deadline = time.monotonic() + limit
     seen = -1
-    while time.monotonic() < deadline and seen != len(slack.calls):
+    while time.monotonic() < deadline:
+        waiting, _ = await outbox.depth(parts.db, parts.services.clock.now())
+        if waiting == 0 and seen == len(slack.calls):
+            return
         seen = len(slack.calls)
         await asyncio.sleep(quiet)
 
