@@ -35,6 +35,8 @@ async def run_demo(echo: Callable[[str], None]) -> None:
     slack = FakeSlack(bot_token=BOT_TOKEN)
     for n, team in enumerate(config.teams.values()):
         slack.add_channel(f"C0DEMO{n:04d}", team.channel.removeprefix("#"))
+    for user in _people(config):  # so page DMs reach someone in the stand-in workspace
+        slack.add_user(user, user.lower())
     await slack.start()
     with tempfile.TemporaryDirectory(prefix="oncall-demo-") as workdir:
         database_url = f"sqlite:///{workdir}/demo.db"
@@ -53,7 +55,7 @@ async def run_demo(echo: Callable[[str], None]) -> None:
             await runner.cleanup()
             await slack.stop()
     for channel_id, name in _channels(slack):
-        echo(f"\n#{name} ({channel_id})")
+        echo(f"\n{name} ({channel_id})")
         for message in slack.messages(channel_id):
             echo(render_text(message))
 
@@ -138,9 +140,15 @@ async def _settled(slack: FakeSlack, parts: Components, quiet: float = 0.3,
         await asyncio.sleep(quiet)
 
 
+def _people(config) -> set[str]:
+    people = {m for s in config.schedules.values() for m in [*s.members, *(s.secondary or [])]}
+    return people | {t.value for p in config.escalation_policies.values() for level in p.levels
+                     for t in level.notify if t.kind.value == "user"}
+
+
 def _channels(slack: FakeSlack) -> list[tuple[str, str]]:
-    return [(cid, info["name"]) for cid, info in sorted(slack.channels.items())
-            if slack.messages(cid)]
+    return [(cid, f"#{info['name']}" if info.get("name") else f"DM to @{info.get('user')}")
+            for cid, info in sorted(slack.channels.items()) if slack.messages(cid)]
 
 
 def render_text(message: dict) -> str:
