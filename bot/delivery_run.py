@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from bot.app import build_components
 from bot.config import OncallConfig
 from bot.services.test_page import test_page
@@ -21,25 +18,10 @@ async def send_test_page(settings: Settings, config: OncallConfig, user: str) ->
     parts = build_components(settings, config)
     try:
         ids = await test_page(parts.services, user, requested_by="oncall-bot CLI")
-        intents = await _deliver(parts, ids)
+        intents = await parts.worker.deliver_now(ids, DEADLINE_SECONDS)
     finally:
         await parts.db.dispose()
     return [_describe(intent) for intent in intents]
-
-
-async def _deliver(parts, ids: list[int]) -> list[OutboxIntent]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        await parts.worker.run_once()
-        intents = await _intents(parts, ids)
-        if all(i.state in ("done", "failed") for i in intents) or time.monotonic() > deadline:
-            return intents
-        await asyncio.sleep(0.5)
-
-
-async def _intents(parts, ids: list[int]) -> list[OutboxIntent]:
-    async with parts.db.reader() as s:
-        return [await s.get(OutboxIntent, i) for i in ids]
 
 
 def _describe(intent: OutboxIntent) -> str:

@@ -6,12 +6,10 @@ Sending delivers in this process, like `test-page`, and reports what Slack answe
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import Any
 
-from bot.app import Components, build_components
+from bot.app import build_components
 from bot.config import OncallConfig
 from bot.services import digests
 from bot.services.context import ServiceContext
@@ -38,7 +36,8 @@ async def run_digest(settings: Settings, config: OncallConfig, kind: str, *, dry
     parts = build_components(settings, config)
     try:
         lines = _show(kind, await BUILDERS[kind](parts.services, team), as_json)
-        intents = await _deliver(parts, await SENDERS[kind](parts.services, team))
+        intents = await parts.worker.deliver_now(await SENDERS[kind](parts.services, team),
+                                                 DEADLINE_SECONDS)
     finally:
         await parts.db.dispose()
     report = [_describe(intent) for intent in intents]
@@ -72,17 +71,6 @@ def _as_text(kind: str, figures: dict[str, Any]) -> list[str]:
         lines += [f"[{name}]", *(line if line.startswith("  ") else f"    {line}"
                                  for line in text.splitlines())]
     return lines
-
-
-async def _deliver(parts: Components, ids: list[int]) -> list[OutboxIntent]:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        await parts.worker.run_once()
-        async with parts.db.reader() as s:
-            intents = [await s.get(OutboxIntent, i) for i in ids]
-        if all(i.state in ("done", "failed") for i in intents) or time.monotonic() > deadline:
-            return intents
-        await asyncio.sleep(0.5)
 
 
 def _describe(intent: OutboxIntent) -> str:

@@ -20,7 +20,7 @@ from bot.domain.pagers import (
     pagerduty_event,
     webhook_page,
 )
-from bot.domain.signing import IDEMPOTENCY_HEADER, idempotency_key, sign
+from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
 from bot.services import handoff, outbox, runbook_effects
 from bot.services.context import ServiceContext
@@ -118,8 +118,7 @@ class OutboundSender:
         if not secret:
             raise Undelivered(Outcome(f"{secret_env} is not set", fatal=True))
         now = int(self.ctx.clock.now().timestamp())
-        signed = {**headers, "Content-Type": "application/json",
-                  "X-Oncall-Signature": sign(body, secret, now), IDEMPOTENCY_HEADER: key}
+        signed = signed_headers(body, secret, now, key, headers)
         status, answer = await self._post(url, body, signed, what, timeout)
         if 200 <= status < 300:
             return answer

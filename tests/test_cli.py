@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.appkit import CONFIG
+from bot.devtools.fake_slack import FakeSlack
+from tests.appkit import CHANNELS, CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,13 +84,53 @@ def test_check_lists_every_problem_and_exits_1(cli, tmp_path):
     assert "SLACK_BOT_TOKEN is not set" in result.output
 
 
-def test_check_passes_on_a_good_config_and_environment(cli, monkeypatch):
+def test_check_says_when_slack_cannot_be_reached(cli, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # unreachable on purpose
     result = cli("check")
     assert result.exit_code == 1
     assert "could not reach Slack" in result.output
+
+
+@pytest.fixture
+def slack_in_thread():
+    """The Slack fake on its own event loop in a thread, for the CLI's own asyncio.run."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = FakeSlack(bot_token="xoxb-x")
+    for channel_id, name in CHANNELS.items():
+        fake.add_channel(channel_id, name)
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    yield fake
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_check_passes_on_a_good_config_and_environment(cli, monkeypatch, slack_in_thread):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+    monkeypatch.setenv("SLACK_API_URL", slack_in_thread.base_url)
+    result = cli("check", "--config", str(ROOT / "oncall.example.yaml"))  # it configures hooks
+    assert result.exit_code == 0, result.output
+    assert "ok: 4 teams" in result.output
+
+
+def test_check_fails_for_a_private_channel_the_bot_is_not_in(cli, monkeypatch, tmp_path,
+                                                            slack_in_thread):
+    slack_in_thread.add_channel("G0SECRET01", "secops", is_private=True, is_member=False)
+    config = tmp_path / "private.yaml"
+    config.write_text((ROOT / "oncall.example.yaml").read_text().replace('"#finops"',
+                                                                          '"#secops"'))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+    monkeypatch.setenv("SLACK_API_URL", slack_in_thread.base_url)
+    result = cli("check", "--config", str(config))
+    assert result.exit_code == 1
+    [problem] = [line for line in result.output.splitlines() if "problem" not in line]
+    assert "secops" in problem and "/invite" in problem
 
 
 def test_migrate_creates_the_schema(cli, tmp_path):

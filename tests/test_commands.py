@@ -183,7 +183,7 @@ async def test_action_items_are_listed_done_and_in_the_postmortem(bot):
         in markdown
 
 
-async def test_override_takes_the_shift_now(bot):
+async def test_override_of_a_team_without_a_schedule_says_so(bot):
     reply = await bot.slash("override <@U0COVER001|cover> for 2h platform")
     assert "no schedule" in reply["text"]  # the test config's teams have no schedules
 

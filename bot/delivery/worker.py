@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,6 +77,19 @@ class DeliveryWorker:
         await asyncio.gather(*(self._deliver(intent) for intent in intents))
         await self.refresh_gauges()
         return len(intents)
+
+    async def deliver_now(self, ids: list[int], deadline_seconds: float) -> list[OutboxIntent]:
+        """Deliver until these intents are done or failed (or time is up): for CLI commands
+        that send something now and report what happened to each part."""
+        deadline = time.monotonic() + deadline_seconds
+        while True:
+            await self.run_once()
+            async with self.ctx.db.reader() as s:
+                intents = [await s.get(OutboxIntent, i) for i in ids]
+            settled = all(i.state in ("done", "failed") for i in intents)
+            if settled or time.monotonic() > deadline:
+                return intents
+            await asyncio.sleep(0.5)
 
     async def refresh_gauges(self) -> None:
         count, age = await outbox.depth(self.ctx.db, self.ctx.clock.now())

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from bot.domain.alerts import IncidentStatus, Link
-from bot.domain.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, sign
+from bot.domain.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, signed_headers
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_LIMIT = 1024  # PagerDuty's payload.summary
@@ -315,9 +315,4 @@ def webhook_headers(
     spec: WebhookSpec, body: bytes, secret: str, now: int, key: str
 ) -> dict[str, str]:
     """Headers for one webhook delivery: the configured ones, then ours, which always win."""
-    return {
-        **spec.headers,
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(body, secret, now),
-        IDEMPOTENCY_HEADER: key,
-    }
+    return signed_headers(body, secret, now, key, spec.headers)

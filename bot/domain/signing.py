@@ -33,7 +33,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 SIGNATURE_HEADER = "X-Oncall-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -115,3 +115,10 @@ def idempotency_key(*parts: object) -> str:
     # JSON keeps part boundaries: ("ab", "c") and ("a", "bc") differ.
     canonical = json.dumps([str(part) for part in parts], ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def signed_headers(body: bytes, secret: str | Sequence[str], now: int, key: str,
+                   extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Headers for one outgoing webhook: configured ones first, then ours, which always win."""
+    return {**(extra or {}), "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, secret, now), IDEMPOTENCY_HEADER: key}

@@ -65,14 +65,17 @@ async def queue_ephemeral(s: AsyncSession, incident: IncidentRow, user: str, tex
 
 
 async def paged_people(s: AsyncSession, incident_id: int) -> list[str]:
-    rows = (await s.exec(select(PageRow.target).where(
-        PageRow.incident_id == incident_id, PageRow.target_kind == "user"))).all()
-    return list(dict.fromkeys(rows))
+    return await _paged(s, incident_id, "user")
 
 
 async def paged_pagers(s: AsyncSession, incident_id: int) -> list[str]:
+    return await _paged(s, incident_id, "pager")
+
+
+async def _paged(s: AsyncSession, incident_id: int, kind: str) -> list[str]:
+    """Who (or which pager) was notified for the incident, once each, in order."""
     rows = (await s.exec(select(PageRow.target).where(
-        PageRow.incident_id == incident_id, PageRow.target_kind == "pager"))).all()
+        PageRow.incident_id == incident_id, PageRow.target_kind == kind))).all()
     return list(dict.fromkeys(rows))
 
 

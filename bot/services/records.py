@@ -11,9 +11,7 @@ from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import queue_thread_note
 from bot.store import repo
-from bot.store.models import IncidentRow, SlackMessage, TimelineEvent
-
-ALERT_MESSAGE = "alert"
+from bot.store.models import ALERT_MESSAGE, IncidentRow, SlackMessage, TimelineEvent
 
 
 @dataclass(frozen=True)

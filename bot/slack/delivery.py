@@ -20,10 +20,9 @@ from bot.slack.errors import RateLimitedLocally, classify
 from bot.slack.messages import incident_message
 from bot.slack.rate import RateLimiter
 from bot.store import repo
-from bot.store.models import OutboxIntent, SlackMessage
+from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
-ALERT_MESSAGE = "alert"
 
 
 class SlackSender:
@@ -75,18 +74,32 @@ class SlackSender:
                                  intent: OutboxIntent) -> SlackMessage | None:
         """chat.postMessage has no idempotency key: look for our metadata before posting again."""
         channel_id = await self.resolve_channel(channel)
-        history = await self.call("conversations.history", channel=channel_id,
-                                  limit=self.policy.history_lookback, include_all_metadata=True)
-        for message in history.get("messages", []):
+        ts = await self.find_posted(channel_id, {"incident_id": incident_id},
+                                    event_type=MESSAGE_METADATA_EVENT_TYPE)
+        if ts is None:
+            return None
+        log.info("incident %s was already posted as %s; not posting again", incident_id, ts)
+        return SlackMessage(incident_id=incident_id, kind=ALERT_MESSAGE, channel_id=channel_id,
+                            ts=ts, intent_id=intent.id, posted_at=self.ctx.clock.now())
+
+    async def find_posted(self, channel_id: str, match: dict[str, Any], *,
+                          event_type: str | None = None,
+                          thread_ts: str | None = None) -> str | None:
+        """The ts of a recent message of ours whose metadata matches, if any: the check made
+        before repeating a post whose first attempt may have reached Slack."""
+        if thread_ts:
+            found = await self.call("conversations.replies", channel=channel_id, ts=thread_ts,
+                                    limit=200, include_all_metadata=True)
+        else:
+            found = await self.call("conversations.history", channel=channel_id,
+                                    limit=self.policy.history_lookback,
+                                    include_all_metadata=True)
+        for message in found.get("messages", []):
             meta = message.get("metadata") or {}
             payload = meta.get("event_payload") or {}
-            if (meta.get("event_type") == MESSAGE_METADATA_EVENT_TYPE
-                    and payload.get("incident_id") == incident_id):
-                log.info("incident %s was already posted as %s; not posting again",
-                         incident_id, message["ts"])
-                return SlackMessage(incident_id=incident_id, kind=ALERT_MESSAGE,
-                                    channel_id=channel_id, ts=message["ts"], intent_id=intent.id,
-                                    posted_at=self.ctx.clock.now())
+            if (event_type in (None, meta.get("event_type"))
+                    and all(payload.get(k) == v for k, v in match.items())):
+                return message["ts"]
         return None
 
     async def call(self, method: str, **kwargs: Any):

@@ -58,15 +58,11 @@ class DigestSender:
             return found.ts
         if not intent.maybe_sent:
             return None
-        history = await self.sender.call("conversations.history", channel=channel, limit=100,
-                                         include_all_metadata=True)
-        for message in history.get("messages", []):
-            meta = message.get("metadata") or {}
-            if (meta.get("event_type") == DIGEST_EVENT_TYPE
-                    and (meta.get("event_payload") or {}).get("intent_id") == intent.id):
-                await self._remember(intent, channel, message["ts"])
-                return message["ts"]
-        return None
+        ts = await self.sender.find_posted(channel, {"intent_id": intent.id},
+                                           event_type=DIGEST_EVENT_TYPE)
+        if ts is not None:
+            await self._remember(intent, channel, ts)
+        return ts
 
     async def _remember(self, intent: OutboxIntent, channel: str, ts: str) -> None:
         async with self.ctx.db.transaction() as s:

@@ -12,10 +12,10 @@ from bot.delivery.outcome import Outcome, Undelivered
 from bot.services import outbox, paging
 from bot.services.views import incident_view
 from bot.slack.blocks import MarkdownTextObject, PlainTextObject
-from bot.slack.delivery import ALERT_MESSAGE, SlackSender
+from bot.slack.delivery import SlackSender
 from bot.slack.messages import page_dm
 from bot.store import repo
-from bot.store.models import OutboxIntent, SlackMessage
+from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
 DM_MESSAGE = "dm"
@@ -170,17 +170,8 @@ class SlackNotes:
 
     async def _find(self, channel: str, thread_ts: str | None, intent_id: int) -> str | None:
         """The ts of a message this intent already posted, from its metadata, if any."""
-        if thread_ts:
-            found = await self.sender.call("conversations.replies", channel=channel, ts=thread_ts,
-                                           limit=200, include_all_metadata=True)
-        else:
-            found = await self.sender.call("conversations.history", channel=channel, limit=100,
-                                           include_all_metadata=True)
-        for message in found.get("messages", []):
-            meta = (message.get("metadata") or {}).get("event_payload") or {}
-            if meta.get("intent_id") == intent_id:
-                return message["ts"]
-        return None
+        return await self.sender.find_posted(channel, {"intent_id": intent_id},
+                                             thread_ts=thread_ts)
 
 
 def _metadata(incident_id: int, intent_id: int, event_type: str = "oncall_page") -> dict:

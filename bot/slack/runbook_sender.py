@@ -6,10 +6,10 @@ from bot.delivery.outcome import Outcome, Undelivered
 from bot.domain.templating import make_context
 from bot.services import outbox
 from bot.services.runbooks import runbook_of
-from bot.slack.delivery import ALERT_MESSAGE, SlackSender
+from bot.slack.delivery import SlackSender
 from bot.slack.runbook_blocks import StepRef, step_message
 from bot.store import repo
-from bot.store.models import OutboxIntent, RunbookRun, SlackMessage
+from bot.store.models import ALERT_MESSAGE, OutboxIntent, RunbookRun, SlackMessage
 
 STEP_MESSAGE = "runbook_step"
 

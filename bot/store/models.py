@@ -123,6 +123,10 @@ class OutboxIntent(SQLModel, table=True):
     done_at: datetime | None = None
 
 
+#: SlackMessage.kind of an incident's own message in its team channel (threads hang off it).
+ALERT_MESSAGE = "alert"
+
+
 class SlackMessage(SQLModel, table=True):
     """Every message the bot posted, so it can be found and updated later."""
 

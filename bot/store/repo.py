@@ -86,12 +86,20 @@ async def link(s: AsyncSession, incident_id: int, alert_id: int) -> None:
 async def insert_ignore(s: AsyncSession, model: Any, values: dict[str, Any],
                         conflict: list[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on either dialect; True when a row went in."""
+    return await insert_returning(s, model, values, conflict, conflict[0]) is not None
+
+
+async def insert_returning(s: AsyncSession, model: Any, values: dict[str, Any],
+                           conflict: list[str], returning: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING one column: its value, or None if skipped.
+
+    RETURNING, not rowcount: psycopg reports -1 rows for a skipped INSERT ... ON CONFLICT.
+    """
     dialect = s.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-                 .returning(getattr(model, conflict[0])))
-    # RETURNING, not rowcount: psycopg reports -1 rows for a skipped INSERT ... ON CONFLICT
-    return (await s.exec(statement)).first() is not None
+                 .returning(getattr(model, returning)))
+    return (await s.exec(statement)).first()
 
 
 def timeline(s: AsyncSession, *, incident_id: int | None, at: datetime, kind: str,
@@ -119,12 +127,7 @@ async def enqueue(s: AsyncSession, *, kind: str, lane: str, at: datetime,
         s.add(intent)
         await s.flush()
         return intent.id
-    dialect = s.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (insert(OutboxIntent).values(**values)
-                 .on_conflict_do_nothing(index_elements=["pending_key"])
-                 .returning(OutboxIntent.id))
-    return (await s.exec(statement)).first()
+    return await insert_returning(s, OutboxIntent, values, ["pending_key"], "id")
 
 
 async def slack_message(s: AsyncSession, incident_id: int, kind: str,
