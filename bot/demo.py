@@ -118,7 +118,7 @@ async def _click(http: aiohttp.ClientSession, url: str, slack: FakeSlack, action
             "api_app_id": "A0DEMO", "trigger_id": "1.2.3", "response_url": slack.response_url(),
             "actions": [{"action_id": str(action), "type": "button", "value": value}]}
     raw = urllib.parse.urlencode({"payload": json.dumps(body)})
-    ts = str(int(time.time()))
+    ts = str(int(time.time()))  # wall clock ok: Slack signs requests with real time
     headers = {"X-Slack-Request-Timestamp": ts, "Content-Type": "application/x-www-form-urlencoded",
                "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts,
                                                                                  body=raw)}

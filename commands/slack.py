@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -119,7 +118,7 @@ async def _permalink(client: AsyncWebClient, channel: str, ts: str) -> str | Non
 
 async def answer(context: dict, text: str, user_id: str, where: Where) -> Reply:
     """Parse, run, and turn every refusal into words; never a stack trace, never silence."""
-    parsed = parse(text, today=date.today())
+    parsed = parse(text, today=await records.local_today(context["services"], where))
     if isinstance(parsed, ParseError):
         return Reply(parsed.as_text())
     try:

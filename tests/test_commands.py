@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.appkit import BotUnderTest, eventually, payload
 
 RESPONDER = "U0PLATFORM1"
@@ -168,7 +170,8 @@ async def test_unsilence_ends_a_silence_early(bot):
 async def test_action_items_are_listed_done_and_in_the_postmortem(bot):
     incident_id = await open_incident(bot)
     thread_ts = (await bot.message_of(incident_id)).ts
-    await bot.mention("action <@U0OWNER001> add a for: 5m to the FTL alert due 2026-12-01",
+    due = (bot.clock.now() + timedelta(days=8)).date().isoformat()
+    await bot.mention(f"action <@U0OWNER001> add a for: 5m to the FTL alert due {due}",
                       user=RESPONDER, channel="CPLATFORM1", thread_ts=thread_ts)
     await eventually(lambda: bot.slack.calls_to("chat.postEphemeral"))
 
@@ -179,8 +182,7 @@ async def test_action_items_are_listed_done_and_in_the_postmortem(bot):
 
     from bot.services.postmortem import draft
     markdown = await draft(bot.parts.services, incident_id)
-    assert "- [x] add a for: 5m to the FTL alert (owner <@U0OWNER001>, due 2026-12-01" \
-        in markdown
+    assert f"- [x] add a for: 5m to the FTL alert (owner <@U0OWNER001>, due {due}" in markdown
 
 
 async def test_override_of_a_team_without_a_schedule_says_so(bot):
@@ -235,3 +237,19 @@ async def test_an_alert_held_by_a_silence_is_noted_on_the_incident_it_would_join
     await bot.post_alerts(more)
 
     assert "alert_silenced" in await bot.timeline_kinds(incident_id)
+
+
+async def test_due_dates_are_read_on_the_service_clock_in_the_teams_time_zone(bot):
+    """`due tomorrow` is tomorrow of the injected clock, not of the machine running the test."""
+    incident_id = await open_incident(bot)
+    thread_ts = (await bot.message_of(incident_id)).ts
+    await bot.mention("action <@U0OWNER001> check the canary due tomorrow",
+                      user=RESPONDER, channel="CPLATFORM1", thread_ts=thread_ts)
+    await eventually(lambda: bot.slack.calls_to("chat.postEphemeral"))
+    tomorrow = (bot.clock.now() + timedelta(days=1)).date().isoformat()
+    assert f"due {tomorrow}" in (await bot.slash("actions"))["text"]
+
+    bot.clock.advance(days=30)
+    past = (bot.clock.now() - timedelta(days=1)).date().isoformat()
+    refused = await bot.slash(f"action <@U0OWNER001> too late #{incident_id} due {past}")
+    assert "past" in refused["text"]

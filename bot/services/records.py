@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from sqlmodel import col, select
 
@@ -52,6 +54,20 @@ async def target_incident(ctx: ServiceContext, number: int | None, where: Where)
     if len(rows) == 1:
         return rows[0].id
     raise AmbiguousIncident([r.id for r in rows], [r.title for r in rows])
+
+
+async def local_today(ctx: ServiceContext, where: Where) -> date:
+    """Today where the command was typed: the service clock in the time zone of the team whose
+    incidents this channel holds (else the config's default), so `due friday` means the
+    responder's Friday and tests decide what today is."""
+    async with ctx.db.reader() as s:
+        team = (await s.exec(
+            select(IncidentRow.team).join(SlackMessage,
+                                          col(SlackMessage.incident_id) == IncidentRow.id)
+            .where(SlackMessage.channel_id == where.channel_id)
+            .order_by(col(IncidentRow.id).desc()).limit(1))).first()
+    zone = ctx.config.time_zone_of(team) if team else ctx.config.digests.noise.time_zone
+    return ctx.clock.now().astimezone(ZoneInfo(zone)).date()
 
 
 async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, text: str,
