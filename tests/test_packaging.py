@@ -2,8 +2,9 @@
 
 The wheel is built from a copy of the working tree and installed into a fresh virtualenv, so a
 migration (or the Alembic env) missing from the package fails here, not on a user's server.
-Its dependencies come from the test run's own environment (checked with `pip check`) rather
-than from PyPI, which keeps the test fast and able to run offline.
+CI (ONCALL_WHEEL_FROM_INDEX=1, set by .ci/run) installs the wheel with its dependencies from
+the package index, as a user would. Elsewhere they come from the test run's own environment
+(checked with `pip check`), which keeps the test fast and able to run offline.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import create_engine, text
 from bot.store.db import MIGRATIONS_DIR, sync_url
 
 ROOT = Path(__file__).resolve().parents[1]
+FROM_INDEX = os.environ.get("ONCALL_WHEEL_FROM_INDEX") == "1"
 _NOT_SOURCE = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__",
                                      ".*_cache", ".hypothesis", "*.db*", "tests")
 
@@ -49,12 +51,15 @@ def test_the_built_wheel_migrates_sqlite_and_postgresql(tmp_path, postgres_url):
     [wheel] = wheels.glob("oncall_bot-*.whl")
     venv.create(env_dir, with_pip=False)
     pip = (sys.executable, "-m", "pip", "--python", env_dir / "bin" / "python")
-    _run(*pip, "install", "--quiet", "--no-deps", "--no-compile", wheel)
-    # Its dependencies are this run's own, by path: fast and offline. A plain path line runs
-    # none of the .pth files there, so this checkout's editable `bot` stays out of sight.
-    [site] = (env_dir / "lib").glob("python3*/site-packages")
-    (site / "zz_dependencies.pth").write_text(
-        "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
+    if FROM_INDEX:
+        _run(*pip, "install", "--quiet", "--no-compile", wheel)
+    else:
+        _run(*pip, "install", "--quiet", "--no-deps", "--no-compile", wheel)
+        # Its dependencies are this run's own, by path. A plain path line runs none of the
+        # .pth files there, so this checkout's editable `bot` stays out of sight.
+        [site] = (env_dir / "lib").glob("python3*/site-packages")
+        (site / "zz_dependencies.pth").write_text(
+            "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
     _run(*pip, "check")  # the wheel's Requires-Dist are all met
     elsewhere.mkdir()  # no alembic.ini, no migrations/ and no bot/ next to the command
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DATABASE_URL")}
