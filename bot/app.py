@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
-from bot.services import notify, outbox
+from bot.services import install, notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
@@ -70,19 +71,31 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
                               runbooks=_load_runbooks(config))
     policy = policy or DeliveryPolicy()
-    client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
-                            base_url=settings.slack_api_url, timeout=policy.call_timeout)
+    bolt = AsyncApp(token=settings.secret("slack_bot_token") or None,
+                    signing_secret=settings.secret("slack_signing_secret"),
+                    process_before_response=False)
+    client = _slack_client(bolt, settings, policy)
     directory = ChannelDirectory(client)
     worker = _worker(services, client, directory, metrics, policy)
     services.wake_delivery = worker.wake
-    bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
-                    process_before_response=False)
     middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
     digest_actions.register(bolt)
     runbook_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
+
+
+def _slack_client(bolt: AsyncApp, settings: Settings, policy: DeliveryPolicy) -> AsyncWebClient:
+    """Bolt's own Web API client, pointed at SLACK_API_URL, for Bolt and delivery alike.
+
+    Not a client of ours handed to Bolt: Bolt reads SLACK_BOT_TOKEN from the environment
+    itself and, given a client too, warns at every start that the token "will be unused".
+    """
+    client = bolt.client
+    client.base_url = settings.slack_api_url
+    client.timeout = policy.call_timeout
+    return client
 
 
 def _worker(services: ServiceContext, client: AsyncWebClient, directory: ChannelDirectory,
@@ -167,6 +180,7 @@ def _metrics(parts: Components):
 
 def _lifecycle(parts: Components):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await install.record_start(parts.services)
         await outbox.recover_after_restart(parts.db, parts.services.clock.now())
         await _prepare_channels(parts)
         background = _start_background(parts) if parts.run_background else None
@@ -174,6 +188,7 @@ def _lifecycle(parts: Components):
         yield
         if background is not None:
             await _stop_background(parts, *background)
+        await _log_pending(parts)
         if parts.socket_handler is not None:
             if parts.socket_task is not None:
                 parts.socket_task.cancel()
@@ -223,3 +238,30 @@ async def _connect_socket_mode(parts: Components) -> None:
     # start must not keep /healthz and the webhooks down (/readyz reports it instead).
     parts.socket_task = asyncio.create_task(parts.socket_handler.connect_async(),
                                             name="socket-mode")
+
+
+def start_line(parts: Components, address: str) -> str:
+    """The one line logged when serving starts: what runs, where, on what, for whom."""
+    channels = sorted({team.channel for team in parts.config.teams.values()})
+    mode = "Socket Mode" if parts.settings.socket_mode else "HTTP, Slack at /slack/events"
+    return (f"oncall-bot {_version()} listening on {address} ({mode}); database "
+            f"{parts.db.dialect}; {len(parts.config.teams)} teams in {', '.join(channels)}")
+
+
+async def _log_pending(parts: Components) -> None:
+    """At shutdown (SIGTERM), say what delivery leaves for the next start."""
+    try:
+        count, oldest = await outbox.depth(parts.db, parts.services.clock.now())
+    except Exception as exc:  # the database may be what is going away
+        log.warning("stopping; pending outbox intents unknown: %s", exc)
+        return
+    log.info("stopping: %d outbox intent(s) still pending%s; they are delivered after the "
+             "next start", count, f" (oldest {oldest:.0f} s)" if count else "")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("oncall-bot")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+

@@ -60,7 +60,7 @@ def serve(config: ConfigOption = None,
     """Migrate the database, then serve Slack, the alert webhooks, delivery and the scheduler."""
     from aiohttp import web
 
-    from bot.app import build_components, build_web_app
+    from bot.app import build_components, build_web_app, start_line
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
@@ -77,8 +77,10 @@ def serve(config: ConfigOption = None,
                         "loopback addresses only")
     run_migrations(settings.database_url)
     parts = build_components(settings, loaded)
-    web.run_app(build_web_app(parts), host=host or settings.host, port=port or settings.port,
-                print=lambda line: logging.info("%s", line.strip()))
+    host, port = host or settings.host, port or settings.port
+    # run_app "prints" its banner once the socket listens: log our one start line instead.
+    web.run_app(build_web_app(parts), host=host, port=port,
+                print=lambda _banner: logging.info("%s", start_line(parts, f"http://{host}:{port}")))
 
 
 def _environment_problems(settings: Settings) -> list[str]:

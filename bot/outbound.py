@@ -22,9 +22,8 @@ from bot.domain.pagers import (
 )
 from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
-from bot.services import handoff, outbox, runbook_effects
+from bot.services import handoff, lookups, outbox, runbook_effects
 from bot.services.context import ServiceContext
-from bot.store import repo
 from bot.store.models import OutboxIntent
 
 log = logging.getLogger(__name__)
@@ -151,8 +150,7 @@ class OutboundSender:
             return PageIncident(id=0, title=f"TEST page for {person}: no action needed",
                                 severity="info", team="oncall-bot",
                                 started_at=self.ctx.clock.now())
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
+        incident = await lookups.incident(self.ctx, intent.incident_id)
         return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at)

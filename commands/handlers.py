@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.routing_report import describe
-from bot.services import digests, incidents, paging, postmortem, records, runbooks
+from bot.services import digests, incidents, lookups, postmortem, records, runbooks
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
 from bot.services.test_page import pagers_for, test_page
@@ -43,12 +43,8 @@ async def _who(ctx: ServiceContext, command: p.WhoCommand, call: Invocation) -> 
     if unknown:
         return Reply(f"No team {escape_mrkdwn(unknown[0])}; teams: "
                      f"{', '.join(sorted(ctx.config.teams))}.")
-    lines = []
-    async with ctx.db.reader() as s:
-        for team in teams:
-            lines.append(_who_line(team, await paging.on_call_now(ctx, s, team,
-                                                                  ctx.clock.now())))
-    return Reply("\n".join(lines))
+    on_call = await lookups.on_call(ctx, teams, ctx.clock.now())
+    return Reply("\n".join(_who_line(team, now) for team, now in on_call))
 
 
 def _who_line(team: str, on_call) -> str:

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from bot.delivery.outcome import Outcome, Undelivered
 from bot.metrics import Metrics
-from bot.services import outbox
+from bot.services import lookups, outbox
 from bot.services.context import ServiceContext
 from bot.store.models import OutboxIntent
 
@@ -84,8 +84,7 @@ class DeliveryWorker:
         deadline = time.monotonic() + deadline_seconds
         while True:
             await self.run_once()
-            async with self.ctx.db.reader() as s:
-                intents = [await s.get(OutboxIntent, i) for i in ids]
+            intents = await lookups.intents(self.ctx, ids)
             settled = all(i.state in ("done", "failed") for i in intents)
             if settled or time.monotonic() > deadline:
                 return intents

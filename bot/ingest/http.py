@@ -21,7 +21,7 @@ from bot.ingest.parsers import (
 from bot.metrics import Metrics
 from bot.services.context import ServiceContext
 from bot.services.ingest import ingest_alerts
-from bot.store.db import UNAVAILABLE
+from bot.services.lookups import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

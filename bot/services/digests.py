@@ -21,7 +21,8 @@ from bot.domain.digests import Window, digest_window, last_due_window, previous_
 from bot.domain.errors import DomainError
 from bot.domain.noise import NoiseReview, noise_review
 from bot.services.context import ServiceContext
-from bot.store import digest_queries, repo
+from bot.services.install import record_start
+from bot.store import digest_queries, install, repo
 from bot.store.models import DigestRun
 from bot.store.noise_records import action_items, incident_records
 
@@ -103,17 +104,23 @@ async def send_cost_digests_now(ctx: ServiceContext, team: str | None = None) ->
 
 
 async def noise_tick(ctx: ServiceContext) -> int:
-    """Queue the review of the week the schedule last fired for, unless already sent."""
+    """Queue the review of the week the schedule last fired for, unless already sent.
+
+    Weeks that ended before the install first started are never reviewed (a new install would
+    post an empty review to every channel on day one), nor, unless `post_empty`, quiet weeks.
+    """
     now, config = ctx.clock.now(), ctx.config.digests.noise
     fired = last_fire(config.schedule, config.time_zone, now)
     if fired is None:
         return 0
     async with ctx.db.reader() as s:  # most minutes: all sent already, and no write needed
         claimed = await digest_queries.claimed_windows(s, NOISE, fired - timedelta(days=15))
+        started = await install.first_start(s)
+    started = started or await record_start(ctx)  # no start recorded yet: this is the first
     sent = 0
     for target in review_targets(ctx):
         week = previous_week(fired, ZoneInfo(target.time_zone))
-        if (target.key, week.start) not in claimed:
+        if week.end > started and (target.key, week.start) not in claimed:
             sent += await _send_review(ctx, target, week, now)
     if sent:
         ctx.wake_delivery()
@@ -126,6 +133,8 @@ async def _send_review(ctx: ServiceContext, target: ReviewTarget, week: Window,
         if not await digest_queries.claim(s, NOISE, target.key, week, now):
             return 0
         review = await _review(ctx, s, target, week, now)
+        if review.fired == review.incidents == 0 and not ctx.config.digests.noise.post_empty:
+            return 0  # a quiet week: claimed (decided once), not posted
         intent_id = await queue_digest(s, NOISE, target.key, target.channel, review.to_json(),
                                        now)
         await _record_intent(s, NOISE, target.key, week, intent_id)

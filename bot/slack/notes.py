@@ -9,12 +9,10 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
 from bot.delivery.outcome import Outcome, Undelivered
-from bot.services import outbox, paging
-from bot.services.views import incident_view
+from bot.services import lookups, outbox, paging
 from bot.slack.blocks import MarkdownTextObject, PlainTextObject
 from bot.slack.delivery import SlackSender
 from bot.slack.messages import page_dm
-from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -34,10 +32,8 @@ class SlackNotes:
     async def sync_dm(self, intent: OutboxIntent) -> None:
         """One DM per person and incident: posted once (after a DND check), updated after."""
         user = intent.payload["user"]
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident, self.ctx.config.handoff)
-            posted = await repo.slack_message(s, incident.id, DM_MESSAGE, recipient=user)
+        incident, view, posted = await lookups.view_and_message(self.ctx, intent.incident_id,
+                                                                DM_MESSAGE, recipient=user)
         text, blocks = page_dm(view, user)
         if posted is not None:
             await self.sender.call("chat.update", channel=posted.channel_id, ts=posted.ts,
@@ -78,9 +74,8 @@ class SlackNotes:
     async def thread_note(self, intent: OutboxIntent) -> None:
         """A reply in the incident's thread, or a post in another channel."""
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        incident, parent = await lookups.incident_and_message(self.ctx, intent.incident_id,
+                                                              ALERT_MESSAGE)
         if payload.get("channel"):
             channel, thread_ts = await self.sender.resolve_channel(payload["channel"]), None
         elif parent is not None:
@@ -137,8 +132,7 @@ class SlackNotes:
     async def file_upload(self, intent: OutboxIntent) -> None:
         """A file in the incident's thread (a postmortem draft)."""
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
+        parent = await lookups.posted_message(self.ctx, intent.incident_id, ALERT_MESSAGE)
         if parent is None:
             raise Undelivered(Outcome("the incident message is not posted yet"))
         await self.sender.call("files.upload_v2", channel=parent.channel_id,
@@ -147,9 +141,8 @@ class SlackNotes:
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
     async def ephemeral(self, intent: OutboxIntent) -> None:
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        incident, parent = await lookups.incident_and_message(self.ctx, intent.incident_id,
+                                                              ALERT_MESSAGE)
         channel = (parent.channel_id if parent
                    else await self.sender.resolve_channel(incident.channel))
         await self.sender.call("chat.postEphemeral", channel=channel,

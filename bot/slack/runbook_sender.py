@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from bot.delivery.outcome import Outcome, Undelivered
 from bot.domain.templating import make_context
-from bot.services import outbox
+from bot.services import lookups, outbox
 from bot.services.runbooks import runbook_of
 from bot.slack.delivery import SlackSender
 from bot.slack.runbook_blocks import StepRef, step_message
-from bot.store import repo
-from bot.store.models import ALERT_MESSAGE, OutboxIntent, RunbookRun, SlackMessage
+from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 STEP_MESSAGE = "runbook_step"
 
@@ -48,12 +47,9 @@ class RunbookSender:
 
     async def _load(self, intent: OutboxIntent):
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            run = await s.get(RunbookRun, payload["run"])
-            alerts = await repo.alerts_of_incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
-            posted = await repo.slack_message(s, intent.incident_id, STEP_MESSAGE,
-                                              recipient=f"{payload['run']}:{payload['seq']}")
+        run, alerts, parent, posted = await lookups.runbook_step(
+            self.ctx, payload["run"], intent.incident_id, ALERT_MESSAGE, STEP_MESSAGE,
+            f"{payload['run']}:{payload['seq']}")
         lead = alerts[0] if alerts else None
         context = make_context(lead.labels if lead else {}, lead.annotations if lead else {})
         return runbook_of(self.ctx, run.runbook_id), context, parent, posted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -16,7 +17,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+#: The Alembic scripts ship inside the package (bot/migrations), so `pip install .` then
+#: `oncall-bot migrate` works from any directory, with no alembic.ini in sight.
+MIGRATIONS_DIR = Path(str(resources.files("bot.migrations")))
 
 #: Errors that mean "the database is not there right now", answered 503 so senders retry.
 UNAVAILABLE = (OperationalError, DBAPIError, OSError, ConnectionError)
