@@ -118,6 +118,9 @@ class DeliveryWorker:
         count, age = await outbox.depth(self.ctx.db, self.ctx.clock.now())
         self.metrics.outbox_depth.set(count)
         self.metrics.outbox_oldest_age.set(age)
+        failed = await outbox.failed_by_kind(self.ctx.db)
+        for kind in set(self.senders) | set(failed):
+            self.metrics.outbox_failed.labels(kind).set(failed.get(kind, 0))
 
     async def _deliver(self, intent: OutboxIntent) -> None:
         sender, group = self.senders.get(intent.kind), self.groups.get(intent.kind)
