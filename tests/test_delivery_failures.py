@@ -316,3 +316,63 @@ async def test_recovery_is_noticed_by_a_probe_within_seconds(tmp_path):
         assert {i.state for i in await bot.intents()} == {"done"}
     finally:
         await stopped(bot)
+
+
+# -- posts whose outcome is unknown are looked up before they are repeated ------------------
+
+
+def short_timeout() -> DeliveryPolicy:
+    return DeliveryPolicy(**{**fast_policy().__dict__, "call_timeout": 0.2})
+
+
+async def test_a_timed_out_runbook_step_is_found_not_posted_twice(tmp_path, monkeypatch):
+    from tests.fakes.receiver import Receiver
+    from tests.test_runbook_walk import SECRET, buttons, config_for, press, thread, tool_incident
+
+    receiver = Receiver()
+    await receiver.start()
+    monkeypatch.setenv("TEST_HOOK_SECRET", SECRET)
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", policy=short_timeout(),
+                          config=config_for(tmp_path, receiver.url))
+    try:
+        await tool_incident(bot)
+        bot.slack.hang_next("chat.postMessage", seconds=1.0)  # Slack posts it; we time out
+        assert await press(bot, bot.slack.messages("CINTEGR001")[0], "Start runbook") == 200
+        await bot.drain()
+        step = next(i for i in await bot.intents() if i.kind == "runbook_post")
+        assert step.state == "pending" and step.maybe_sent
+
+        bot.clock.advance(seconds=5)
+        await bot.drain()
+
+        [posted] = thread(bot)
+        assert set(buttons(posted)) == {"Vendor down", "Our bug", "Restart"}
+        assert len(bot.slack.calls_to("conversations.replies")) == 1
+        step = next(i for i in await bot.intents() if i.kind == "runbook_post")
+        assert step.state == "done"
+    finally:
+        await stopped(bot)
+        await receiver.stop()
+
+
+async def test_a_timed_out_upload_is_found_not_uploaded_twice(tmp_path):
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", policy=short_timeout())
+    try:
+        await bot.post_alerts(alert(1, alert_type="infra"))
+        await bot.drain()
+        bot.slack.hang_next("files.completeUploadExternal", seconds=1.0)
+        await bot.slash("postmortem #1")
+        await bot.drain()
+        upload = next(i for i in await bot.intents() if i.kind == "file_upload")
+        assert upload.state == "pending" and upload.maybe_sent
+
+        bot.clock.advance(seconds=5)
+        await bot.drain()
+
+        [draft] = bot.slack.files("CPLATFORM1")
+        assert draft["filename"] == "postmortem-1.md"
+        upload = next(i for i in await bot.intents() if i.kind == "file_upload")
+        assert upload.state == "done"
+        assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
+    finally:
+        await stopped(bot)

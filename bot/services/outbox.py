@@ -164,6 +164,14 @@ async def waiting_on(db: Database, now: datetime, kinds: Collection[str],
         return found.first() is not None
 
 
+async def done_of(db: Database, incident_id: int | None, kind: str) -> list[OutboxIntent]:
+    """The intents of this kind already delivered for the incident."""
+    async with db.reader() as s:
+        return list((await s.exec(select(OutboxIntent).where(
+            OutboxIntent.incident_id == incident_id, OutboxIntent.kind == kind,
+            OutboxIntent.state == "done"))).all())
+
+
 async def listing(db: Database, failed_only: bool = False, limit: int = 500) -> list[OutboxIntent]:
     """Deliveries not done: failed ones, and (unless `failed_only`) those still waiting."""
     states = ["failed"] if failed_only else ["pending", "inflight", "failed"]
