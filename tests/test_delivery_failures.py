@@ -15,7 +15,15 @@ from bot.config import ConfigError, parse_config
 from bot.delivery.worker import DeliveryPolicy
 from bot.services import records
 from bot.store.models import PageRow, TimelineEvent
-from tests.appkit import CONFIG, BotUnderTest, FakeClock, fast_policy, payload, start_bot
+from tests.appkit import (
+    CONFIG,
+    BotUnderTest,
+    FakeClock,
+    database_url,
+    fast_policy,
+    payload,
+    start_bot,
+)
 
 CAROL = "U0CAROL003"  # primary of the `platform` rotation at the FakeClock's start
 
@@ -58,10 +66,10 @@ async def stopped(bot: BotUnderTest) -> None:
     await bot.slack.stop()
 
 
-@pytest.fixture
-async def paging_bot(tmp_path, monkeypatch):
+@pytest.fixture(params=["sqlite", "postgres"])
+async def paging_bot(request, tmp_path, monkeypatch):
     monkeypatch.delenv("PAGERDUTY_ROUTING_KEY_AI", raising=False)
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=PAGING_CONFIG)
+    running = await start_bot(database_url(request, tmp_path), config=PAGING_CONFIG)
     for user, name in ((CAROL, "carol"), ("U0ALICE001", "alice"), ("U0BOBBY002", "bob")):
         running.slack.add_user(user, name)
     yield running
