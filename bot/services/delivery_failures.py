@@ -8,7 +8,7 @@ the incident message, which shows a warning line for it. `retry` is the way back
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -66,7 +66,7 @@ def target_of(intent: OutboxIntent) -> Target:
         return Target(what, "user", payload.get("user", ""), page=kind == notify.SYNC_DM)
     if kind == notify.PAGER_EVENT:
         page = payload.get("action") == "trigger" and intent.incident_id is not None
-        return Target(f"pager {payload.get('action', 'event')}", "pager",
+        return Target(f"{payload.get('action', 'pager')} event", "pager",
                       payload.get("pager", ""), page=page)
     if kind == notify.HANDOFF_WEBHOOK:
         return Target(what, "webhook", f"handoff {payload.get('service', '')}", page=False)
@@ -94,12 +94,14 @@ async def record(ctx: ServiceContext, intent_id: int, error: str) -> Target:
 
 async def _show(s: AsyncSession, intent: OutboxIntent, target: Target, error: str,
                 now: datetime) -> None:
-    page = target.page and await _page_row(s, intent, target)
-    if page:
+    page = await _page_row(s, intent, target) if target.page else None
+    if page is not None:
         page.error = error[:512]
         s.add(page)
+    elif target.page:  # e.g. the update of a page DM already delivered: nobody went unpaged
+        target = replace(target, page=False)
     repo.timeline(s, incident_id=intent.incident_id, at=now,
-                  kind="page_failed" if page else "delivery_failed", actor="bot",
+                  kind="page_failed" if page is not None else "delivery_failed", actor="bot",
                   text=f"{target.describe()} failed: {error}",
                   data={"intent_id": intent.id, "intent_kind": intent.kind,
                         "target_kind": target.kind, "target": target.value, "error": error})
