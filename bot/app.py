@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import jobs
 from bot.config import OncallConfig
-from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
+from bot.delivery.worker import DeliveryPolicy, DeliveryWorker, Group
 from bot.domain.runbook_loader import load_runbooks
 from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
@@ -36,6 +36,7 @@ from bot.slack import actions, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
+from bot.slack.errors import OUTAGE_LABELS
 from bot.slack.notes import SlackNotes
 from bot.slack.runbook_sender import RunbookSender
 from bot.slack.usergroups import UsergroupDirectory
@@ -105,6 +106,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     slack = SlackSender(services, client, directory, metrics, policy)
     notes, steps = SlackNotes(slack), RunbookSender(slack)
     http = OutboundSender(services, metrics, timeout=policy.call_timeout)
+    group = Group("slack", OUTAGE_LABELS, probe=slack.probe)
     for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
                          (notify.THREAD_NOTE, notes.thread_note),
                          (notify.EPHEMERAL, notes.ephemeral),
@@ -113,8 +115,9 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.TEST_DM, notes.test_dm),
                          (notify.FILE_UPLOAD, notes.file_upload),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
-                         (DIGEST_POST, DigestSender(slack).digest_post),
-                         (REMEDIATION_HOOK, http.remediation_hook),
+                         (DIGEST_POST, DigestSender(slack).digest_post)):
+        worker.register(kind, sender, group)
+    for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
                          (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
         worker.register(kind, sender)

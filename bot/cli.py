@@ -1,4 +1,4 @@
-"""The `oncall-bot` command line: serve, migrate, check, route test, demo."""
+"""The `oncall-bot` command line: serve, migrate, check, route test, outbox, demo."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ route_app = typer.Typer(no_args_is_help=True, help="Inspect the routing tree.")
 app.add_typer(route_app, name="route")
 runbook_app = typer.Typer(no_args_is_help=True, help="Check and show decision-tree runbooks.")
 app.add_typer(runbook_app, name="runbook")
+outbox_app = typer.Typer(invoke_without_command=True,
+                         help="Deliveries not yet made: pending and failed, and retry.")
+app.add_typer(outbox_app, name="outbox")
 
 FromOption = Annotated[str | None, typer.Option(
     "--from", help="JSON lines of label sets ('-' = stdin); one answer each")]
@@ -310,6 +313,34 @@ def postmortem(incident: Annotated[int, typer.Argument(help="the incident number
     except DomainError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
+
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context,
+           failed: Annotated[bool, typer.Option("--failed", help="only the failed ones")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List pending and failed deliveries (Slack posts, pages, webhooks) with their errors."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.outbox_run import list_outbox
+
+    for line in asyncio.run(list_outbox(_settings(), failed, as_json)):
+        typer.echo(line)
+
+
+@outbox_app.command("retry")
+def outbox_retry(intent_id: Annotated[int, typer.Argument(metavar="ID", help="from `outbox`")],
+                 config: ConfigOption = None) -> None:
+    """Queue a failed delivery again, with a fresh budget of attempts and age."""
+    from bot.outbox_run import retry_intent
+
+    settings = _settings()
+    answer = asyncio.run(retry_intent(settings, _config(config, settings), intent_id))
+    if answer is None:
+        typer.echo(f"no failed delivery with id {intent_id} (see `oncall-bot outbox --failed`)",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(answer)
 
 
 @app.command()

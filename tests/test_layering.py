@@ -28,7 +28,7 @@ _LAYERS = (
     ("bot.jobs", "jobs"), ("bot.delivery_run", "app"), ("bot.delivery", "delivery"),
     ("bot.outbound", "outbound"),
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
-    ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"),
+    ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"), ("bot.outbox_run", "app"),
     ("bot.settings", "app"),
     ("bot.cli", "cli"), ("bot.__main__", "cli"),
 )

@@ -98,6 +98,14 @@ class SlackSender:
                 return message["ts"]
         return None
 
+    async def probe(self) -> bool:
+        """Whether Slack answers at all (auth.test): the worker asks during an outage."""
+        try:
+            await self.call("auth.test")
+        except Undelivered:
+            return False
+        return True
+
     async def call(self, method: str, **kwargs: Any):
         """One Web API call; failures leave as Undelivered with what to do about them."""
         scope, rate, burst = self._bucket(method, kwargs.get("channel", ""))

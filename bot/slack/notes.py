@@ -135,10 +135,22 @@ class SlackNotes:
         parent = await lookups.posted_message(self.ctx, intent.incident_id, ALERT_MESSAGE)
         if parent is None:
             raise Undelivered(Outcome("the incident message is not posted yet"))
-        await self.sender.call("files.upload_v2", channel=parent.channel_id,
-                               thread_ts=parent.ts, content=payload["content"],
-                               filename=payload["filename"], title=payload["title"])
+        if not (intent.maybe_sent and await self._uploaded_before(intent, parent)):
+            await self.sender.call("files.upload_v2", channel=parent.channel_id,
+                                   thread_ts=parent.ts, content=payload["content"],
+                                   filename=payload["filename"], title=payload["title"])
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+
+    async def _uploaded_before(self, intent: OutboxIntent, parent: SlackMessage) -> bool:
+        """Whether a timed-out upload landed: the thread holds more files of this name than
+        the uploads of it already settled (a file carries no metadata to match on)."""
+        name = intent.payload["filename"]
+        replies = await self.sender.call("conversations.replies", channel=parent.channel_id,
+                                         ts=parent.ts, limit=200)
+        in_thread = sum(1 for message in replies.get("messages", [])
+                        for file in message.get("files") or [] if file.get("name") == name)
+        settled = await outbox.done_of(self.ctx.db, intent.incident_id, intent.kind)
+        return in_thread > sum(1 for done in settled if done.payload.get("filename") == name)
 
     async def ephemeral(self, intent: OutboxIntent) -> None:
         incident, parent = await lookups.incident_and_message(self.ctx, intent.incident_id,

@@ -11,6 +11,7 @@ from bot.slack.runbook_blocks import StepRef, step_message
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 STEP_MESSAGE = "runbook_step"
+STEP_EVENT_TYPE = "oncall_runbook_step"
 
 
 class RunbookSender:
@@ -24,13 +25,19 @@ class RunbookSender:
         text, blocks = step_message(runbook, payload["node"], context, ref, payload["steps"] + 1)
         if parent is None:
             raise Undelivered(Outcome("the incident message is not posted yet"))
-        response = await self.sender.call("chat.postMessage", channel=parent.channel_id,
-                                          thread_ts=parent.ts, text=text, blocks=blocks)
+        ts = intent.maybe_sent and await self.sender.find_posted(
+            parent.channel_id, {"intent_id": intent.id}, event_type=STEP_EVENT_TYPE,
+            thread_ts=parent.ts)  # a timed-out post may have landed: never post a step twice
+        if not ts:
+            response = await self.sender.call(
+                "chat.postMessage", channel=parent.channel_id, thread_ts=parent.ts, text=text,
+                blocks=blocks, metadata={"event_type": STEP_EVENT_TYPE, "event_payload": {
+                    "incident_id": intent.incident_id, "intent_id": intent.id}})
+            ts = response["ts"]
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(), message=SlackMessage(
             incident_id=intent.incident_id, kind=STEP_MESSAGE,
-            recipient=f"{payload['run']}:{payload['seq']}", channel_id=response["channel"],
-            ts=response["ts"], thread_ts=parent.ts, intent_id=intent.id,
-            posted_at=self.ctx.clock.now()))
+            recipient=f"{payload['run']}:{payload['seq']}", channel_id=parent.channel_id,
+            ts=ts, thread_ts=parent.ts, intent_id=intent.id, posted_at=self.ctx.clock.now()))
 
     async def close_step(self, intent: OutboxIntent) -> None:
         payload = intent.payload
