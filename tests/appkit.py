@@ -107,10 +107,14 @@ class BotUnderTest:
 
     async def post_alerts(self, body: Any, *, source: str = "alertmanager",
                           token: str | None = ALERT_TOKEN) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         async with self.http.post(f"{self.url}/alerts/{source}", data=data,
                                   headers=headers) as response:
+            if response.content_type != "application/json":
+                return response.status, {"text": await response.text()}
             return response.status, await response.json()
 
     async def click(self, action_id: str, incident_id: int, user: str = "U0PLATFORM1",

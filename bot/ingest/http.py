@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from bot.ingest.body import BodyError, read_json
 from bot.ingest.parsers import (
     Parsed,
     PayloadError,
@@ -58,11 +58,9 @@ class AlertReceiver:
             return error(401, "missing or wrong bearer token" if self.token else
                          "ALERT_WEBHOOK_TOKEN is not set: only loopback senders are accepted")
         try:
-            body = json.loads(await request.read())
-        except web.HTTPRequestEntityTooLarge:
-            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error(400, f"body is not valid JSON: {exc}", field="body")
+            body = await read_json(request, MAX_BODY_BYTES)
+        except BodyError as exc:
+            return error(exc.status, exc.message, field="body")
         try:
             parsed = PARSERS[source](body)
         except PayloadError as exc:

@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.store.limits import FittingSession
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 #: Errors that mean "the database is not there right now", answered 503 so senders retry.
@@ -66,6 +68,7 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession,
+                                            sync_session_class=FittingSession,
                                             expire_on_commit=False)
 
     @contextlib.asynccontextmanager
