@@ -20,8 +20,7 @@ from bot.ingest.parsers import (
 )
 from bot.metrics import Metrics
 from bot.services.context import ServiceContext
-from bot.services.ingest import ingest_alerts
-from bot.store.db import UNAVAILABLE
+from bot.services.ingest import DatabaseUnavailable, ingest_alerts
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,11 @@ class AlertReceiver:
         try:
             result = await ingest_alerts(self.ctx, parsed.alerts,
                                          truncated_at_source=parsed.truncated)
-        except UNAVAILABLE as exc:
+        except DatabaseUnavailable as exc:
             log.error("database unavailable, asking %s to retry: %s", source, exc)
             return error(503, "database unavailable; retry later")
+        for position, why in result.refused:
+            parsed.refused(position, why)
         self.metrics.ingest_alerts.labels(source, "accepted").inc(result.accepted)
         self.metrics.ingest_alerts.labels(source, "rejected").inc(len(parsed.rejected))
         return web.json_response(

@@ -33,6 +33,12 @@ class Parsed:
     alerts: list[Alert] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     truncated: int = 0
+    indexes: list[int] = field(default_factory=list)  # each alert's place in the body
+
+    def refused(self, position: int, why: str) -> None:
+        """The database refused `alerts[position]` (of the parsed ones): report it as sent."""
+        index = self.indexes[position]
+        self.rejected.append(Rejection(index=index, field=f"alerts[{index}]", error=why))
 
 
 class PayloadError(ValueError):
@@ -132,6 +138,7 @@ def _alerts(items: list[Any], source: str) -> Parsed:
             continue
         try:
             parsed.alerts.append(WireAlert.model_validate(item).to_alert(source))
+            parsed.indexes.append(index)
         except ValidationError as exc:
             parsed.rejected.extend(_rejections(index, exc))
     if items and not parsed.alerts:

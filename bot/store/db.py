@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +24,55 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 #: Errors that mean "the database is not there right now", answered 503 so senders retry.
 UNAVAILABLE = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+class Fault(StrEnum):
+    """What a database error means for the caller: wait, retry once, or give up on this data."""
+
+    UNAVAILABLE = "unavailable"  # connection lost, lock timeout, read-only, disk: retry later
+    CONFLICT = "conflict"  # a uniqueness race or a deadlock: the same work again succeeds
+    DATA = "data"  # this data or statement will fail every time: retrying never helps
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot take writes right now; callers answer 503 / try at the next tick."""
+
+
+#: SQLite primary result codes that are about the database, not the data: BUSY, LOCKED,
+#: NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_SQLITE_UNAVAILABLE = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
+#: PostgreSQL SQLSTATEs (or their class) meaning the same: connection exception, insufficient
+#: resources (disk full), operator intervention and query canceled (statement or lock
+#: timeout), system error, lock not available, read-only transaction, undefined table
+#: (not migrated yet).
+_PG_UNAVAILABLE = ("08", "53", "57", "58", "55P03", "25006", "42P01")
+_PG_CONFLICT = ("23", "40001", "40P01")
+
+
+def classify(exc: BaseException) -> Fault:
+    """Sort an error raised inside a transaction; anything unknown counts as DATA (no 503)."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | SATimeoutError):
+        return Fault.UNAVAILABLE
+    if not isinstance(exc, DBAPIError):
+        return Fault.DATA
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return Fault.UNAVAILABLE
+    orig = exc.orig
+    if (code := getattr(orig, "sqlite_errorcode", None)) is not None:
+        return _sqlite_fault(code, orig)
+    if (state := getattr(orig, "sqlstate", None)) is not None:
+        if state.startswith(_PG_UNAVAILABLE):
+            return Fault.UNAVAILABLE
+        return Fault.CONFLICT if state.startswith(_PG_CONFLICT) else Fault.DATA
+    if isinstance(exc, IntegrityError):
+        return Fault.CONFLICT
+    return Fault.UNAVAILABLE if isinstance(exc, OperationalError) else Fault.DATA
+
+
+def _sqlite_fault(code: int, orig: BaseException) -> Fault:
+    if code & 0xFF in _SQLITE_UNAVAILABLE or "no such table" in str(orig):
+        return Fault.UNAVAILABLE
+    return Fault.CONFLICT if code & 0xFF == 19 else Fault.DATA  # 19: SQLITE_CONSTRAINT
 
 
 def async_url(url: str) -> str:
