@@ -61,6 +61,7 @@ def serve(config: ConfigOption = None,
     from aiohttp import web
 
     from bot.app import build_components, build_web_app
+    from bot.ingest.http import is_loopback
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
@@ -72,12 +73,18 @@ def serve(config: ConfigOption = None,
         for problem in problems:
             typer.echo(f"environment: {problem}", err=True)
         raise typer.Exit(1)
+    host = host or settings.host
     if not settings.secret("alert_webhook_token"):
+        if not is_loopback(host):
+            typer.echo(f"environment: ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: "
+                       "anyone who can reach the bot could post alerts. Set "
+                       "ALERT_WEBHOOK_TOKEN, or serve on 127.0.0.1 only.", err=True)
+            raise typer.Exit(1)
         logging.warning("ALERT_WEBHOOK_TOKEN is not set: alert webhooks are accepted from "
                         "loopback addresses only")
     run_migrations(settings.database_url)
     parts = build_components(settings, loaded)
-    web.run_app(build_web_app(parts), host=host or settings.host, port=port or settings.port,
+    web.run_app(build_web_app(parts), host=host, port=port or settings.port,
                 print=lambda line: logging.info("%s", line.strip()))
 
 

@@ -287,7 +287,8 @@ def user_select(user: str) -> dict:
 async def start_bot(database_url: str, *, config: str = CONFIG, background: bool = False,
                     slack: FakeSlack | None = None, clock: Clock | None = None,
                     policy: DeliveryPolicy | None = None,
-                    socket_mode: bool = False) -> BotUnderTest:
+                    socket_mode: bool = False,
+                    alert_token: str | None = ALERT_TOKEN) -> BotUnderTest:
     """Migrate, build and serve the bot on a random port; delivery runs only when asked."""
     if slack is None:
         slack = FakeSlack(bot_token=BOT_TOKEN)
@@ -297,7 +298,7 @@ async def start_bot(database_url: str, *, config: str = CONFIG, background: bool
     migrate(database_url)
     settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
                         slack_api_url=slack.base_url, database_url=database_url,
-                        alert_webhook_token=ALERT_TOKEN,
+                        alert_webhook_token=alert_token,
                         slack_app_token=slack.app_token if socket_mode else None)
     clock = clock or FakeClock()
     parts = build_components(settings, parse_config(config), clock=clock,

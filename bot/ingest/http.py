@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from bot.ingest.body import BodyError, read_json
 from bot.ingest.parsers import (
@@ -87,15 +87,31 @@ class AlertReceiver:
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.token:
-            return _is_loopback(request.remote)
-        header = request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
+            return _from_loopback(request)
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        scheme, _, credentials = header.strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(  # schemes ignore case
             credentials.strip().encode(), self.token.encode())
 
 
-def _is_loopback(remote: str | None) -> bool:
+#: Headers a reverse proxy adds: the request came from elsewhere, whatever the socket says.
+PROXY_HEADERS = (hdrs.FORWARDED, hdrs.X_FORWARDED_FOR, hdrs.X_FORWARDED_HOST, "X-Real-IP")
+
+
+def _from_loopback(request: web.Request) -> bool:
+    """A sender on this machine, not proxied: the only one trusted without a token."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    return is_loopback(request.remote)
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
     try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
