@@ -143,8 +143,7 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 def _readyz(parts: Components):
     async def handle(_request: web.Request) -> web.Response:
-        checks = {"database": await parts.db.ping()}
-        checks["migrations"] = checks["database"] and await parts.db.at_head()
+        checks = await parts.db.readiness()
         if parts.settings.socket_mode:
             checks["slack_socket"] = await _socket_connected(parts)
         return web.json_response({"ready": all(checks.values()), "checks": checks},

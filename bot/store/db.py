@@ -115,6 +115,7 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
+        self._head: str | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
@@ -142,15 +143,45 @@ class Database:
             return False
 
     async def at_head(self) -> bool:
-        """True when the schema is at the newest migration (readiness)."""
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        """True when the schema is at the newest migration."""
         try:
             async with self.engine.connect() as conn:
                 current = await conn.run_sync(
                     lambda sync: MigrationContext.configure(sync).get_current_revision())
         except UNAVAILABLE:
             return False
-        return current == head
+        return current == self.head()
+
+    def head(self) -> str | None:
+        """The newest migration of this code, read from the scripts once (they do not change
+        while the process runs; readiness asks every few seconds)."""
+        if self._head is None:
+            self._head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        return self._head
+
+    async def readiness(self) -> dict[str, bool]:
+        """`database`: a write goes through (made and rolled back), so a read-only or deleted
+        file, a read-only replica or a full disk count as not ready; `migrations`: at head."""
+        if not self._file_present():
+            return {"database": False, "migrations": False}
+        try:
+            async with self.engine.connect() as conn, conn.begin() as tx:
+                current = (await conn.execute(
+                    text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+                await conn.execute(
+                    text("UPDATE alembic_version SET version_num = version_num"))
+                await tx.rollback()
+        except Exception:  # readiness reports; it never raises (unmigrated: not ready either)
+            return {"database": False, "migrations": False}
+        return {"database": True, "migrations": current == self.head()}
+
+    def _file_present(self) -> bool:
+        """A deleted SQLite file keeps working through open handles: look for it by name."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return True
+        path = database.removeprefix("file:").split("?", 1)[0]
+        return Path(path).exists()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
