@@ -21,7 +21,7 @@ from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
 from bot.domain.runbook_loader import load_runbooks
 from bot.domain.runbooks import Runbook
-from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
+from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
 from bot.services import notify, outbox
@@ -122,13 +122,21 @@ def _responder_groups(config: OncallConfig) -> set[str]:
 
 def build_web_app(parts: Components) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    receiver = AlertReceiver(parts.services, parts.metrics,
-                             parts.settings.secret("alert_webhook_token"))
+    settings = parts.settings
+    receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
+                             WebhookLimits(read_timeout=settings.http_read_timeout,
+                                           max_concurrent=settings.webhook_max_concurrent))
     app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
+
+
+def server_options(settings: Settings) -> dict[str, float]:
+    """aiohttp server options: a connection must deliver its request headers within the read
+    timeout (aiohttp's keep-alive timer runs from the connection's start), or it is closed."""
+    return {"keepalive_timeout": settings.http_read_timeout}
 
 
 def _slack_events(bolt: AsyncApp):

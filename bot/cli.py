@@ -60,7 +60,7 @@ def serve(config: ConfigOption = None,
     """Migrate the database, then serve Slack, the alert webhooks, delivery and the scheduler."""
     from aiohttp import web
 
-    from bot.app import build_components, build_web_app
+    from bot.app import build_components, build_web_app, server_options
     from bot.ingest.http import is_loopback
     from bot.store.db import migrate as run_migrations
 
@@ -85,7 +85,7 @@ def serve(config: ConfigOption = None,
     run_migrations(settings.database_url)
     parts = build_components(settings, loaded)
     web.run_app(build_web_app(parts), host=host, port=port or settings.port,
-                print=lambda line: logging.info("%s", line.strip()))
+                print=lambda line: logging.info("%s", line.strip()), **server_options(settings))
 
 
 def _environment_problems(settings: Settings) -> list[str]:

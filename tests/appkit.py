@@ -15,7 +15,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import col, select
 
-from bot.app import Components, build_components, build_web_app
+from bot.app import Components, build_components, build_web_app, server_options
 from bot.config import parse_config
 from bot.delivery.worker import DeliveryPolicy
 from bot.services.context import Clock
@@ -288,7 +288,8 @@ async def start_bot(database_url: str, *, config: str = CONFIG, background: bool
                     slack: FakeSlack | None = None, clock: Clock | None = None,
                     policy: DeliveryPolicy | None = None,
                     socket_mode: bool = False,
-                    alert_token: str | None = ALERT_TOKEN) -> BotUnderTest:
+                    alert_token: str | None = ALERT_TOKEN,
+                    settings: dict[str, Any] | None = None) -> BotUnderTest:
     """Migrate, build and serve the bot on a random port; delivery runs only when asked."""
     if slack is None:
         slack = FakeSlack(bot_token=BOT_TOKEN)
@@ -296,15 +297,15 @@ async def start_bot(database_url: str, *, config: str = CONFIG, background: bool
             slack.add_channel(channel_id, name)
         await slack.start()
     migrate(database_url)
-    settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                        slack_api_url=slack.base_url, database_url=database_url,
-                        alert_webhook_token=alert_token,
-                        slack_app_token=slack.app_token if socket_mode else None)
+    env = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
+                   slack_api_url=slack.base_url, database_url=database_url,
+                   alert_webhook_token=alert_token,
+                   slack_app_token=slack.app_token if socket_mode else None, **(settings or {}))
     clock = clock or FakeClock()
-    parts = build_components(settings, parse_config(config), clock=clock,
+    parts = build_components(env, parse_config(config), clock=clock,
                              policy=policy or fast_policy())
     parts.run_background = background
-    runner = web.AppRunner(build_web_app(parts))
+    runner = web.AppRunner(build_web_app(parts), **server_options(env))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -32,6 +34,16 @@ PARSERS: dict[str, Callable[[Any], Parsed]] = {
 }
 
 
+@dataclass(frozen=True)
+class WebhookLimits:
+    """How long a sender may take to send its body, and how many may be in progress at once
+    (HTTP_READ_TIMEOUT, WEBHOOK_MAX_CONCURRENT): slow clients cannot hold the door open."""
+
+    read_timeout: float = 15.0
+    max_concurrent: int = 32
+    retry_after: int = 5
+
+
 def error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
@@ -39,25 +51,45 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 class AlertReceiver:
     """One handler per sender format; the sender learns exactly what was kept and why not."""
 
-    def __init__(self, ctx: ServiceContext, metrics: Metrics, token: str):
+    def __init__(self, ctx: ServiceContext, metrics: Metrics, token: str,
+                 limits: WebhookLimits | None = None):
         self.ctx, self.metrics, self.token = ctx, metrics, token
+        self.limits = limits or WebhookLimits()
+        self.in_flight = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/alerts/{source}", self._handler(source)) for source in PARSERS]
 
     def _handler(self, source: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            response = await self._receive(source, request)
+            response = await self._admitted(source, request)
             self.metrics.ingest_requests.labels(source, str(response.status)).inc()
             return response
         return handle
+
+    async def _admitted(self, source: str, request: web.Request) -> web.Response:
+        """At most `max_concurrent` webhooks at once; beyond, a quick 503 with Retry-After."""
+        if self.in_flight >= self.limits.max_concurrent:
+            response = error(503, f"more than {self.limits.max_concurrent} webhooks in "
+                                  "progress; retry later")
+            response.headers[hdrs.RETRY_AFTER] = str(self.limits.retry_after)
+            return response
+        self.in_flight += 1
+        try:
+            return await self._receive(source, request)
+        finally:
+            self.in_flight -= 1
 
     async def _receive(self, source: str, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return error(401, "missing or wrong bearer token" if self.token else
                          "ALERT_WEBHOOK_TOKEN is not set: only loopback senders are accepted")
         try:
-            body = await read_json(request, MAX_BODY_BYTES)
+            async with asyncio.timeout(self.limits.read_timeout):
+                body = await read_json(request, MAX_BODY_BYTES)
+        except TimeoutError:
+            return error(408, f"body not received within {self.limits.read_timeout:g} s",
+                         field="body")
         except BodyError as exc:
             return error(exc.status, exc.message, field="body")
         try:
