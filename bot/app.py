@@ -133,10 +133,11 @@ def build_web_app(parts: Components) -> web.Application:
     return app
 
 
-def server_options(settings: Settings) -> dict[str, float]:
+def server_options(settings: Settings) -> dict[str, float | bool]:
     """aiohttp server options: a connection must deliver its request headers within the read
-    timeout (aiohttp's keep-alive timer runs from the connection's start), or it is closed."""
-    return {"keepalive_timeout": settings.http_read_timeout}
+    timeout (aiohttp's keep-alive timer runs from the connection's start), or it is closed;
+    webhook bodies are decompressed by the receiver, which answers a false coding with 400."""
+    return {"keepalive_timeout": settings.http_read_timeout, "auto_decompress": False}
 
 
 def _slack_events(bolt: AsyncApp):

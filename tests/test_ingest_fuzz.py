@@ -125,36 +125,6 @@ async def test_an_integer_too_long_for_python_is_a_per_alert_rejection(bot):
     assert await stored_fingerprints(bot) >= {good["fingerprint"]}
 
 
-@pytest.mark.parametrize(("data", "headers", "status"), [
-    (b"[" * 100_000 + b"]" * 100_000, {}, 400),
-    (b'{"alerts": ' + b'{"a": ' * 70 + b"1" + b"}" * 71, {}, 400),
-    (b'{"version": "4", "alerts": []}', {"Content-Encoding": "gzip"}, 400),
-    (b'{"version": "4", "alerts": []}', {"Content-Encoding": "br"}, 400),
-    (b'{"version": "4", "alerts": []}', {"Content-Type": "text/html"}, 415),
-    (b'{"version": "4", "alerts": []}', {"Content-Type": "application/x-www-form-urlencoded"},
-     415),
-    (b'\xff\xfe{"version"', {}, 400),
-])
-async def test_whole_body_problems_are_4xx(bot, data, headers, status):
-    headers = {"Authorization": "Bearer test-alert-token", "Content-Type": "application/json",
-               **headers}
-    async with bot.http.post(f"{bot.url}/alerts/alertmanager", data=data,
-                             headers=headers, compress=False) as response:
-        assert response.status == status, await response.text()
-
-
-async def test_gzip_bodies_that_are_gzip_are_accepted(bot):
-    import gzip
-
-    good = good_alert()
-    headers = {"Authorization": "Bearer test-alert-token", "Content-Type": "application/json",
-               "Content-Encoding": "gzip"}
-    async with bot.http.post(f"{bot.url}/alerts/alertmanager", headers=headers,
-                             data=gzip.compress(raw(envelope([good])))) as response:
-        assert response.status == 202
-    assert good["fingerprint"] in await stored_fingerprints(bot)
-
-
 # -- hypothesis -----------------------------------------------------------------------------
 
 JSON_LEAVES = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
@@ -210,13 +180,8 @@ async def test_fuzzed_batches_never_get_5xx_and_keep_their_good_alerts(bot, case
     status, answer = await bot.post_alerts(raw(body), source=source)
 
     assert status < 500, answer
+    if good and not extra:
+        assert status == 202, answer  # a usable envelope with good alerts is never refused
     if good and status == 202:
         assert {a["fingerprint"] for a in good} <= await stored_fingerprints(bot)
-
-
-@FUZZ
-@given(data=st.binary(max_size=200) | st.text(max_size=200).map(str.encode)
-       | JSON_VALUES.map(lambda v: json.dumps(v).encode()))
-async def test_fuzzed_bytes_never_get_5xx(bot, data):
-    status, _ = await bot.post_alerts(data)
-    assert status < 500
+        assert answer["accepted"] >= len(good)
