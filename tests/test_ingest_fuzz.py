@@ -185,3 +185,16 @@ async def test_fuzzed_batches_never_get_5xx_and_keep_their_good_alerts(bot, case
     if good and status == 202:
         assert {a["fingerprint"] for a in good} <= await stored_fingerprints(bot)
         assert answer["accepted"] >= len(good)
+
+
+async def test_long_group_labels_keep_their_groups_apart(bot):
+    """Group keys beyond their column end in a hash: cutting them would merge two groups."""
+    first, second = ("A" * 2000 + "1"), ("A" * 2000 + "2")
+    for name in (first, second, first):
+        body = envelope([good_alert(labels={"alertname": name, "alert_type": "model"})])
+        assert (await bot.post_alerts(raw(body)))[0] == 202
+
+    incidents = await bot.incidents()
+    assert len(incidents) == 2
+    assert all(len(i.group_key) <= 1024 for i in incidents)
+    assert len({i.group_key for i in incidents}) == 2
