@@ -22,7 +22,7 @@ from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker, Group
 from bot.domain.runbook_loader import load_runbooks
 from bot.domain.runbooks import Runbook
-from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
+from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
 from bot.services import install, notify, outbox
@@ -138,13 +138,22 @@ def _responder_groups(config: OncallConfig) -> set[str]:
 
 def build_web_app(parts: Components) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    receiver = AlertReceiver(parts.services, parts.metrics,
-                             parts.settings.secret("alert_webhook_token"))
+    settings = parts.settings
+    receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
+                             WebhookLimits(read_timeout=settings.http_read_timeout,
+                                           max_concurrent=settings.webhook_max_concurrent))
     app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
+
+
+def server_options(settings: Settings) -> dict[str, float | bool]:
+    """aiohttp server options: a connection must deliver its request headers within the read
+    timeout (aiohttp's keep-alive timer runs from the connection's start), or it is closed;
+    webhook bodies are decompressed by the receiver, which answers a false coding with 400."""
+    return {"keepalive_timeout": settings.http_read_timeout, "auto_decompress": False}
 
 
 def _slack_events(bolt: AsyncApp):
@@ -159,8 +168,7 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 def _readyz(parts: Components):
     async def handle(_request: web.Request) -> web.Response:
-        checks = {"database": await parts.db.ping()}
-        checks["migrations"] = checks["database"] and await parts.db.at_head()
+        checks = await parts.db.readiness()
         if parts.settings.socket_mode:
             checks["slack_socket"] = await _socket_connected(parts)
         return web.json_response({"ready": all(checks.values()), "checks": checks},

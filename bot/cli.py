@@ -63,7 +63,8 @@ def serve(config: ConfigOption = None,
     """Migrate the database, then serve Slack, the alert webhooks, delivery and the scheduler."""
     from aiohttp import web
 
-    from bot.app import build_components, build_web_app, start_line
+    from bot.app import build_components, build_web_app, server_options, start_line
+    from bot.ingest.http import is_loopback
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
@@ -75,15 +76,22 @@ def serve(config: ConfigOption = None,
         for problem in problems:
             typer.echo(f"environment: {problem}", err=True)
         raise typer.Exit(1)
+    host = host or settings.host
     if not settings.secret("alert_webhook_token"):
+        if not is_loopback(host):
+            typer.echo(f"environment: ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: "
+                       "anyone who can reach the bot could post alerts. Set "
+                       "ALERT_WEBHOOK_TOKEN, or serve on 127.0.0.1 only.", err=True)
+            raise typer.Exit(1)
         logging.warning("ALERT_WEBHOOK_TOKEN is not set: alert webhooks are accepted from "
                         "loopback addresses only")
     run_migrations(settings.database_url)
     parts = build_components(settings, loaded)
-    host, port = host or settings.host, port or settings.port
+    port = port or settings.port
     # run_app "prints" its banner once the socket listens: log our one start line instead.
     web.run_app(build_web_app(parts), host=host, port=port,
-                print=lambda _banner: logging.info("%s", start_line(parts, f"http://{host}:{port}")))
+                print=lambda _banner: logging.info("%s", start_line(parts, f"http://{host}:{port}")),
+                **server_options(settings))
 
 
 def _environment_problems(settings: Settings) -> list[str]:

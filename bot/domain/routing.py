@@ -15,6 +15,7 @@ Checking a tree (`validate_tree`) lives in `bot.domain.route_validation`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +33,8 @@ from bot.domain.matchers import (
     parse_matchers,
 )
 from bot.domain.route_validation import GROUP_BY_ALL, RouteProblem, validate_tree  # re-exported
+
+GROUP_KEY_MAX = 1024  # the incident table's group_key and open_key columns
 
 __all__ = [
     "GROUP_BY_ALL",
@@ -290,7 +293,7 @@ def _decide(
         matched=[str(matcher) for matcher in node.path_matchers],
         group_by=list(settings.group_by),
         group_labels=group_labels,
-        group_key=f"{node.key}:{_render_labels(group_labels)}",
+        group_key=_bounded(f"{node.key}:{_render_labels(group_labels)}"),
         runbook=settings.runbook,
         page_after=settings.page_after,
         digest=settings.digest,
@@ -356,6 +359,15 @@ def _group_labels(group_by: tuple[str, ...], labels: Mapping[str, str]) -> dict[
     if group_by == (GROUP_BY_ALL,):
         return {name: value for name, value in sorted(labels.items()) if value}
     return {name: labels[name] for name in sorted(group_by) if labels.get(name)}
+
+
+def _bounded(key: str, limit: int = GROUP_KEY_MAX) -> str:
+    """A group key that fits its column: a longer one keeps its start and ends with a hash of
+    the whole, so two long keys never merge into one group."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: limit - len(digest) - 3]}…#{digest}"
 
 
 def _render_labels(labels: Mapping[str, str]) -> str:
