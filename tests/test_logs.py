@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -66,7 +65,7 @@ async def test_serve_logs_one_line_at_start_and_what_is_pending_at_sigterm(tmp_p
     try:
         await _read_until(proc.stdout, lines, "listening on")
         async with aiohttp.ClientSession() as http, http.post(
-                f"http://127.0.0.1:{port}/alerts/alertmanager", data=json.dumps(_infra_alert()),
+                f"http://127.0.0.1:{port}/alerts/alertmanager", json=_infra_alert(),
                 headers={"Authorization": f"Bearer {ALERT_TOKEN}"}) as answer:
             assert answer.status == 202
         await _read_until(proc.stdout, lines, "HTTP/1.1")  # the webhook's access log line
