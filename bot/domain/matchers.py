@@ -2,8 +2,9 @@
 
 Ports of `pkg/labels/parse.go` (ParseMatcher, ParseMatchers) and `pkg/labels/matcher.go`
 (Matcher, anchored regexes, sort order, rendering) from Alertmanager 0.25. Regexes are
-written in Go's RE2 syntax; `bot.domain.go_regex` translates them to Python `re` so that a
-pattern matches here exactly what it matches there, and is refused where Go refuses it.
+Go's RE2 syntax, compiled once per matcher by RE2 itself (`bot.domain.go_regex`), so a
+pattern matches here exactly what it matches there, in linear time, and is refused where
+Go refuses it. Routes, silences and `/oncall` arguments all use this one `Matcher` type.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-from bot.domain.go_regex import MatcherError, compile_go_regex
+from bot.domain.go_regex import MatcherError, Regex, compile_regex
 
 __all__ = [
     "MatchOp",
     "Matcher",
     "MatcherError",
-    "compile_go_regex",
+    "Regex",
+    "compile_regex",
     "is_label_name",
     "matchers_from_route",
     "parse_matcher",
@@ -66,14 +68,14 @@ class Matcher(BaseModel):
     op: MatchOp
     value: str
 
-    _regex: re.Pattern[str] | None = PrivateAttr(default=None)
+    _regex: Regex | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compile(self) -> Matcher:
         if _MATCHER_NAME_RE.fullmatch(self.name) is None:
             raise MatcherError(f"invalid label name {self.name!r} in matcher")
         if self.op.is_regex:
-            self._regex = compile_go_regex(self.value)
+            self._regex = compile_regex(self.value)
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -83,7 +85,7 @@ class Matcher(BaseModel):
             return actual == self.value
         if self.op is MatchOp.NOT_EQUAL:
             return actual != self.value
-        found = self._regex.search(actual) is not None  # type: ignore[union-attr]
+        found = self._regex.matches(actual)  # type: ignore[union-attr]
         return found if self.op is MatchOp.REGEX else not found
 
     def __str__(self) -> str:
@@ -191,7 +193,7 @@ def _split_matchers(text: str) -> list[str]:
 def new_matcher(name: str, op: MatchOp, value: str) -> Matcher:
     """Build a matcher, raising MatcherError (not a pydantic error) when it is invalid."""
     if op.is_regex:
-        compile_go_regex(value)
+        compile_regex(value)
     if _MATCHER_NAME_RE.fullmatch(name) is None:
         raise MatcherError(f"invalid label name {name!r} in matcher")
     return Matcher(name=name, op=op, value=value)

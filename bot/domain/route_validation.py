@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from bot.domain.matchers import MatcherError, compile_go_regex, is_label_name, parse_matchers
+from bot.domain.matchers import MatcherError, compile_regex, is_label_name, parse_matchers
 
 if TYPE_CHECKING:
     from bot.domain.routing import RouteNode
@@ -111,7 +111,7 @@ def _check_legacy(name: str, value: str, regex: bool = False) -> None:
     if not is_label_name(name):
         raise MatcherError(f"invalid label name {name!r}")
     if regex:
-        compile_go_regex(value)
+        compile_regex(value)
 
 
 def _problem_if_invalid(
