@@ -18,6 +18,7 @@ from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
+from bot.route_yaml import ConfigLoader
 
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 SLACK_USER_OR_GROUP_ID = re.compile(r"^[UWS][A-Z0-9]{6,}$")
@@ -129,7 +130,7 @@ def load_config(path: str | Path) -> OncallConfig:
 
 def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -226,6 +226,8 @@ def test_regexes_follow_go_semantics(regex: str, value: str, expected: bool) -> 
         ("a)", "unexpected \\)"),
         ("[a", "missing closing ]"),
         ("*", "missing argument to repetition operator"),
+        ("(" * 999 + ")" * 999, "expression nests too deeply"),
+        (r"\pL{1000}", "expression too large"),  # Go takes it after seconds; we refuse it
     ],
 )
 def test_refuses_regexes_go_refuses(regex: str, problem: str) -> None:
@@ -282,7 +284,7 @@ def test_route_matchers_merge_legacy_keys_and_sort_like_alertmanager() -> None:
     )
     assert [str(matcher) for matcher in found] == [
         'alertname=~"Disk.*"',
-        'service=~"api|web"',
+        'service=~"^(?:api|web)$"',  # match_re is anchored when read: `amtool config routes show`
         'severity!="info"',
         'team="a"',
         'team="b"',

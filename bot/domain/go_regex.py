@@ -4,9 +4,12 @@ Alertmanager compiles every regex with Go's `regexp`, which is RE2's syntax and 
 `google-re2` (module `re2`) is the same engine, so a pattern matches here what it matches
 there, in time linear in the label value (no backtracking: `(a+)+` cannot stall the event
 loop). RE2 in C++ accepts a little more than Go 1.19 (the Go inside Alertmanager 0.25):
-`\\C`, `(?<name>...)`, non-ASCII group names and scripts newer than Unicode 13; those are
-refused here with Go's message. RE2's error texts are rewritten into Go's, so `check` says
-exactly what `amtool check-config` says: ``error parsing regexp: missing closing ): `...` ``.
+`\\C`, `(?<name>...)`, non-ASCII group names, scripts newer than Unicode 13 and groups
+nested 1000 deep; those are refused here with Go's message. One deliberate difference: a
+regex RE2 cannot compile within 8 MiB (`\\pL{1000}`) is refused ("expression too large"),
+which Go would take after seconds of compiling. RE2's error texts are rewritten into Go's,
+so `check` says what `amtool check-config` says: ``error parsing regexp: missing closing ):
+`...` ``.
 """
 
 from __future__ import annotations
@@ -109,9 +112,12 @@ _NEWER_SCRIPTS = frozenset({
 })
 
 
+_MAX_NESTING = 1000  # Go's parser refuses a regex whose groups nest this deep
+
+
 def _refuse_go_only(source: str) -> None:
     """Refuse, with Go's message, the few things RE2 in C++ accepts and Go 1.19 does not."""
-    i, in_class = 0, False
+    i, in_class, depth = 0, False, 0
     while i < len(source):
         char = source[i]
         if char == "\\":
@@ -127,8 +133,13 @@ def _refuse_go_only(source: str) -> None:
             i += 1 + source.startswith("^", i + 1)
             i += source.startswith("]", i)  # a leading ] is a literal
             continue
-        elif source.startswith("(?", i):
+        elif char == "(":
+            depth += 1
+            if depth >= _MAX_NESTING:
+                raise MatcherError(_go_error("expression nests too deeply", source))
             _check_group(source, i)
+        elif char == ")":
+            depth -= 1
         i += 1
 
 
@@ -150,6 +161,8 @@ def _check_escape(source: str, i: int) -> int:
 
 def _check_group(source: str, i: int) -> None:
     """Go 1.19 knows only `(?P<name>` with an ASCII word name, not `(?<name>`."""
+    if not source.startswith("(?", i):
+        return
     if source.startswith("(?<", i):
         raise MatcherError(_go_error("invalid or unsupported Perl syntax", "(?<"))
     if source.startswith("(?P<", i) and (end := source.find(">", i)) != -1:

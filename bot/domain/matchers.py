@@ -9,6 +9,7 @@ Go refuses it. Routes, silences and `/oncall` arguments all use this one `Matche
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -23,6 +24,7 @@ __all__ = [
     "MatcherError",
     "Regex",
     "compile_regex",
+    "go_quote",
     "is_label_name",
     "matchers_from_route",
     "parse_matcher",
@@ -52,6 +54,11 @@ _OP_RANK = {op: rank for rank, op in enumerate(MatchOp)}
 # Prometheus label names; `model.LabelNameRE` (used for match/match_re keys) has no ':'.
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MATCHER_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def go_quote(text: str) -> str:
+    """Go's %q, as Alertmanager quotes names in its errors."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def is_label_name(name: str) -> bool:
@@ -210,7 +217,14 @@ def matchers_from_route(
 
 
 def _legacy(name: str, op: MatchOp, value: str) -> Matcher:
-    """A `match`/`match_re` entry: the key must be a plain label name (no ':')."""
+    """A `match`/`match_re` entry: the key must be a plain label name (no ':').
+
+    Alertmanager compiles a `match_re` value as `^(?:value)$` when it reads the config, and
+    builds the matcher from that anchored text: `x=~"^(?:010)$"` is how it shows and sorts.
+    """
     if not is_label_name(name):
-        raise MatcherError(f"invalid label name {name!r}")
+        raise MatcherError(f"invalid label name {go_quote(name)}")
+    if op.is_regex:
+        compile_regex(value)  # the error names the pattern as written, as Go's does
+        value = f"^(?:{value})$"
     return new_matcher(name, op, value)

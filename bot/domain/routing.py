@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from bot.domain.alerts import Action
 from bot.domain.durations import Duration
 from bot.domain.matchers import (
     Matcher,
     MatchOp,
+    go_quote,
     matchers_from_route,
     openmetrics_escape,
     parse_matchers,
@@ -78,6 +79,12 @@ class RouteNode(BaseModel):
     # (id of the tree it was built for, compiled tree): model_copy copies private attributes.
     _compiled: tuple[int, CompiledRoute] | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_as_go_reads_them(cls, data: object) -> object:
+        """YAML nulls become what Go's yaml.v2 makes of them, never a Python None error."""
+        return go_nulls(data) if isinstance(data, dict) else data
+
     @field_validator("matchers")
     @classmethod
     def _parse_matchers(cls, lines: list[str]) -> list[str]:
@@ -96,6 +103,30 @@ class RouteNode(BaseModel):
     def _check_match_re(cls, match_re: dict[str, str]) -> dict[str, str]:
         matchers_from_route([], {}, match_re)
         return match_re
+
+
+def go_nulls(node: dict) -> dict:
+    """`null` lists and maps are empty, a null string is "" (so `match: {a: null}` is a=""),
+    a null `match_re` value is refused as Alertmanager refuses it, a null `continue` is false."""
+    fixed = {key: value for key, value in node.items() if value is not None or key in _NULLABLE}
+    for key in ("matchers", "group_by", "mute_time_intervals", "active_time_intervals"):
+        if isinstance(fixed.get(key), list):
+            fixed[key] = ["" if item is None else item for item in fixed[key]]
+    if isinstance(fixed.get("match"), dict):
+        fixed["match"] = {_text(k): _text(v) for k, v in fixed["match"].items()}
+    if isinstance(fixed.get("match_re"), dict):
+        for name, value in fixed["match_re"].items():
+            if value is None:
+                raise ValueError(f"invalid regexp value for {go_quote(_text(name))}")
+        fixed["match_re"] = {_text(k): v for k, v in fixed["match_re"].items()}
+    return fixed
+
+
+_NULLABLE = frozenset({"group_by"})  # group_by: null is "not set": inherit
+
+
+def _text(value: object) -> object:
+    return "" if value is None else value
 
 
 class RouteDecision(BaseModel):
