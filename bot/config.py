@@ -249,7 +249,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith("function-after") or part.startswith("function-before"):
+        elif part.startswith(("function-after", "function-before")) or part == "[key]":
             continue
         else:
             path += f".{part}" if path else str(part)

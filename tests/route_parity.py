@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from bot.config import parse_config
 from bot.domain.matchers import Matcher, MatchOp, openmetrics_escape
 from bot.domain.routing import RouteNode, route
-from bot.route_yaml import ConfigLoader
 
 TEAMS = ("infra", "ml", "payments", "search")
 NAMES = ("alertname", "severity", "team", "env", "service", "ns:x")
@@ -159,8 +159,9 @@ def to_yaml(data: Any) -> str:
 
 
 def our_tree(tree: dict[str, Any]) -> RouteNode:
-    """The tree as the bot reads it from oncall.yaml."""
-    return RouteNode.model_validate(yaml.load(to_yaml({"route": tree}), ConfigLoader)["route"])
+    """The tree as the bot reads it from oncall.yaml (checked: it must be accepted)."""
+    teams = "teams:\n" + "".join(f'  {team}: {{channel: "#{team}"}}\n' for team in TEAMS)
+    return parse_config(teams + to_yaml({"route": tree})).route
 
 
 def our_receivers(tree: RouteNode, labels: dict[str, str]) -> list[str]:
@@ -258,3 +259,49 @@ def check_configs(amtool: str, configs: Iterable[Path]) -> dict[str, str | None]
 def run_parallel(calls: list[Callable[[], Any]], workers: int = 4) -> list[Any]:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda call: call(), calls))
+
+
+# -- configs Alertmanager refuses -------------------------------------------------------------
+
+# (key written on the node, its value, the key path our problem must name under the node)
+MUTATIONS: list[tuple[str, Any, str]] = [
+    ("matchers", ['x=~"(a"'], "matchers[0]"),
+    ("matchers", ["bad-name=x"], "matchers[0]"),
+    ("matchers", ["a=b,,c=d"], "matchers[0]"),
+    ("matchers", ['x="unterminated'], "matchers[0]"),
+    ("matchers", ['x=~"(?<n>a)"'], "matchers[0]"),
+    ("matchers", ['x=~"a**"'], "matchers[0]"),
+    ("matchers", ['x=~"\\\\C"'], "matchers[0]"),
+    ("matchers", ['x=~"[z-a]"'], "matchers[0]"),
+    ("match", {"bad-name": "x"}, "match"),
+    ("match", {"ns:x": "x"}, "match"),
+    ("match_re", {"x": "a{1001}"}, "match_re"),
+    ("match_re", {"x": Plain("null")}, "match_re"),
+    ("match_re", {"x": "\\p{Kawi}"}, "match_re"),
+    ("group_by", ["alertname", "alertname"], "group_by"),
+    ("group_by", ["...", "alertname"], "group_by"),
+    ("group_by", [Plain("null")], "group_by"),
+    ("group_by", ["bad-name"], "group_by"),
+    ("group_interval", "0s", "group_interval"),
+    ("repeat_interval", "0s", "repeat_interval"),
+    ("receiver", "nobody", "receiver"),
+]
+
+
+def node_paths(tree: dict[str, Any], path: str = "route") -> list[tuple[dict[str, Any], str]]:
+    """Every non-root node with its config-key path."""
+    found = []
+    for index, child in enumerate(tree.get("routes", [])):
+        where = f"{path}.routes[{index}]"
+        found += [(child, where), *node_paths(child, where)]
+    return found
+
+
+@st.composite
+def refused_tree(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
+    """A generated tree with one thing Alertmanager refuses, and the key at fault."""
+    tree = draw(route_tree())
+    node, path = draw(st.sampled_from(node_paths(tree)))
+    key, value, at = draw(st.sampled_from(MUTATIONS))
+    node[key] = value
+    return tree, f"{path}.{at}"

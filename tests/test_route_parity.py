@@ -22,25 +22,31 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bot.config import parse_config
+from bot.config import ConfigError, parse_config
 from tests.harness import servers_required
 from tests.route_parity import (
     TEAMS,
     amtool_receivers,
     amtool_receivers_per_tree,
+    check_configs,
     combined_config,
     find_amtool,
     label_set,
     our_receivers,
     our_tree,
+    refused_tree,
     route_tree,
     run_parallel,
     to_yaml,
 )
 
+# Each example runs amtool: no time limit, the same examples every run, report without shrinking.
+AMTOOL_RUNS = settings(deadline=None, derandomize=True, database=None,
+                       phases=[Phase.explicit, Phase.generate],
+                       suppress_health_check=list(HealthCheck))
 CORPUS = Path(__file__).parent / "payloads" / "route_parity_corpus.yaml"
 EXAMPLES = int(os.environ.get("ONCALL_PARITY_EXAMPLES", "5"))
 TREES_PER_BATCH = 16
@@ -81,9 +87,7 @@ def compare(amtool: str, config_dir: Path, trees: list[dict[str, Any]],
     return len(label_sets) * len(trees), differ
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@settings(AMTOOL_RUNS, max_examples=EXAMPLES)
 @given(
     trees=st.lists(route_tree(), min_size=TREES_PER_BATCH, max_size=TREES_PER_BATCH),
     label_sets=st.lists(label_set(), min_size=LABEL_SETS_PER_BATCH,
@@ -141,3 +145,41 @@ def test_corpus_still_agrees_with_amtool(amtool: str, tmp_path: Path) -> None:
 
 def receivers_block() -> str:
     return "receivers:\n" + "".join(f"  - name: {team}\n" for team in TEAMS)
+
+
+# -- refusals -------------------------------------------------------------------------------
+
+ROOT_REFUSALS = [
+    ("route:\n  receiver: infra\n  matchers: ['a=b']\n", "route.matchers"),
+    ("route:\n  receiver: infra\n  continue: true\n", "route.continue"),
+    ("route:\n  group_by: [alertname]\n", "route.receiver"),
+]
+
+
+@settings(AMTOOL_RUNS, max_examples=2)
+@given(cases=st.lists(refused_tree(), min_size=40, max_size=40))
+def test_refuses_what_alertmanager_refuses_naming_the_key(
+    amtool: str, tmp_path: Path, cases: list[tuple[dict[str, Any], str]]
+) -> None:
+    texts = [(to_yaml({"route": tree}), key) for tree, key in cases] + ROOT_REFUSALS
+    files = []
+    for index, (text, _) in enumerate(texts):
+        path = tmp_path / f"refused{index}.yml"
+        path.write_text(text + receivers_block(), encoding="utf-8")
+        files.append(path)
+    verdicts = check_configs(amtool, files)
+    for (text, key), path in zip(texts, files, strict=True):
+        theirs = verdicts[str(path)]
+        assert theirs is not None, f"amtool accepted a mutation meant to be refused:\n{text}"
+        ours = our_problems(text)
+        assert any(problem.key.startswith(key) for problem in ours), (key, theirs, ours, text)
+        if theirs.startswith("error parsing regexp"):  # Go's own words, at our key
+            assert any(theirs in problem.message for problem in ours), (theirs, ours)
+
+
+def our_problems(route_text: str) -> list[Any]:
+    try:
+        parse_config(team_block() + route_text)
+    except ConfigError as error:
+        return error.problems
+    return []

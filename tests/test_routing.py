@@ -298,7 +298,7 @@ def test_bad_matchers_are_load_errors_at_their_key() -> None:
     with pytest.raises(ValidationError) as caught:
         RouteNode.model_validate({"receiver": "infra", "routes": [{"matchers": ["team ml"]}]})
     error = caught.value.errors()[0]
-    assert error["loc"] == ("routes", 0, "matchers")
+    assert error["loc"] == ("routes", 0, "matchers", 0)
     assert "bad matcher format 'team ml'" in error["msg"]
 
 

@@ -18,15 +18,24 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from bot.domain.alerts import Action
 from bot.domain.durations import Duration
 from bot.domain.matchers import (
     Matcher,
     MatchOp,
+    compile_regex,
     go_quote,
     matchers_from_route,
     openmetrics_escape,
@@ -50,6 +59,27 @@ T = TypeVar("T")
 DEFAULT_DIGEST_PAGE_RATIO = 5.0
 
 
+def _check_line(line: str) -> str:
+    parse_matchers(line)
+    return line
+
+
+def _check_legacy_name(name: str) -> str:
+    matchers_from_route([], {name: ""}, {})
+    return name
+
+
+def _check_legacy_regex(pattern: str) -> str:
+    compile_regex(pattern)
+    return pattern
+
+
+# Each checked on its own, so a load error names its key: `matchers[1]`, `match_re.env`.
+MatcherLine = Annotated[str, AfterValidator(_check_line)]
+LegacyName = Annotated[str, AfterValidator(_check_legacy_name)]
+LegacyRegex = Annotated[str, AfterValidator(_check_legacy_regex)]
+
+
 class RouteNode(BaseModel):
     """One node of the route tree, key for key as in Alertmanager, plus our extensions."""
 
@@ -59,9 +89,9 @@ class RouteNode(BaseModel):
 
     receiver: str | None = None
     receiver_from_label: str | None = None
-    matchers: list[str] = Field(default_factory=list)
-    match: dict[str, str] = Field(default_factory=dict)
-    match_re: dict[str, str] = Field(default_factory=dict)
+    matchers: list[MatcherLine] = Field(default_factory=list)
+    match: dict[LegacyName, str] = Field(default_factory=dict)
+    match_re: dict[LegacyName, LegacyRegex] = Field(default_factory=dict)
     continue_: bool = Field(False, alias="continue")
     routes: list[RouteNode] = Field(default_factory=list)
     group_by: list[str] | None = None
@@ -85,29 +115,19 @@ class RouteNode(BaseModel):
         """YAML nulls become what Go's yaml.v2 makes of them, never a Python None error."""
         return go_nulls(data) if isinstance(data, dict) else data
 
-    @field_validator("matchers")
+    @field_validator("match_re", mode="before")
     @classmethod
-    def _parse_matchers(cls, lines: list[str]) -> list[str]:
-        for line in lines:
-            parse_matchers(line)
-        return lines
-
-    @field_validator("match")
-    @classmethod
-    def _check_match(cls, match: dict[str, str]) -> dict[str, str]:
-        matchers_from_route([], match, {})
-        return match
-
-    @field_validator("match_re")
-    @classmethod
-    def _check_match_re(cls, match_re: dict[str, str]) -> dict[str, str]:
-        matchers_from_route([], {}, match_re)
+    def _null_regex(cls, match_re: object) -> object:
+        """Alertmanager refuses `match_re: {x: null}` (where `match: {x: null}` is x="")."""
+        for name, value in match_re.items() if isinstance(match_re, dict) else ():
+            if value is None:
+                raise ValueError(f"invalid regexp value for {go_quote(str(name or ''))}")
         return match_re
 
 
 def go_nulls(node: dict) -> dict:
     """`null` lists and maps are empty, a null string is "" (so `match: {a: null}` is a=""),
-    a null `match_re` value is refused as Alertmanager refuses it, a null `continue` is false."""
+    a null `continue` is false; a null `match_re` value is left for `_null_regex` to refuse."""
     fixed = {key: value for key, value in node.items() if value is not None or key in _NULLABLE}
     for key in ("matchers", "group_by", "mute_time_intervals", "active_time_intervals"):
         if isinstance(fixed.get(key), list):
@@ -115,9 +135,6 @@ def go_nulls(node: dict) -> dict:
     if isinstance(fixed.get("match"), dict):
         fixed["match"] = {_text(k): _text(v) for k, v in fixed["match"].items()}
     if isinstance(fixed.get("match_re"), dict):
-        for name, value in fixed["match_re"].items():
-            if value is None:
-                raise ValueError(f"invalid regexp value for {go_quote(_text(name))}")
         fixed["match_re"] = {_text(k): v for k, v in fixed["match_re"].items()}
     return fixed
 
