@@ -342,3 +342,10 @@ def test_a_literal_regex_matches_only_itself(value: str) -> None:
     escaped = "".join("\\" + c if c in r"\.+*?()|[]{}^$" else c for c in value)
     assert m("x", RE, escaped).matches({"x": value})
     assert not m("x", RE, escaped).matches({"x": value + "!"})
+
+
+def test_a_stored_matcher_is_parsed_and_compiled_once() -> None:
+    """Silences keep matchers as text; checking each alert must not re-parse them."""
+    first = parse_matcher('service=~"api|web"')
+    assert parse_matcher('service=~"api|web"') is first
+    assert first._regex is compile_regex("api|web")

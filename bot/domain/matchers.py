@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
@@ -128,8 +129,13 @@ _GO_UNICODE_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u20
 _SYNTAX_HINT = 'expected NAME OP VALUE with OP one of =, !=, =~, !~, e.g. severity="critical"'
 
 
+@lru_cache(maxsize=4096)
 def parse_matcher(text: str) -> Matcher:
-    """Parse one matcher such as `severity=~"crit.*"`, quoted or not, as Alertmanager does."""
+    """Parse one matcher such as `severity=~"crit.*"`, quoted or not, as Alertmanager does.
+
+    Cached (matchers are immutable): a silence's stored matchers are parsed and their regexes
+    compiled once, not once per alert checked against it.
+    """
     found = _MATCHER_RE.fullmatch(text)
     if found is None:
         raise MatcherError(f"bad matcher format {text!r}: {_SYNTAX_HINT}")
