@@ -18,7 +18,7 @@ from typing import Any
 from bot.config import OncallConfig
 from bot.domain.durations import format_duration
 from bot.domain.escalation import Level, policy_for, resolve_targets
-from bot.domain.routing import RouteDecision, route
+from bot.domain.routing import CompiledRoute, compile_route, explain
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.runbooks import Runbook
 from bot.domain.schedules import OnCall, who_is_on_call
@@ -52,26 +52,50 @@ class RouteReporter:
     def __init__(self, config: OncallConfig, at: datetime, holds: HoldState | None = None,
                  runbooks: Sequence[Runbook] = ()):
         self.config, self.at, self.holds, self.runbooks = config, at, holds, runbooks
+        self._tree = compile_route(config.route)
+        self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
+        self._paging_text: dict[tuple[str, str], str] = {}
 
     def describe(self, labels: dict[str, str]) -> dict[str, Any]:
         """{"at", "holds_checked", "matches": [...]}, matches in Alertmanager's order."""
-        decisions = route(self.config.route, labels, self.config.tool_owners)
-        return {"at": self.at.isoformat(), "holds_checked": self.holds is not None,
-                "matches": [self._match(d, labels) for d in decisions]}
+        return {"at": self._at, "holds_checked": self.holds is not None,
+                "matches": [self._match(node, labels) for node in self._tree.match(labels)]}
 
-    def _match(self, decision: RouteDecision, labels: dict[str, str]) -> dict[str, Any]:
-        runbook = runbook_for(self.runbooks, labels, decision.runbook)
+    def describe_json(self, labels: dict[str, str]) -> str:
+        """`json.dumps(describe(labels))`, with each team's paging part encoded once per run."""
+        matches = []
+        severity = labels.get("severity", "")
+        for node in self._tree.match(labels):
+            own = self._own(node, labels)
+            paging = self._paging_json(own["team"], severity)
+            matches.append(json.dumps(own)[:-1] + ", " + paging[1:])
+        return (f'{{"at": "{self._at}", "holds_checked": {json.dumps(self.holds is not None)}, '
+                f'"matches": [{", ".join(matches)}]}}')
+
+    def _match(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
+        own = self._own(node, labels)
+        return {**own, **self.paging(own["team"], labels.get("severity", ""))}
+
+    def _own(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
+        """What depends on the matched node and the labels (not on the team's policy)."""
+        team, action, reasons = explain(node, labels, self.config.tool_owners)
+        settings = node.settings
+        runbook = runbook_for(self.runbooks, labels, settings.runbook) if self.runbooks else None
         return {
-            "team": decision.team, "channel": self.config.channel_of(decision.team),
-            "action": decision.action.value, "route_path": decision.route_path,
-            "reasons": decision.reasons,
-            **self.paging(decision.team, labels.get("severity", "")),
-            "page_after": _duration(decision.page_after),
-            "digest": decision.digest,
-            "runbook": runbook.id if runbook else decision.runbook,
-            "holds": self._holds(decision.team, labels),
+            "team": team, "channel": self.config.channel_of(team),
+            "action": action.value, "route_path": list(node.path), "reasons": reasons,
+            "page_after": _duration(settings.page_after),
+            "digest": settings.digest,
+            "runbook": runbook.id if runbook else settings.runbook,
+            "holds": self._holds(team, labels),
         }
+
+    def _paging_json(self, team: str, severity: str) -> str:
+        key = (team, severity)
+        if key not in self._paging_text:
+            self._paging_text[key] = json.dumps(self.paging(team, severity))
+        return self._paging_text[key]
 
     def paging(self, team: str, severity: str) -> dict[str, Any]:
         """The policy that would run for this team and severity, and who each level reaches."""
@@ -147,13 +171,12 @@ def answer_lines(reporter: RouteReporter, lines: Iterable[str]) -> Iterator[str]
             continue
         try:
             labels = json.loads(line)
-            if not isinstance(labels, dict) or not all(
-                    isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            if type(labels) is not dict or not all(type(v) is str for v in labels.values()):
                 raise ValueError("expected a JSON object of string labels")
         except ValueError as exc:
             yield json.dumps({"line": number, "error": str(exc)})
             continue
-        yield json.dumps(reporter.describe(labels))
+        yield reporter.describe_json(labels)
 
 
 def render_text(report: dict[str, Any]) -> str:

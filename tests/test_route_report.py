@@ -144,3 +144,12 @@ async def record_holds(url: str, now: datetime) -> None:
 def test_a_bad_at_is_refused(cli) -> None:
     result = cli("route", "test", "--at", "christmas", "service=db")
     assert result.exit_code == 2 and "2026-12-24 03:00" in result.output
+
+
+def test_the_fast_json_answer_is_the_full_answer() -> None:
+    """`--from` splices each team's cached paging JSON: it must equal the plain report."""
+    from bot.routing_report import RouteReporter
+
+    reporter = RouteReporter(parse_config(CONFIG), datetime(2026, 1, 6, 3, tzinfo=UTC))
+    for labels in ({"service": "db", "severity": "sev1"}, {"alert_type": "model"}, {}):
+        assert json.loads(reporter.describe_json(labels)) == reporter.describe(labels)

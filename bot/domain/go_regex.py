@@ -14,7 +14,7 @@ so `check` says what `amtool check-config` says: ``error parsing regexp: missing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +30,9 @@ class MatcherError(ValueError):
     """
 
 
+_SEEN_MAX = 4096  # label values repeat: remember this many answers per regex
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Regex:
     """One compiled pattern: `pattern` as written, matched anchored (`^(?:pattern)$`) or not."""
@@ -37,13 +40,17 @@ class Regex:
     pattern: str
     anchored: bool
     compiled: Any  # re2's compiled object (the binding has no public type)
+    seen: dict[str, bool] = field(default_factory=dict, repr=False)
 
     def matches(self, value: str) -> bool:
         """Go's MatchString: anchored, the whole value must match; otherwise anywhere in it."""
-        try:
-            return self.compiled.search(value) is not None
-        except UnicodeEncodeError:  # a lone surrogate: Go's JSON decoder makes it U+FFFD
-            return self.compiled.search(_replace_surrogates(value)) is not None
+        found = self.seen.get(value)
+        if found is None:
+            found = self.compiled.search(_utf8(value)) is not None  # bytes: no offset decoding
+            if len(self.seen) >= _SEEN_MAX:
+                self.seen.clear()
+            self.seen[value] = found
+        return found
 
     def sub(self, replacement: str, text: str) -> str:
         """Replace every match (for redaction); `replacement` is literal text."""
@@ -52,6 +59,13 @@ class Regex:
 
 def _replace_surrogates(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: Go's JSON decoder makes it U+FFFD
+        return _replace_surrogates(text).encode("utf-8")
 
 
 @lru_cache(maxsize=4096)

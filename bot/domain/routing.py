@@ -15,7 +15,7 @@ Checking a tree (`validate_tree`) lives in `bot.domain.route_validation`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Literal, TypeVar
@@ -51,6 +51,7 @@ __all__ = [
     "RouteProblem",
     "compile_route",
     "default_action",
+    "explain",
     "route",
     "validate_tree",
 ]
@@ -199,17 +200,26 @@ class CompiledRoute:
     continue_: bool
     settings: RouteSettings
     children: tuple[CompiledRoute, ...]
+    tests: tuple[Callable[[Mapping[str, str]], bool], ...] = ()
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
         """Alertmanager's Route.Match: the matching nodes, depth-first, left to right."""
-        if not all(matcher.matches(labels) for matcher in self.matchers):
-            return []
+        for test in self.tests:
+            if not test(labels):
+                return []
+        return self._below(labels)
+
+    def _below(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
+        """This node matched: its matching children (the first unless `continue`), else itself."""
         found: list[CompiledRoute] = []
         for child in self.children:
-            hits = child.match(labels)
-            found.extend(hits)
-            if hits and not child.continue_:
-                break
+            for test in child.tests:  # inlined child.match: this loop is the hot path
+                if not test(labels):
+                    break
+            else:
+                found += child._below(labels)
+                if not child.continue_:
+                    break
         return found or [self]
 
 
@@ -235,6 +245,7 @@ def _compile_node(
         continue_=node.continue_,
         settings=_inherit(inherited, node, key),
         children=(),
+        tests=tuple(matcher.predicate() for matcher in own),
     )
     children = tuple(
         _compile_node(child, compiled, compiled.settings, f"{key}/{i}", f"{path}.routes[{i}]")
@@ -325,11 +336,10 @@ def _decide(
     node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
 ) -> RouteDecision:
     settings = node.settings
-    team, team_reason = _team(settings, labels, tool_owners)
-    action, action_reason = _action(settings, labels)
-    ratio, ratio_reasons = _page_ratio(settings)
+    team, action, reasons = explain(node, labels, tool_owners)
+    ratio, _ = _page_ratio(settings)
     group_labels = _group_labels(settings.group_by, labels)
-    return RouteDecision(
+    return RouteDecision.model_construct(  # every field is built here, typed: skip validation
         team=team,
         receiver=settings.receiver,
         action=action,
@@ -343,8 +353,19 @@ def _decide(
         page_after=settings.page_after,
         digest=settings.digest,
         page_if_ratio_at_least=ratio,
-        reasons=[*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons],
+        reasons=reasons,
     )
+
+
+def explain(
+    node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
+) -> tuple[str, Action, list[str]]:
+    """A matched node's team and action for these labels, and the reasons, in order."""
+    settings = node.settings
+    team, team_reason = _team(settings, labels, tool_owners)
+    action, action_reason = _action(settings, labels)
+    _, ratio_reasons = _page_ratio(settings)
+    return team, action, [*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons]
 
 
 def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
