@@ -18,6 +18,7 @@ from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
+from bot.route_yaml import ConfigLoader
 
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 SLACK_USER_OR_GROUP_ID = re.compile(r"^[UWS][A-Z0-9]{6,}$")
@@ -152,7 +153,7 @@ def load_config(path: str | Path) -> OncallConfig:
 
 def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -271,7 +272,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith("function-after") or part.startswith("function-before"):
+        elif part.startswith(("function-after", "function-before")) or part == "[key]":
             continue
         else:
             path += f".{part}" if path else str(part)

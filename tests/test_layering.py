@@ -21,7 +21,8 @@ ADAPTERS = {"slack", "commands", "ingest", "jobs", "delivery", "outbound"}
 _LAYERS = (
     ("bot.domain", "domain"),
     ("bot.config", "config"), ("bot.config_digests", "config"),
-    ("bot.routing_report", "config"),  # a report over the config and the domain's routing
+    ("bot.route_yaml", "config"),  # the YAML loader of the config
+    ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),
     ("bot.slack", "slack"), ("commands", "commands"), ("bot.ingest", "ingest"),
