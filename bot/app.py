@@ -275,4 +275,3 @@ def _version() -> str:
         return metadata.version("oncall-bot")
     except metadata.PackageNotFoundError:
         return "(not installed)"
-
