@@ -65,25 +65,19 @@ def serve(config: ConfigOption = None,
     from aiohttp import web
 
     from bot.app import build_components, build_web_app, server_options, start_line
-    from bot.ingest.http import is_loopback
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _config(config, settings)
-    problems = _environment_problems(settings)
+    host = host or settings.host
+    problems = _environment_problems(settings, host)
     if problems:
         for problem in problems:
             typer.echo(f"environment: {problem}", err=True)
         raise typer.Exit(1)
-    host = host or settings.host
     if not settings.secret("alert_webhook_token"):
-        if not is_loopback(host):
-            typer.echo(f"environment: ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: "
-                       "anyone who can reach the bot could post alerts. Set "
-                       "ALERT_WEBHOOK_TOKEN, or serve on 127.0.0.1 only.", err=True)
-            raise typer.Exit(1)
         logging.warning("ALERT_WEBHOOK_TOKEN is not set: alert webhooks are accepted from "
                         "loopback addresses only")
     run_migrations(settings.database_url)
@@ -95,8 +89,15 @@ def serve(config: ConfigOption = None,
                 **server_options(settings))
 
 
-def _environment_problems(settings: Settings) -> list[str]:
+def _environment_problems(settings: Settings, host: str | None = None) -> list[str]:
+    from bot.ingest.http import is_loopback
+
     problems = []
+    host = host or settings.host
+    if not settings.secret("alert_webhook_token") and not is_loopback(host):
+        problems.append(f"ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: anyone who can "
+                        "reach the bot could post alerts. Set ALERT_WEBHOOK_TOKEN, or serve on "
+                        "127.0.0.1 only")
     if not settings.secret("slack_bot_token"):
         problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
     if not settings.socket_mode and not settings.secret("slack_signing_secret"):

@@ -84,9 +84,11 @@ async def test_a_read_only_database_answers_503(bot, tmp_path):
     path = bot.parts.db.url.removeprefix("sqlite:///")
     bot.parts.services.db = Database(f"sqlite:///file:{path}?mode=ro&uri=true")
 
-    status, answer = await bot.post_alerts(raw(envelope([good_alert()])))
-
-    assert status == 503 and "retry" in answer["error"]
+    async with bot.http.post(f"{bot.url}/alerts/alertmanager", data=raw(envelope([good_alert()])),
+                             headers={"Authorization": "Bearer test-alert-token",
+                                      "Content-Type": "application/json"}) as response:
+        assert response.status == 503 and response.headers["Retry-After"] == "5"
+        assert "retry" in (await response.json())["error"]
     assert await bot.alerts() == []
 
 

@@ -66,3 +66,11 @@ def test_serve_refuses_a_public_host_without_a_token(serve_env, how):
     assert result.exit_code == 1
     assert "ALERT_WEBHOOK_TOKEN is not set" in result.output
     assert not (serve_env / "oncall.db").exists()  # refused before migrating or serving
+
+
+def test_check_reports_a_public_host_without_a_token(serve_env):
+    # no bot token: `check` then asks no real Slack about the channels
+    result = CliRunner().invoke(app, ["check"], env={"HOST": "0.0.0.0", "SLACK_BOT_TOKEN": ""})
+
+    assert result.exit_code == 1
+    assert "environment: ALERT_WEBHOOK_TOKEN is not set and HOST is 0.0.0.0" in result.output

@@ -70,10 +70,8 @@ class AlertReceiver:
     async def _admitted(self, source: str, request: web.Request) -> web.Response:
         """At most `max_concurrent` webhooks at once; beyond, a quick 503 with Retry-After."""
         if self.in_flight >= self.limits.max_concurrent:
-            response = error(503, f"more than {self.limits.max_concurrent} webhooks in "
-                                  "progress; retry later")
-            response.headers[hdrs.RETRY_AFTER] = str(self.limits.retry_after)
-            return response
+            return self._retry_later(f"more than {self.limits.max_concurrent} webhooks in "
+                                     "progress; retry later")
         self.in_flight += 1
         try:
             return await self._receive(source, request)
@@ -106,7 +104,7 @@ class AlertReceiver:
                                          truncated_at_source=parsed.truncated)
         except DatabaseUnavailable as exc:
             log.error("database unavailable, asking %s to retry: %s", source, exc)
-            return error(503, "database unavailable; retry later")
+            return self._retry_later("database unavailable; retry later")
         for position, why in result.refused:
             parsed.refused(position, why)
         self.metrics.ingest_alerts.labels(source, "accepted").inc(result.accepted)
@@ -116,6 +114,11 @@ class AlertReceiver:
              "new": result.new_alerts, "repeated": result.redeliveries,
              "incidents_opened": result.opened, "truncated_at_source": parsed.truncated},
             status=202)
+
+    def _retry_later(self, message: str) -> web.Response:
+        response = error(503, message)
+        response.headers[hdrs.RETRY_AFTER] = str(self.limits.retry_after)
+        return response
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.token:
