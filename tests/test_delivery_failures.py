@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.config import ConfigError, parse_config
 from bot.delivery.worker import DeliveryPolicy
-from bot.services import records
+from bot.services import delivery_failures, records
 from bot.store.models import PageRow, TimelineEvent
 from tests.appkit import (
     CONFIG,
@@ -226,6 +226,21 @@ async def test_failed_pages_show_on_the_message_timeline_metrics_and_cli(paging_
         (CAROL, None), ("pagerduty-ai", "PAGERDUTY_ROUTING_KEY_AI is not set")}
     listed = await asyncio.to_thread(cli, "outbox", "--failed", "--json")
     assert [row["target"] for row in json.loads(listed.output)["intents"]] == ["pagerduty-ai"]
+
+
+async def test_a_failed_update_of_a_delivered_page_dm_is_no_failed_page(paging_bot):
+    bot = paging_bot
+    await bot.post_alerts(alert(1, alert_type="infra"))
+    await bot.drain()
+    assert bot.slack.messages(bot.slack.dm_channel(CAROL))  # the page reached her
+    dm = next(i for i in await bot.intents() if i.kind == "sync_dm")
+
+    await delivery_failures.record(bot.parts.services, dm.id, "message_not_found")
+
+    assert next(p for p in await pages(bot) if p.target == CAROL).error is None
+    [failed] = [e for e in await timeline(bot, 1) if e.data.get("intent_id") == dm.id]
+    assert failed.kind == "delivery_failed"
+    assert failed.text == f"page DM to <@{CAROL}> failed: message_not_found"
 
 
 def cli_runner(bot: BotUnderTest, tmp_path, monkeypatch):
