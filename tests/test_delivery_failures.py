@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.config import ConfigError, parse_config
 from bot.delivery.worker import DeliveryPolicy
-from bot.services import records
+from bot.domain.alerts import Action, FailureLine, IncidentStatus, IncidentView, PageLine
+from bot.services import delivery_failures, records
+from bot.slack.blocks_responders import failures_text, paged_text
 from bot.store.models import PageRow, TimelineEvent
 from tests.appkit import (
     CONFIG,
@@ -228,6 +230,21 @@ async def test_failed_pages_show_on_the_message_timeline_metrics_and_cli(paging_
     assert [row["target"] for row in json.loads(listed.output)["intents"]] == ["pagerduty-ai"]
 
 
+async def test_a_failed_update_of_a_delivered_page_dm_is_no_failed_page(paging_bot):
+    bot = paging_bot
+    await bot.post_alerts(alert(1, alert_type="infra"))
+    await bot.drain()
+    assert bot.slack.messages(bot.slack.dm_channel(CAROL))  # the page reached her
+    dm = next(i for i in await bot.intents() if i.kind == "sync_dm")
+
+    await delivery_failures.record(bot.parts.services, dm.id, "message_not_found")
+
+    assert next(p for p in await pages(bot) if p.target == CAROL).error is None
+    [failed] = [e for e in await timeline(bot, 1) if e.data.get("intent_id") == dm.id]
+    assert failed.kind == "delivery_failed"
+    assert failed.text == f"page DM to <@{CAROL}> failed: message_not_found"
+
+
 def cli_runner(bot: BotUnderTest, tmp_path, monkeypatch):
     config = tmp_path / "oncall.yaml"
     config.write_text(PAGING_CONFIG)
@@ -384,3 +401,23 @@ async def test_a_timed_out_upload_is_found_not_uploaded_twice(tmp_path):
         assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
     finally:
         await stopped(bot)
+
+
+# -- the warning lines, as pure rendering -----------------------------------------------------
+
+
+def test_warning_lines_escape_errors_and_keep_the_paged_line_for_the_rest():
+    at = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    view = IncidentView(
+        id=7, title="t", status=IncidentStatus.TRIGGERED, team="platform", action=Action.PAGE,
+        started_at=at,
+        pages=[PageLine(target_kind="user", target=CAROL, level=1, at=at, error="<!here> no"),
+               PageLine(target_kind="user", target="U0ALICE001", level=1, at=at),
+               PageLine(target_kind="pager", target="pd", level=1, at=at, error="HTTP 400")],
+        delivery_failures=[FailureLine(what="runbook step", error="invalid_thread_ts")])
+
+    assert failures_text(view).splitlines() == [
+        f":warning: page to <@{CAROL}> failed: &lt;!here&gt; no",
+        ":warning: pager pd failed: HTTP 400",
+        ":warning: runbook step failed: invalid_thread_ts"]
+    assert paged_text(view) == "Paged: <@U0ALICE001> (level 1)"

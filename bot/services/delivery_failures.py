@@ -25,8 +25,10 @@ from bot.store.models import OutboxIntent, PageRow
 
 #: Their senders record their own failure (handoff_failed, remediation_failed) and say so.
 SELF_REPORTING = frozenset({notify.HANDOFF_WEBHOOK, REMEDIATION_HOOK})
-#: Best effort by design (a closed modal) or the message itself: no warning line for them.
-NOT_ON_MESSAGE = frozenset({outbox.SYNC_MESSAGE, notify.VIEW_UPDATE, *SELF_REPORTING})
+#: No warning line on the incident message: the message itself, a closed modal (best effort by
+#: design), an ephemeral answer to one person's click (the channel cannot act on it).
+NOT_ON_MESSAGE = frozenset({outbox.SYNC_MESSAGE, notify.VIEW_UPDATE, notify.EPHEMERAL,
+                            *SELF_REPORTING})
 
 DM_MESSAGE = "dm"  # SlackMessage.kind of a page DM (written by the Slack sender)
 _WHAT = {outbox.SYNC_MESSAGE: "incident message", notify.SYNC_DM: "page DM",
