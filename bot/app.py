@@ -12,7 +12,6 @@ from pathlib import Path
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -35,6 +34,7 @@ from bot.slack import actions, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
+from bot.slack.door import SlackDoor
 from bot.slack.notes import SlackNotes
 from bot.slack.runbook_sender import RunbookSender
 from bot.slack.usergroups import UsergroupDirectory
@@ -124,17 +124,15 @@ def build_web_app(parts: Components) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     receiver = AlertReceiver(parts.services, parts.metrics,
                              parts.settings.secret("alert_webhook_token"))
-    app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
+    app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
 
 
-def _slack_events(bolt: AsyncApp):
-    async def handle(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-    return handle
+def _slack_door(parts: Components) -> SlackDoor:
+    return SlackDoor(parts.bolt, parts.settings.secret("slack_signing_secret"))
 
 
 async def _healthz(_request: web.Request) -> web.Response:
