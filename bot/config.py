@@ -16,6 +16,7 @@ from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
+from bot.domain.redaction import RedactConfig
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
 
@@ -35,6 +36,10 @@ class Team(Strict):
     schedule: str | None = None
     escalation_policy: str | None = None
     time_zone: str | None = Field(None, description="for its noise review; default: digests'")
+    hide_labels: list[str] = Field(default_factory=list, description=(
+        "label and annotation names never shown in Slack, pages or webhooks for this team"))
+    private: bool = Field(False, description=(
+        "its incidents, timelines and postmortems are shown to its responders only"))
 
     @field_validator("time_zone")
     @classmethod
@@ -84,12 +89,17 @@ class OncallConfig(Strict):
     hooks: dict[str, HandoffWebhook] = Field(
         default_factory=dict, description="remediation hooks runbooks may call, by name")
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")
 
     def channel_of(self, team: str) -> str:
         return self.teams[team].channel
+
+    def hidden_labels(self, team: str) -> frozenset[str]:
+        """Label and annotation names this team hides from every rendering."""
+        return frozenset(self.teams[team].hide_labels) if team in self.teams else frozenset()
 
     def time_zone_of(self, team: str) -> str:
         """Where a team's week and business hours fall: its own zone, else the review's."""

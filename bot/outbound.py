@@ -20,6 +20,7 @@ from bot.domain.pagers import (
     pagerduty_event,
     webhook_page,
 )
+from bot.domain.privacy import visible_title
 from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
 from bot.services import handoff, outbox, runbook_effects
@@ -153,6 +154,10 @@ class OutboundSender:
                                 started_at=self.ctx.clock.now())
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)
-        return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
+            alerts = await repo.alerts_of_incident(s, intent.incident_id)
+        title = visible_title(incident.title, alerts[0].labels, alerts[0].annotations,
+                              self.ctx.config.hidden_labels(incident.team)) if alerts else (
+            incident.title)
+        return PageIncident(id=incident.id, title=title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at)

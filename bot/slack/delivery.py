@@ -39,7 +39,8 @@ class SlackSender:
         """Post the incident's message the first time, update it in place afterwards."""
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident, self.ctx.config.handoff)
+            view = await incident_view(s, incident, self.ctx.config.handoff,
+                                       self.ctx.config.hidden_labels(incident.team))
             posted = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
         text, blocks = incident_message(view)
         if posted is None and intent.maybe_sent:

@@ -36,7 +36,8 @@ class SlackNotes:
         user = intent.payload["user"]
         async with self.ctx.db.reader() as s:
             incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident, self.ctx.config.handoff)
+            view = await incident_view(s, incident, self.ctx.config.handoff,
+                                       self.ctx.config.hidden_labels(incident.team))
             posted = await repo.slack_message(s, incident.id, DM_MESSAGE, recipient=user)
         text, blocks = page_dm(view, user)
         if posted is not None:

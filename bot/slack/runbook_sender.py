@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.delivery.outcome import Outcome, Undelivered
+from bot.domain.privacy import visible
 from bot.domain.templating import make_context
 from bot.services import outbox
 from bot.services.runbooks import runbook_of
@@ -51,9 +52,12 @@ class RunbookSender:
         async with self.ctx.db.reader() as s:
             run = await s.get(RunbookRun, payload["run"])
             alerts = await repo.alerts_of_incident(s, intent.incident_id)
+            incident = await repo.incident(s, intent.incident_id)
             parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
             posted = await repo.slack_message(s, intent.incident_id, STEP_MESSAGE,
                                               recipient=f"{payload['run']}:{payload['seq']}")
         lead = alerts[0] if alerts else None
-        context = make_context(lead.labels if lead else {}, lead.annotations if lead else {})
+        hidden = self.ctx.config.hidden_labels(incident.team) if incident else frozenset()
+        context = make_context(visible(lead.labels, hidden) if lead else {},
+                               visible(lead.annotations, hidden) if lead else {})
         return runbook_of(self.ctx, run.runbook_id), context, parent, posted
