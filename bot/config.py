@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config_digests import DigestsConfig, check_time_zone
+from bot.config_salvage import salvage, suggestion
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
@@ -113,10 +114,16 @@ class ConfigProblem:
     key: str
     message: str
     line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        where += f":{self.column}" if self.line and self.column else ""
         return f"{where}: {self.key or '(top level)'}: {self.message}"
+
+    @property
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.file, self.line or 0, self.key)
 
 
 class ConfigError(Exception):
@@ -143,26 +150,39 @@ def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigProblem(filename, "", f"not valid YAML: {exc}", line)]) from exc
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem(filename, "", f"not valid YAML: {what}", line,
+                                         column)]) from exc
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(filename, "", "expected a mapping with teams and route")])
     try:
         config = OncallConfig.model_validate(data)
     except ValidationError as exc:
         problems = _pydantic_problems(exc, filename, lines)
-        raise ConfigError(_dedupe(problems + _route_problems(data, filename, lines))) from exc
+        salvaged = salvage(OncallConfig, data)
+        raise ConfigError(_sorted(problems + _cross_check(salvaged, filename, lines))) from exc
     problems = _cross_check(config, filename, lines)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_sorted(problems))
     return config
 
 
+def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(_dedupe(problems), key=lambda p: p.sort_key)
+
+
 def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
-    """Checks that span keys: routes and tool owners must name teams that exist."""
+    """Checks that span keys: routes and tool owners must name teams that exist.
+
+    `config` may be salvaged from a broken file: a section that did not validate is absent.
+    """
+    if not hasattr(config, "teams"):
+        config.teams = {}
     teams = set(config.teams)
+    route = getattr(config, "route", None)
     found = [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
-             for p in validate_tree(config.route, teams, config.tool_owners)]
+             for p in (validate_tree(route, teams, config.tool_owners) if route else [])]
     found += [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
               for p in _responder_problems(config)]
     for i, admin in enumerate(config.admins):
@@ -186,9 +206,6 @@ def _responder_problems(config: OncallConfig) -> list[_KeyProblem]:
         if team.schedule and team.schedule not in config.schedules:
             found.append(_KeyProblem(f"teams.{name}.schedule", _unknown(
                 "schedule", team.schedule, config.schedules)))
-        if team.escalation_policy and team.escalation_policy not in config.escalation_policies:
-            found.append(_KeyProblem(f"teams.{name}.escalation_policy", _unknown(
-                "escalation policy", team.escalation_policy, config.escalation_policies)))
     found += validate_policies(
         config.escalation_policies, pagers=set(config.pagers),
         schedules_of_teams={n: t.schedule for n, t in config.teams.items()},
@@ -209,19 +226,6 @@ def _unknown(what: str, name: str, known) -> str:
     return f"{what} {name!r} is not defined (defined: {', '.join(sorted(known)) or 'none'})"
 
 
-def _route_problems(data: dict, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
-    """Check the route tree even when another part of the file is broken: list it all at once."""
-    teams, owners = data.get("teams"), data.get("tool_owners") or {}
-    try:
-        tree = RouteNode.model_validate(data.get("route"))
-    except ValidationError:
-        return []  # its own errors are already in the pydantic report
-    if not isinstance(teams, dict) or not isinstance(owners, dict):
-        return []
-    return [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
-            for p in validate_tree(tree, set(teams), {str(k): str(v) for k, v in owners.items()})]
-
-
 def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -233,11 +237,22 @@ def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
 
 
 def _pydantic_problems(exc: ValidationError, filename: str, lines: dict[str, int]):
+    errors = exc.errors()
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    meant: set[tuple] = set()
     problems = []
-    for error in exc.errors():
-        key = _key_path(error["loc"])
-        problems.append(ConfigProblem(filename, key, _explain(error), _line_for(key, lines)))
-    return _dedupe(problems)
+    for error in errors:
+        key, message = _key_path(error["loc"]), _explain(error)
+        if error["type"] == "extra_forbidden":
+            parent, wrong = tuple(error["loc"][:-1]), str(error["loc"][-1])
+            siblings = {str(loc[-1]) for loc in missing if loc[:-1] == parent}
+            guess = suggestion(OncallConfig, parent, wrong, siblings)
+            if guess:
+                message = f"unknown key; did you mean {guess!r}?"
+                meant.add((*parent, guess))
+        problems.append((tuple(error["loc"]), ConfigProblem(filename, key, message,
+                                                             _line_for(key, lines))))
+    return _dedupe([p for loc, p in problems if loc not in meant])
 
 
 def _explain(error: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Secrets in alerts never leave the bot: not to Slack, a pager, a webhook, a postmortem or a log."""
+"""Secrets in alerts never leave the bot: not to Slack, pagers, webhooks, postmortems or logs."""
 
 from __future__ import annotations
 
