@@ -129,8 +129,9 @@ class ConfigProblem:
 class ConfigError(Exception):
     """Every problem found in a config file, so a user fixes them in one go."""
 
-    def __init__(self, problems: list[ConfigProblem]):
+    def __init__(self, problems: list[ConfigProblem], partial: OncallConfig | None = None):
         self.problems = problems
+        self.partial = partial  # what validated, for checks that can still run (`check`)
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -161,11 +162,26 @@ def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
     except ValidationError as exc:
         problems = _pydantic_problems(exc, filename, lines)
         salvaged = salvage(OncallConfig, data)
-        raise ConfigError(_sorted(problems + _cross_check(salvaged, filename, lines))) from exc
+        cross = [p for p in _cross_check(salvaged, filename, lines)
+                 if not any(_within(p.key, broken.key) for broken in problems)]
+        raise ConfigError(_sorted(problems + cross), salvaged) from exc
     problems = _cross_check(config, filename, lines)
     if problems:
-        raise ConfigError(_sorted(problems))
+        raise ConfigError(_sorted(problems), config)
     return config
+
+
+def config_key_lines(path: str | Path) -> dict[str, int]:
+    """Key path -> line number of a readable, valid YAML file ({} otherwise)."""
+    try:
+        return _key_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _within(key: str, broken: str) -> bool:
+    """A key inside one already reported broken: one mistake, one problem."""
+    return key == broken or key.startswith((f"{broken}.", f"{broken}["))
 
 
 def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
@@ -181,9 +197,9 @@ def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> 
         config.teams = {}
     teams = set(config.teams)
     route = getattr(config, "route", None)
-    found = [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+    found = [ConfigProblem(filename, p.path, p.message, line_for(p.path, lines))
              for p in (validate_tree(route, teams, config.tool_owners) if route else [])]
-    found += [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+    found += [ConfigProblem(filename, p.path, p.message, line_for(p.path, lines))
               for p in _responder_problems(config)]
     for i, admin in enumerate(config.admins):
         if not SLACK_USER_OR_GROUP_ID.match(admin):
@@ -251,7 +267,7 @@ def _pydantic_problems(exc: ValidationError, filename: str, lines: dict[str, int
                 message = f"unknown key; did you mean {guess!r}?"
                 meant.add((*parent, guess))
         problems.append((tuple(error["loc"]), ConfigProblem(filename, key, message,
-                                                             _line_for(key, lines))))
+                                                             line_for(key, lines))))
     return _dedupe([p for loc, p in problems if loc not in meant])
 
 
@@ -280,7 +296,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _line_for(key: str, lines: dict[str, int]) -> int | None:
+def line_for(key: str, lines: dict[str, int]) -> int | None:
     while key:
         if key in lines:
             return lines[key]

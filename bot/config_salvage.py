@@ -34,7 +34,7 @@ def salvage(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
 def _salvage_map(annotation: Any, raw: Any) -> Any:
     tp = _unwrap(annotation)
     if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(raw, dict):
-        return _placeholder(tp, raw)  # a section that is one model (heartbeat, digests)
+        return _placeholder(tp, raw)  # a section that is one model (route, heartbeat)
     if get_origin(tp) is not dict or not isinstance(raw, dict):
         return None
     value_type = get_args(tp)[1]
@@ -48,15 +48,34 @@ def _salvage_map(annotation: Any, raw: Any) -> Any:
 
 
 def _placeholder(value_type: Any, entry: Any) -> Any:
-    """A stand-in for a broken entry: its plain string fields (references) survive."""
+    """A stand-in for a broken entry: the fields that validate survive (references, nested
+    routes and levels, recursively); the others are empty."""
     tp = _unwrap(value_type)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        strings = {k: v for k, v in (entry or {}).items() if isinstance(v, str)
-                   and k in tp.model_fields} if isinstance(entry, dict) else {}
-        filler = {k: _empty(f.annotation) if f.is_required() else
-                  f.get_default(call_default_factory=True) for k, f in tp.model_fields.items()}
-        return tp.model_construct(**(filler | strings))
-    return None
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return _salvage_map(tp, entry) if get_origin(tp) is dict else None
+    raw = entry if isinstance(entry, dict) else {}
+    values = {}
+    for name, field in tp.model_fields.items():
+        key = field.alias if field.alias in raw else name
+        if key in raw:
+            values[name] = _salvage_value(field.annotation, raw[key])
+        else:
+            values[name] = _empty(field.annotation) if field.is_required() else (
+                field.get_default(call_default_factory=True))
+    return tp.model_construct(**values)
+
+
+def _salvage_value(annotation: Any, raw: Any) -> Any:
+    try:
+        return TypeAdapter(annotation).validate_python(raw)
+    except ValidationError:
+        pass
+    tp = _unwrap(annotation)
+    if get_origin(tp) is list and isinstance(raw, list) and _is_model(get_args(tp)[0]):
+        return [_salvage_value(get_args(tp)[0], item) for item in raw]
+    if get_origin(tp) is dict or (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return _placeholder(tp, raw)
+    return _empty(annotation)
 
 
 def _empty(annotation: Any) -> Any:
@@ -111,6 +130,11 @@ def _unwrap(tp: Any) -> Any:
         if len(args) == 1:
             return _unwrap(args[0])
     return tp
+
+
+def _is_model(tp: Any) -> bool:
+    tp = _unwrap(tp)
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
 def _is_union(tp: Any) -> bool:
