@@ -21,9 +21,9 @@ def visible_title(title: str, labels: Mapping[str, str], annotations: Mapping[st
 
 
 def may_see(user: str, *, private: bool, responders: Collection[str],
-            admins: Collection[str] = ()) -> bool:
-    """Anyone sees a public team's incidents; a private team's only its responders and admins.
-
-    `responders` holds user ids already expanded from user groups (the service does that).
-    """
-    return not private or user in responders or user in admins
+            admins: Collection[str] = (), groups: Collection[str] = ()) -> bool:
+    """Anyone sees a public team's incidents; a private team's only its responders (users, or
+    members of its responder user groups: `groups` are the user's) and admins."""
+    if not private or user in admins:
+        return True
+    return user in responders or bool(set(responders) & set(groups))
