@@ -96,6 +96,31 @@ async def test_a_signed_but_unparseable_body_is_400_not_a_traceback(bot, all_log
     assert "Traceback" not in all_logs.text
 
 
+async def test_a_large_signed_request_under_the_cap_reaches_bolt_whole(bot):
+    padding = "p" * (MAX_SLACK_BODY_BYTES - 200)
+    raw = json.dumps({"type": "url_verification", "challenge": "big", "pad": padding}).encode()
+
+    async def chunks():  # no Content-Length: the door must read to the end, chunk by chunk
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start:start + 64 * 1024]
+
+    async with bot.http.post(f"{bot.url}/slack/events", data=chunks(),
+                             headers=signed_headers(raw)) as response:
+        assert response.status == 200 and "big" in await response.text()
+
+
+async def test_a_chunked_body_over_the_cap_is_refused(bot):
+    raw = b"x" * (MAX_SLACK_BODY_BYTES + 10)
+
+    async def chunks():
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start:start + 64 * 1024]
+
+    async with bot.http.post(f"{bot.url}/slack/events", data=chunks(),
+                             headers=signed_headers(raw)) as response:
+        assert response.status == 413
+
+
 async def test_a_signed_request_still_reaches_bolt(bot):
     raw = b'{"type": "url_verification", "token": "t", "challenge": "ch4ll3nge"}'
 

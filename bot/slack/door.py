@@ -51,8 +51,12 @@ class SlackDoor:
         """The body, or None when it is over the cap (read no further than the cap)."""
         if request.content_length is not None and request.content_length > self.max_bytes:
             return None
-        body = await request.content.read(self.max_bytes + 1)
-        return None if len(body) > self.max_bytes else body
+        body = bytearray()
+        while chunk := await request.content.read(self.max_bytes + 1 - len(body)):
+            body += chunk  # read() returns what has arrived so far: loop until EOF or the cap
+            if len(body) > self.max_bytes:
+                return None
+        return bytes(body)
 
     def _signed(self, request: web.Request, body: str) -> bool:
         if self.verifier is None:  # no signing secret (Socket Mode): nothing arrives by HTTP
