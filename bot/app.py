@@ -13,7 +13,6 @@ from pathlib import Path
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,6 +35,7 @@ from bot.slack import actions, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
+from bot.slack.door import SlackDoor
 from bot.slack.errors import OUTAGE_LABELS
 from bot.slack.notes import SlackNotes
 from bot.slack.runbook_sender import RunbookSender
@@ -142,7 +142,7 @@ def build_web_app(parts: Components) -> web.Application:
     receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
                              WebhookLimits(read_timeout=settings.http_read_timeout,
                                            max_concurrent=settings.webhook_max_concurrent))
-    app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
+    app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))
@@ -156,10 +156,8 @@ def server_options(settings: Settings) -> dict[str, float | bool]:
     return {"keepalive_timeout": settings.http_read_timeout, "auto_decompress": False}
 
 
-def _slack_events(bolt: AsyncApp):
-    async def handle(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-    return handle
+def _slack_door(parts: Components) -> SlackDoor:
+    return SlackDoor(parts.bolt, parts.settings.secret("slack_signing_secret"))
 
 
 async def _healthz(_request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.config import ConfigError, OncallConfig, load_config
+from bot.preflight import environment_problems, runbook_problems
 from bot.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -72,7 +74,7 @@ def serve(config: ConfigOption = None,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _config(config, settings)
     host = host or settings.host
-    problems = _environment_problems(settings, host)
+    problems = environment_problems(settings, host)
     if problems:
         for problem in problems:
             typer.echo(f"environment: {problem}", err=True)
@@ -89,29 +91,6 @@ def serve(config: ConfigOption = None,
                 **server_options(settings))
 
 
-def _environment_problems(settings: Settings, host: str | None = None) -> list[str]:
-    from bot.ingest.http import is_loopback
-
-    problems = []
-    host = host or settings.host
-    if not settings.secret("alert_webhook_token") and not is_loopback(host):
-        problems.append(f"ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: anyone who can "
-                        "reach the bot could post alerts. Set ALERT_WEBHOOK_TOKEN, or serve on "
-                        "127.0.0.1 only")
-    if not settings.secret("slack_bot_token"):
-        problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
-    if not settings.socket_mode and not settings.secret("slack_signing_secret"):
-        problems.append("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests; "
-                        "or set SLACK_APP_TOKEN for Socket Mode)")
-    try:
-        from bot.store.db import async_url
-
-        async_url(settings.database_url)
-    except Exception as exc:
-        problems.append(f"DATABASE_URL: {exc}")
-    return problems
-
-
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest version (alembic upgrade head)."""
@@ -123,42 +102,28 @@ def migrate() -> None:
 
 
 @app.command()
-def check(config: ConfigOption = None) -> None:
-    """Validate the config file and the environment; list every problem and exit 1 if any."""
+def check(config: ConfigOption = None,
+          offline: Annotated[bool, typer.Option(
+              "--offline", help="skip the Slack calls (token, scopes, channels, users)")] = False,
+          ) -> None:
+    """Find every problem of the config, runbooks, environment and Slack; change nothing.
+
+    Exit 0: ok; 1: problems found (all listed); 2: the check could not run.
+    """
+    from bot.preflight import run_check
+
     settings = _settings()
-    problems: list[str] = []
-    try:
-        loaded = load_config(config or settings.oncall_config)
-    except ConfigError as exc:
-        problems.extend(str(p) for p in exc.problems)
-        loaded = None
-    problems.extend(f"environment: {p}" for p in _environment_problems(settings))
-    if loaded is not None:
-        problems.extend(str(p) for p in _runbook_problems(loaded.runbooks_dir, loaded)
-                        if p.severity == "error")
-    if loaded is not None and settings.secret("slack_bot_token"):
-        problems.extend(asyncio.run(_slack_channel_problems(settings, loaded)))
-    for problem in problems:
-        typer.echo(problem, err=True)
-    if problems:
-        typer.echo(f"{len(problems)} problem(s)", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"ok: {len(loaded.teams)} teams, config {config or settings.oncall_config}")
-
-
-async def _slack_channel_problems(settings: Settings, config: OncallConfig) -> list[str]:
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    from bot.slack.directory import ChannelDirectory
-
-    client = AsyncWebClient(token=settings.secret("slack_bot_token"),
-                            base_url=settings.slack_api_url, timeout=10)
-    directory = ChannelDirectory(client)
-    try:
-        return [f"slack: {p}" for p in
-                await directory.prepare([t.channel for t in config.teams.values()])]
-    except Exception as exc:
-        return [f"slack: could not reach Slack to check channels: {exc}"]
+    path = config or settings.oncall_config
+    report = asyncio.run(run_check(settings, path, os.environ, offline=offline))
+    for line in report.problems + report.could_not_run:
+        typer.echo(line, err=True)
+    for note in report.notes:
+        typer.echo(note)
+    if report.problems:
+        typer.echo(f"{len(report.problems)} problem(s)", err=True)
+    elif not report.could_not_run:
+        typer.echo(f"ok: {report.teams} teams, config {path}")
+    raise typer.Exit(report.exit_code)
 
 
 @route_app.command("test")
@@ -187,8 +152,12 @@ def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VA
         with contextlib.ExitStack() as stack:
             stream = sys.stdin if from_file == "-" else stack.enter_context(
                 Path(from_file).open(encoding="utf-8"))
+            bad = 0
             for line in answer_lines(reporter, stream):
                 sys.stdout.write(line + "\n")
+                bad += '"error"' in line and "error" in json.loads(line)
+        if bad:
+            raise typer.Exit(1)
         return
     report = reporter.describe(label_set)
     typer.echo(json.dumps(report) if as_json else route_text(report))
@@ -243,17 +212,6 @@ def test_page(user: Annotated[str, typer.Argument(help="Slack user id, e.g. U012
         raise typer.Exit(1)
 
 
-def _runbook_problems(directory: str, config: OncallConfig | None):
-    from bot.domain.runbook_lint import lint_runbooks
-    from bot.domain.runbook_loader import load_runbooks
-
-    runbooks, problems = load_runbooks(directory)
-    hooks = set(config.hooks) if config is not None else None
-    levels = max((len(p.levels) for p in config.escalation_policies.values()), default=None) \
-        if config is not None else None
-    return problems + lint_runbooks(runbooks, known_hooks=hooks, known_levels=levels)
-
-
 @runbook_app.command("lint")
 def runbook_lint(directory: Annotated[str | None, typer.Argument(
                      help="runbooks directory (default: runbooks_dir from the config)")] = None,
@@ -264,7 +222,7 @@ def runbook_lint(directory: Annotated[str | None, typer.Argument(
     with contextlib.suppress(ConfigError):
         loaded = load_config(config or settings.oncall_config)
     folder = directory or (loaded.runbooks_dir if loaded else "runbooks")
-    problems = _runbook_problems(folder, loaded)
+    problems = runbook_problems(folder, loaded)
     for problem in problems:
         typer.echo(str(problem), err=problem.severity == "error")
     errors = sum(1 for p in problems if p.severity == "error")

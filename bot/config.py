@@ -12,10 +12,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config_digests import DigestsConfig, check_time_zone
+from bot.config_salvage import salvage, suggestion
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
+from bot.domain.redaction import RedactConfig
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
 from bot.route_yaml import ConfigLoader
@@ -36,6 +38,10 @@ class Team(Strict):
     schedule: str | None = None
     escalation_policy: str | None = None
     time_zone: str | None = Field(None, description="for its noise review; default: digests'")
+    hide_labels: list[str] = Field(default_factory=list, description=(
+        "label and annotation names never shown in Slack, pages or webhooks for this team"))
+    private: bool = Field(False, description=(
+        "its incidents, timelines and postmortems are shown to its responders only"))
 
     @field_validator("time_zone")
     @classmethod
@@ -108,12 +114,17 @@ class OncallConfig(Strict):
         default_factory=dict, description="remediation hooks runbooks may call, by name")
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
+    redact: RedactConfig = Field(default_factory=RedactConfig)
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")
 
     def channel_of(self, team: str) -> str:
         return self.teams[team].channel
+
+    def hidden_labels(self, team: str) -> frozenset[str]:
+        """Label and annotation names this team hides from every rendering."""
+        return frozenset(self.teams[team].hide_labels) if team in self.teams else frozenset()
 
     def time_zone_of(self, team: str) -> str:
         """Where a team's week and business hours fall: its own zone, else the review's."""
@@ -127,17 +138,24 @@ class ConfigProblem:
     key: str
     message: str
     line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        where += f":{self.column}" if self.line and self.column else ""
         return f"{where}: {self.key or '(top level)'}: {self.message}"
+
+    @property
+    def sort_key(self) -> tuple[str, int, str]:
+        return (self.file, self.line or 0, self.key)
 
 
 class ConfigError(Exception):
     """Every problem found in a config file, so a user fixes them in one go."""
 
-    def __init__(self, problems: list[ConfigProblem]):
+    def __init__(self, problems: list[ConfigProblem], partial: OncallConfig | None = None):
         self.problems = problems
+        self.partial = partial  # what validated, for checks that can still run (`check`)
         super().__init__("\n".join(str(p) for p in problems))
 
 
@@ -157,27 +175,55 @@ def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        raise ConfigError([ConfigProblem(filename, "", f"not valid YAML: {exc}", line)]) from exc
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem(filename, "", f"not valid YAML: {what}", line,
+                                         column)]) from exc
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(filename, "", "expected a mapping with teams and route")])
     try:
         config = OncallConfig.model_validate(data)
     except ValidationError as exc:
         problems = _pydantic_problems(exc, filename, lines)
-        raise ConfigError(_dedupe(problems + _route_problems(data, filename, lines))) from exc
+        salvaged = salvage(OncallConfig, data)
+        cross = [p for p in _cross_check(salvaged, filename, lines)
+                 if not any(_within(p.key, broken.key) for broken in problems)]
+        raise ConfigError(_sorted(problems + cross), salvaged) from exc
     problems = _cross_check(config, filename, lines)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_sorted(problems), config)
     return config
 
 
+def config_key_lines(path: str | Path) -> dict[str, int]:
+    """Key path -> line number of a readable, valid YAML file ({} otherwise)."""
+    try:
+        return _key_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _within(key: str, broken: str) -> bool:
+    """A key inside one already reported broken: one mistake, one problem."""
+    return key == broken or key.startswith((f"{broken}.", f"{broken}["))
+
+
+def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
+    return sorted(_dedupe(problems), key=lambda p: p.sort_key)
+
+
 def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
-    """Checks that span keys: routes and tool owners must name teams that exist."""
+    """Checks that span keys: routes and tool owners must name teams that exist.
+
+    `config` may be salvaged from a broken file: a section that did not validate is absent.
+    """
+    if not hasattr(config, "teams"):
+        config.teams = {}
     teams = set(config.teams)
-    found = [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
-             for p in validate_tree(config.route, teams, config.tool_owners)]
-    found += [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
+    route = getattr(config, "route", None)
+    found = [ConfigProblem(filename, p.path, p.message, line_for(p.path, lines))
+             for p in (validate_tree(route, teams, config.tool_owners) if route else [])]
+    found += [ConfigProblem(filename, p.path, p.message, line_for(p.path, lines))
               for p in _responder_problems(config)]
     for i, admin in enumerate(config.admins):
         if not SLACK_USER_OR_GROUP_ID.match(admin):
@@ -200,9 +246,6 @@ def _responder_problems(config: OncallConfig) -> list[_KeyProblem]:
         if team.schedule and team.schedule not in config.schedules:
             found.append(_KeyProblem(f"teams.{name}.schedule", _unknown(
                 "schedule", team.schedule, config.schedules)))
-        if team.escalation_policy and team.escalation_policy not in config.escalation_policies:
-            found.append(_KeyProblem(f"teams.{name}.escalation_policy", _unknown(
-                "escalation policy", team.escalation_policy, config.escalation_policies)))
     found += validate_policies(
         config.escalation_policies, pagers=set(config.pagers),
         schedules_of_teams={n: t.schedule for n, t in config.teams.items()},
@@ -223,19 +266,6 @@ def _unknown(what: str, name: str, known) -> str:
     return f"{what} {name!r} is not defined (defined: {', '.join(sorted(known)) or 'none'})"
 
 
-def _route_problems(data: dict, filename: str, lines: dict[str, int]) -> list[ConfigProblem]:
-    """Check the route tree even when another part of the file is broken: list it all at once."""
-    teams, owners = data.get("teams"), data.get("tool_owners") or {}
-    try:
-        tree = RouteNode.model_validate(data.get("route"))
-    except ValidationError:
-        return []  # its own errors are already in the pydantic report
-    if not isinstance(teams, dict) or not isinstance(owners, dict):
-        return []
-    return [ConfigProblem(filename, p.path, p.message, _line_for(p.path, lines))
-            for p in validate_tree(tree, set(teams), {str(k): str(v) for k, v in owners.items()})]
-
-
 def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     seen: set[tuple[str, str]] = set()
     unique = []
@@ -247,11 +277,22 @@ def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
 
 
 def _pydantic_problems(exc: ValidationError, filename: str, lines: dict[str, int]):
+    errors = exc.errors()
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    meant: set[tuple] = set()
     problems = []
-    for error in exc.errors():
-        key = _key_path(error["loc"])
-        problems.append(ConfigProblem(filename, key, _explain(error), _line_for(key, lines)))
-    return _dedupe(problems)
+    for error in errors:
+        key, message = _key_path(error["loc"]), _explain(error)
+        if error["type"] == "extra_forbidden":
+            parent, wrong = tuple(error["loc"][:-1]), str(error["loc"][-1])
+            siblings = {str(loc[-1]) for loc in missing if loc[:-1] == parent}
+            guess = suggestion(OncallConfig, parent, wrong, siblings)
+            if guess:
+                message = f"unknown key; did you mean {guess!r}?"
+                meant.add((*parent, guess))
+        problems.append((tuple(error["loc"]), ConfigProblem(filename, key, message,
+                                                             line_for(key, lines))))
+    return _dedupe([p for loc, p in problems if loc not in meant])
 
 
 def _explain(error: dict[str, Any]) -> str:
@@ -279,7 +320,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _line_for(key: str, lines: dict[str, int]) -> int | None:
+def line_for(key: str, lines: dict[str, int]) -> int | None:
     while key:
         if key in lines:
             return lines[key]

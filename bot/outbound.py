@@ -20,6 +20,7 @@ from bot.domain.pagers import (
     pagerduty_event,
     webhook_page,
 )
+from bot.domain.privacy import visible_title
 from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
 from bot.services import handoff, lookups, outbox, runbook_effects
@@ -150,7 +151,10 @@ class OutboundSender:
             return PageIncident(id=0, title=f"TEST page for {person}: no action needed",
                                 severity="info", team="oncall-bot",
                                 started_at=self.ctx.clock.now())
-        incident = await lookups.incident(self.ctx, intent.incident_id)
-        return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
+        incident, alerts = await lookups.incident_with_alerts(self.ctx, intent.incident_id)
+        title = visible_title(incident.title, alerts[0].labels, alerts[0].annotations,
+                              self.ctx.config.hidden_labels(incident.team)) if alerts else (
+            incident.title)
+        return PageIncident(id=incident.id, title=title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at)

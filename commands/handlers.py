@@ -85,7 +85,7 @@ async def _note(ctx, command: p.NoteCommand, call: Invocation) -> Reply:
 
 async def _timeline(ctx, command: p.TimelineCommand, call: Invocation) -> Reply:
     incident_id = await records.target_incident(ctx, command.incident, call.where)
-    incident, events = await records.timeline(ctx, incident_id)
+    incident, events = await records.timeline(ctx, incident_id, call.actor)
     pages = max(1, -(-len(events) // TIMELINE_PAGE))
     page = min(command.page, pages)
     shown = events[(page - 1) * TIMELINE_PAGE: page * TIMELINE_PAGE]

@@ -64,7 +64,8 @@ async def handle_add_to_timeline(ack: AsyncAck, shortcut: dict, context: dict,
     try:
         incident_id = await records.target_incident(context["services"], None, where)
     except AmbiguousIncident:
-        open_now = await records.open_incidents(context["services"])
+        actor = await context["actor_for"](shortcut["user"]["id"])
+        open_now = await records.open_incidents(context["services"], actor)
         await client.views_open(trigger_id=shortcut["trigger_id"],
                                 view=pick_for_timeline_modal(copied, open_now))
         await ack()

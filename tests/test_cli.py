@@ -85,12 +85,10 @@ def test_check_lists_every_problem_and_exits_1(cli, tmp_path):
     assert "SLACK_BOT_TOKEN is not set" in result.output
 
 
-def test_check_says_when_slack_cannot_be_reached(cli, monkeypatch):
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+def test_check_says_when_slack_cannot_be_reached(cli, monkeypatch, example_workspace):
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # unreachable on purpose
-    result = cli("check")
-    assert result.exit_code == 1
+    result = cli("check", "--config", str(ROOT / "oncall.example.yaml"))
+    assert result.exit_code == 2, result.output  # found nothing, but could not finish
     assert "could not reach Slack" in result.output
 
 
@@ -110,28 +108,163 @@ def slack_in_thread():
     thread.join(10)
 
 
-def test_check_passes_on_a_good_config_and_environment(cli, monkeypatch, slack_in_thread):
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
+EXAMPLE_ENV = {"PAGERDUTY_ROUTING_KEY_AI": "k", "PHONE_BRIDGE_SECRET": "s",
+               "HANDOFF_SECRET": "s", "HOOKS_SECRET": "s", "SLACK_SIGNING_SECRET": "s",
+               "SLACK_BOT_TOKEN": "xoxb-x"}
+
+
+@pytest.fixture
+def example_workspace(monkeypatch, slack_in_thread):
+    """The Slack fake holding everything oncall.example.yaml names; its secrets set."""
+    from bot.config import load_config
+    from bot.preflight import slack_targets
+
+    targets = slack_targets(load_config(ROOT / "oncall.example.yaml"))
+    for user in targets.users:
+        slack_in_thread.add_user(user, user.lower())
+    slack_in_thread.add_channel("C0SUPPORT1", "support-humans")
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("SLACK_API_URL", slack_in_thread.base_url)
+    return slack_in_thread
+
+
+def test_check_passes_on_a_good_config_and_environment(cli, example_workspace):
     result = cli("check", "--config", str(ROOT / "oncall.example.yaml"))  # it configures hooks
     assert result.exit_code == 0, result.output
     assert "ok: 4 teams" in result.output
 
 
-def test_check_fails_for_a_private_channel_the_bot_is_not_in(cli, monkeypatch, tmp_path,
-                                                            slack_in_thread):
-    slack_in_thread.add_channel("G0SECRET01", "secops", is_private=True, is_member=False)
+def test_check_changes_nothing_and_says_which_channels_serve_will_join(cli, example_workspace):
+    example_workspace.add_channel("C0OUTSIDE1", "support-humans", is_member=False)
+
+    result = cli("check", "--config", str(ROOT / "oncall.example.yaml"))
+
+    assert result.exit_code == 0, result.output
+    assert "serve will join: #support-humans" in result.output
+    sent = {"conversations.join", "chat.postMessage", "chat.postEphemeral", "conversations.open"}
+    assert [c.method for c in example_workspace.calls if c.method in sent] == []
+
+
+def test_check_fails_for_a_private_channel_the_bot_is_not_in(cli, tmp_path, example_workspace):
+    example_workspace.add_channel("G0SECRET01", "secops", is_private=True, is_member=False)
     config = tmp_path / "private.yaml"
     config.write_text((ROOT / "oncall.example.yaml").read_text().replace('"#finops"',
                                                                           '"#secops"'))
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-x")
-    monkeypatch.setenv("SLACK_API_URL", slack_in_thread.base_url)
     result = cli("check", "--config", str(config))
     assert result.exit_code == 1
     [problem] = [line for line in result.output.splitlines() if "problem" not in line]
     assert "secops" in problem and "/invite" in problem
+
+
+def test_check_reports_missing_scopes_unknown_users_and_groups(cli, tmp_path,
+                                                              example_workspace):
+    example_workspace.scopes = "chat:write,channels:read"
+    config = tmp_path / "people.yaml"
+    config.write_text((ROOT / "oncall.example.yaml").read_text().replace(
+        "U0LEAD0001", "U0NOBODY01").replace('channel: "#support-humans"',
+                                            'channel: "#support-humans", usergroup: S0NOGROUP1'))
+
+    result = cli("check", "--config", str(config))
+
+    assert result.exit_code == 1
+    assert "lacks scopes the manifest asks for: app_mentions:read" in result.output
+    assert "user U0NOBODY01: Slack said user_not_found" in result.output
+    assert "handoff.voice-agent.notify.usergroup: user group S0NOGROUP1" in result.output
+
+
+def test_check_offline_asks_slack_nothing(cli, monkeypatch, example_workspace):
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api/")  # would fail if asked
+    result = cli("check", "--offline", "--config", str(ROOT / "oncall.example.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "offline" in result.output
+
+
+def test_check_names_every_unset_or_empty_secret_the_config_uses(cli, monkeypatch,
+                                                                 example_workspace):
+    monkeypatch.delenv("HOOKS_SECRET")
+    monkeypatch.setenv("HANDOFF_SECRET", "")
+
+    result = cli("check", "--offline", "--config", str(ROOT / "oncall.example.yaml"))
+
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "environment variable" in line]
+    assert len(lines) == 2
+    assert "handoff.voice-agent.webhook.secret_env: environment variable HANDOFF_SECRET is " \
+           "empty" in lines[0]
+    assert "HOOKS_SECRET is not set (also used by hooks.restart-deployment" in lines[1]
+
+
+def test_check_that_cannot_read_its_config_exits_2(cli, tmp_path):
+    result = cli("check", "--config", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+TEN_MISTAKES = """
+teams:
+  platform: {chanel: "#platform-oncall", schedule: platfrom}
+  ai-eng: {channel: "#ai-eng-oncall", escalation_policy: nope, responders: [alice]}
+admins: [U0ADMIN001]
+route:
+  receiver: platform
+  group_wait: soon
+  routes:
+    - {matchers: ['alert_type="model"'], receiver: ai}
+schedules:
+  platform:
+    time_zone: Europe/Berlin
+    start: "2026-01-05 09:00"
+    rotation: weekly
+    members: [U0AAAAAAA1]
+escalation_policies:
+  standard:
+    levels:
+      - {notify: ["pager:missing"], after: 10 minutes}
+pagers:
+  pd: {type: pagerduty, routing_key_env: TEN_PD_KEY}
+heartbeat: {team: ghost, notify: ["pager:pd"]}
+"""
+
+
+def test_check_reports_ten_mistakes_of_different_kinds_at_once_in_line_order(cli, tmp_path):
+    config = tmp_path / "ten.yaml"
+    config.write_text(TEN_MISTAKES)
+
+    result = cli("check", "--offline", "--config", str(config))
+
+    assert result.exit_code == 1
+    found = [line.removeprefix(f"{config}:") for line in result.output.splitlines()
+             if line.startswith(str(config))]
+    expected = [
+        "3: teams.platform.chanel: unknown key; did you mean 'channel'?",
+        "3: teams.platform.schedule: schedule 'platfrom' is not defined",
+        "4: teams.ai-eng.escalation_policy: unknown escalation policy 'nope'",
+        "4: teams.ai-eng.responders: 'alice': a Slack user id",
+        "8: route.group_wait: not a valid duration 'soon'",
+        "10: route.routes[0].receiver: receiver 'ai' is not a team",
+        "20: escalation_policies.standard.levels[0].after: not a valid duration",
+        "20: escalation_policies.standard.levels[0].notify[0]: pager 'missing' is not defined",
+        "22: pagers.pd.routing_key_env: environment variable TEN_PD_KEY is not set",
+        "23: heartbeat.team: team 'ghost' is not defined",
+    ]
+    assert len(found) == len(expected), "\n".join(found)
+    for line, start in zip(found, expected, strict=True):
+        assert line.startswith(start), (line, start)
+
+
+def test_check_names_the_line_and_column_of_a_yaml_syntax_error(cli, tmp_path):
+    config = tmp_path / "broken.yaml"
+    config.write_text("teams:\n  a: {channel: x\nroute: {receiver: a}\n")
+    result = cli("check", "--offline", "--config", str(config))
+    assert result.exit_code == 1
+    assert f"{config}:3:6: (top level): not valid YAML" in result.output
+
+
+def test_route_test_from_exits_1_when_a_line_was_bad(cli):
+    good = cli("route", "test", "--from", "-", input='{"alert_type": "model"}\n')
+    bad = cli("route", "test", "--from", "-", input='{"alert_type": "model"}\n[1]\n')
+    assert good.exit_code == 0 and bad.exit_code == 1
+    assert len(bad.output.splitlines()) == 2
 
 
 def test_migrate_creates_the_schema(cli, tmp_path):

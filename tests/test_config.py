@@ -41,7 +41,8 @@ def test_a_good_config_loads():
 def test_an_unknown_key_is_named_with_its_line():
     text = GOOD.replace("  platform: {channel: C0PLATFORM}",
                         "  platform: {channel: C0PLATFORM, chanel: x}")
-    assert problems_of(text) == ["oncall.yaml:4: teams.platform.chanel: unknown key"]
+    assert problems_of(text) == [
+        "oncall.yaml:4: teams.platform.chanel: unknown key; did you mean 'channel'?"]
 
 
 def test_a_route_to_a_team_that_does_not_exist_is_an_error():

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from sqlmodel import col, select
 
@@ -17,7 +18,7 @@ from bot.services.context import ServiceContext
 from bot.services.ingest import ingest_alerts
 from bot.services.install import record_start
 from bot.store import install
-from bot.store.db import Database, alembic_config, migrate
+from bot.store.db import Database, alembic_config, migrate, sync_engine
 from bot.store.models import DigestItemRow, DigestRun, IncidentRow, OutboxIntent
 from tests.appkit import FakeClock
 
@@ -308,15 +309,39 @@ def unmigrated_url(request, tmp_path) -> str:
 async def test_an_install_from_before_0005_started_no_later_than_its_first_incident(
         unmigrated_url):
     command.upgrade(alembic_config(unmigrated_url), "0004")
-    ctx = ServiceContext(db=Database(unmigrated_url), config=parse_config(CONFIG),
-                         clock=FakeClock(MONDAY))
+    _insert_0004_incident(unmigrated_url, opened_at=MONDAY - timedelta(hours=1))
+    migrate(unmigrated_url)
+    db = Database(unmigrated_url)
     try:
-        await ingest_alerts(ctx, [page("DiskFull", MONDAY - timedelta(hours=1))])
-        migrate(unmigrated_url)
-        async with ctx.db.reader() as s:
-            assert await install.first_start(s) == MONDAY
+        async with db.reader() as s:
+            assert await install.first_start(s) == MONDAY - timedelta(hours=1)
     finally:
-        await ctx.db.dispose()
+        await db.dispose()
+
+
+def _insert_0004_incident(url: str, opened_at: datetime) -> None:
+    """An incident as schema 0004 stored it (today's models have columns 0004 did not)."""
+    engine = sync_engine(url)
+    try:
+        table = sa.Table("incident", sa.MetaData(), autoload_with=engine)
+        row = {c.name: _filler(c, opened_at) for c in table.columns
+               if not c.nullable and not c.primary_key and c.server_default is None}
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(**row))
+    finally:
+        engine.dispose()
+
+
+def _filler(column: sa.Column, opened_at: datetime):
+    if isinstance(column.type, sa.DateTime):
+        return opened_at
+    if isinstance(column.type, sa.Integer):
+        return 0
+    if isinstance(column.type, sa.JSON):
+        return {}
+    if isinstance(column.type, sa.Boolean):
+        return False
+    return "triggered" if column.name == "status" else column.name
 
 
 @pytest.mark.parametrize(("now", "fired"), [

@@ -13,6 +13,7 @@ from tests.appkit import (
     BotUnderTest,
     block_actions,
     database_url,
+    eventually,
     payload,
     start_bot,
     text_input,
@@ -120,7 +121,9 @@ async def test_a_tampered_button_value_is_answered_not_crashed(bot):
     incident_id = await open_incident(bot)
 
     assert await bot.click("incident.ack", incident_id, value="DROP TABLE") == 200
-    assert any("not an incident reference" in text for text in ephemeral_texts(bot))
+    # the listener answers after the ack: wait for it, as Slack would
+    await eventually(lambda: any("not an incident reference" in text
+                                 for text in ephemeral_texts(bot)))
 
 
 async def test_ack_then_resolve_race_has_one_outcome_each(bot):

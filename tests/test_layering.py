@@ -22,6 +22,7 @@ _LAYERS = (
     ("bot.domain", "domain"),
     ("bot.config", "config"), ("bot.config_digests", "config"),
     ("bot.route_yaml", "config"),  # the YAML loader of the config
+    ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),
@@ -30,6 +31,7 @@ _LAYERS = (
     ("bot.outbound", "outbound"),
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
     ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"), ("bot.outbox_run", "app"),
+    ("bot.preflight", "app"),  # `check`: config, environment and Slack, read-only
     ("bot.settings", "app"),
     ("bot.cli", "cli"), ("bot.__main__", "cli"),
 )

@@ -48,7 +48,7 @@ JSON_ARGS = frozenset({"blocks", "attachments", "metadata", "view", "files"})
 BOT_SCOPES = ",".join([
     "app_mentions:read", "channels:history", "channels:join", "channels:read", "chat:write",
     "chat:write.public", "commands", "dnd:read", "files:write", "groups:history",
-    "groups:read", "im:write", "usergroups:read", "users:read",
+    "groups:read", "im:history", "im:write", "usergroups:read", "users:read",
 ])
 
 
@@ -144,6 +144,7 @@ class FakeSlack(SlackMethods):
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._methods = self._method_table()
+        self.scopes = BOT_SCOPES  # what the token was granted: the x-oauth-scopes header
         self.add_user(bot_user_id, "oncall-bot", is_bot=True)
         for cid, spec in (channels or {}).items():
             self.add_channel(cid, **spec)
@@ -275,7 +276,7 @@ class FakeSlack(SlackMethods):
         delay = self._pop(self._hangs, method)
         if delay:
             await self._sleep(delay)
-        return web.json_response(body, headers={"x-oauth-scopes": BOT_SCOPES})
+        return web.json_response(body, headers={"x-oauth-scopes": self.scopes})
 
     def _answer(self, method: str, args: Json, request: web.Request) -> Json:
         try:

@@ -54,6 +54,15 @@ class Alert(BaseModel):
         return self.labels.get("alertname", "") or self.annotations.get("summary", "") or "alert"
 
 
+def alert_title(labels: dict[str, str], annotations: dict[str, str]) -> str:
+    """An incident's title: `alertname: summary`, or whichever of them there is."""
+    summary = annotations.get("summary", "").strip()
+    name = labels.get("alertname", "").strip()
+    if summary and name:
+        return f"{name}: {summary}"[:512]
+    return (summary or name or "Alert")[:512]
+
+
 def labels_fingerprint(labels: dict[str, str]) -> str:
     """Stand in for a sender's fingerprint: a stable hash of the sorted label set."""
     canonical = json.dumps(sorted(labels.items()), separators=(",", ":"))

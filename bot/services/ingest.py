@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.alerts import Action, Alert, AlertStatus, IncidentStatus, labels_fingerprint
+from bot.domain.alerts import (
+    Action,
+    Alert,
+    AlertStatus,
+    IncidentStatus,
+    alert_title,
+    labels_fingerprint,
+)
 from bot.domain.routing import RouteDecision, route
 from bot.domain.runbook_walk import runbook_for
 from bot.services import cost_spikes, heartbeat, paging, silences
@@ -48,6 +55,8 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
                         truncated_at_source: int = 0) -> IngestResult:
     """Commit every alert of one webhook before anyone answers the sender.
 
+    Redaction happens first: routing, the database and everything rendered from it see only
+    redacted values (the sender's originals are kept apart with redact.store_original).
     One transaction for the batch. A uniqueness race (two replicas opening the same incident)
     is retried once; an error about the data itself falls back to one transaction per alert,
     so only the alert the database refuses is lost (and reported). Only an unavailable
@@ -108,17 +117,29 @@ async def _ingest_batch(ctx: ServiceContext, alerts: list[Alert],
                         truncated_at_source: int) -> IngestResult:
     result = IngestResult()
     now = ctx.clock.now()
+    redact = ctx.config.redact
     async with ctx.db.transaction() as s:
         for alert in alerts:
-            await _ingest_one(ctx, s, alert, now, result)
+            clean = redact.redactor.alert(alert)
+            original = _original(alert, clean) if redact.store_original else None
+            await _ingest_one(ctx, s, clean, now, result, original)
             result.accepted += 1
         for incident_id in sorted(result.touched):
             await _settle(s, incident_id, now, truncated_at_source)
     return result
 
 
+def _original(sent: Alert, clean: Alert) -> dict | None:
+    """What the sender sent, when redaction changed anything."""
+    if (sent.labels, sent.annotations, sent.generator_url) == (
+            clean.labels, clean.annotations, clean.generator_url):
+        return None
+    return {"labels": sent.labels, "annotations": sent.annotations,
+            "generator_url": sent.generator_url}
+
+
 async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: datetime,
-                      result: IngestResult) -> None:
+                      result: IngestResult, original: dict | None = None) -> None:
     if heartbeat.is_heartbeat(ctx, alert):
         await heartbeat.beat(ctx, s, alert, now)
         return
@@ -128,13 +149,14 @@ async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: d
         row = await _active_with_moved_start(s, alert, fingerprint, now, result)
     if row is not None:
         result.redeliveries += 1
+        row.original = original
         await _redelivered(s, row, alert, now, result)
         await _revisit_digests(ctx, s, row, alert, now, result)
         return
     row = AlertRow(source=alert.source, fingerprint=fingerprint, starts_at=alert.starts_at,
                    status=alert.status.value, labels=alert.labels, annotations=alert.annotations,
                    ends_at=alert.ends_at, generator_url=alert.generator_url, first_seen=now,
-                   last_seen=now)
+                   last_seen=now, original=original)
     s.add(row)
     await s.flush()
     result.new_alerts += 1
@@ -343,11 +365,7 @@ async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, a
 
 
 def _title(alert: Alert) -> str:
-    summary = alert.annotations.get("summary", "").strip()
-    name = alert.labels.get("alertname", "").strip()
-    if summary and name:
-        return f"{name}: {summary}"[:512]
-    return (summary or name or "Alert")[:512]
+    return alert_title(alert.labels, alert.annotations)
 
 
 def _rationale(decision: RouteDecision) -> dict:

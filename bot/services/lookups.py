@@ -26,6 +26,13 @@ async def incident(ctx: ServiceContext, incident_id: int) -> IncidentRow | None:
         return await repo.incident(s, incident_id)
 
 
+async def incident_with_alerts(ctx: ServiceContext, incident_id: int,
+                               ) -> tuple[IncidentRow, list[AlertRow]]:
+    async with ctx.db.reader() as s:
+        return (await repo.incident(s, incident_id),
+                await repo.alerts_of_incident(s, incident_id))
+
+
 async def posted_message(ctx: ServiceContext, incident_id: int, kind: str,
                          recipient: str = "") -> SlackMessage | None:
     """The bot's message of this kind for the incident, if it was posted."""
@@ -45,7 +52,7 @@ async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, rec
     """What an incident's message shows now, and the message to update if there is one."""
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
-        view = await incident_view(s, row, ctx.config.handoff)
+        view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team))
         return row, view, await repo.slack_message(s, incident_id, kind, recipient)
 
 

@@ -14,6 +14,7 @@ from bot.domain.postmortem import (
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, check_allowed
 from bot.services.notify import FILE_UPLOAD
+from bot.services.privacy import check_visible
 from bot.store import repo
 from bot.store.models import ActionItemRow
 
@@ -47,6 +48,10 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
 
 async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
     """Upload the draft to the incident's thread (through the outbox) and say who asked."""
+    async with ctx.db.reader() as s:
+        incident = await repo.incident(s, incident_id)
+    if incident is not None:
+        check_visible(ctx, incident, actor)
     markdown = await draft(ctx, incident_id)
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:

@@ -12,6 +12,7 @@ from bot.domain.errors import DomainError, IncidentNotFound
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import queue_thread_note
+from bot.services.privacy import check_visible, visible_to
 from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, IncidentRow, SlackMessage, TimelineEvent
 
@@ -83,17 +84,22 @@ async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, te
     ctx.wake_delivery()
 
 
-async def timeline(ctx: ServiceContext, incident_id: int) -> tuple[IncidentRow,
-                                                                    list[TimelineEvent]]:
+async def timeline(ctx: ServiceContext, incident_id: int, actor: Actor | None = None
+                   ) -> tuple[IncidentRow, list[TimelineEvent]]:
+    """The incident and its timeline; a private team's only for its responders (`actor`)."""
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
         if incident is None:
             raise IncidentNotFound(incident_id)
+        if actor is not None:
+            check_visible(ctx, incident, actor)
         return incident, await repo.timeline_of(s, incident_id)
 
 
-async def open_incidents(ctx: ServiceContext) -> list[tuple[int, str]]:
+async def open_incidents(ctx: ServiceContext, actor: Actor | None = None
+                         ) -> list[tuple[int, str]]:
+    """Open incidents, newest first; with `actor`, only those it may see."""
     async with ctx.db.reader() as s:
         rows = (await s.exec(select(IncidentRow).where(IncidentRow.status != "resolved")
                              .order_by(col(IncidentRow.id).desc()).limit(100))).all()
-    return [(r.id, r.title) for r in rows]
+    return [(r.id, r.title) for r in rows if actor is None or visible_to(ctx, r.team, actor)]

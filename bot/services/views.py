@@ -16,6 +16,7 @@ from bot.domain.alerts import (
     Link,
     PageLine,
 )
+from bot.domain.privacy import visible, visible_title
 from bot.services import delivery_failures
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow, PageRow
@@ -24,19 +25,24 @@ LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
 
 async def incident_view(s: AsyncSession, incident: IncidentRow,
-                        handoff_configured: Collection[str] = ()) -> IncidentView:
+                        handoff_configured: Collection[str] = (),
+                        hidden: Collection[str] = ()) -> IncidentView:
+    """What the incident's message shows; `hidden` names labels/annotations the team hides."""
     alerts = await repo.alerts_of_incident(s, incident.id)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
-    annotations = lead.annotations if lead else {}
+    annotations = visible(lead.annotations, hidden) if lead else {}
+    title = visible_title(incident.title, lead.labels, lead.annotations, hidden) if lead else (
+        incident.title)
     return IncidentView(
-        id=incident.id, title=incident.title, severity=incident.severity,
+        id=incident.id, title=title, severity=incident.severity,
         status=IncidentStatus(incident.status), team=incident.team,
         action=Action(incident.action), alert_type=incident.alert_type, service=incident.service,
         started_at=min((a.starts_at for a in alerts), default=incident.opened_at),
         summary=annotations.get("summary", ""), description=annotations.get("description", ""),
-        links=_links(lead), reasons=list(incident.rationale.get("reasons", [])),
+        links=_links(lead, hidden), reasons=list(incident.rationale.get("reasons", [])),
         route_path=" > ".join(incident.rationale.get("route_path", [])),
-        alerts=[_line(a) for a in alerts], alerts_truncated_at_source=incident.truncated_at_source,
+        alerts=[_line(a, hidden) for a in alerts],
+        alerts_truncated_at_source=incident.truncated_at_source,
         acked_by=incident.acked_by, acked_at=incident.acked_at,
         resolved_by=incident.resolved_by, resolved_at=incident.resolved_at,
         runbook=incident.runbook, pages=await _pages(s, incident.id),
@@ -56,18 +62,19 @@ async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
                      dnd_until=r.dnd_until, error=r.error) for r in rows]
 
 
-def _links(alert: AlertRow | None) -> list[Link]:
+def _links(alert: AlertRow | None, hidden: Collection[str]) -> list[Link]:
     if alert is None:
         return []
     links = [Link(label="Source", url=alert.generator_url)] if alert.generator_url else []
     for key, label in LINK_ANNOTATIONS:
-        if alert.annotations.get(key):
+        if key not in hidden and alert.annotations.get(key):
             links.append(Link(label=label, url=alert.annotations[key]))
     return links
 
 
-def _line(alert: AlertRow) -> AlertLine:
-    return AlertLine(alertname=alert.labels.get("alertname", "alert"),
+def _line(alert: AlertRow, hidden: Collection[str]) -> AlertLine:
+    labels, annotations = visible(alert.labels, hidden), visible(alert.annotations, hidden)
+    return AlertLine(alertname=labels.get("alertname", "alert"),
                      status=AlertStatus(alert.status),
-                     summary=alert.annotations.get("summary", ""), starts_at=alert.starts_at,
-                     labels=alert.labels, generator_url=alert.generator_url)
+                     summary=annotations.get("summary", ""), starts_at=alert.starts_at,
+                     labels=labels, generator_url=alert.generator_url)

@@ -50,28 +50,38 @@ class ChannelDirectory:
 
     async def prepare(self, channels: list[str]) -> list[str]:
         """Resolve every configured channel and join public ones; return what cannot work."""
-        problems = []
+        problems, to_join = await self.inspect(channels)
+        for channel, channel_id in to_join:
+            await self.client.conversations_join(channel=channel_id)
+            self._by_id[channel_id]["is_member"] = True
+            log.info("joined %s (%s) so mentions there reach the bot", channel, channel_id)
+        return problems
+
+    async def inspect(self, channels: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+        """What cannot work, and the public channels the bot would join; changes nothing."""
+        problems, to_join = [], []
         for channel in sorted(set(channels)):
             try:
                 channel_id = await self.resolve(channel)
-                problems.extend(await self._ensure_member(channel, channel_id))
+                info = await self._info(channel_id)
             except ChannelNotFound as exc:
                 problems.append(str(exc))
+                continue
             except SlackApiError as exc:
                 problems.append(f"channel {channel}: Slack said {exc.response.get('error')}")
-        return problems
+                continue
+            if info.get("is_archived"):
+                problems.append(f"channel {channel} is archived: nothing can be posted there")
+            elif info.get("is_private") and not info.get("is_member"):
+                problems.append(f"channel {channel} is private and the bot is not in it: "
+                                f"invite it with /invite @oncall-bot")
+            elif not info.get("is_member"):
+                to_join.append((channel, channel_id))
+        return problems, to_join
 
-    async def _ensure_member(self, channel: str, channel_id: str) -> list[str]:
+    async def _info(self, channel_id: str) -> dict:
         info = self._by_id.get(channel_id)
         if info is None:
             info = (await self.client.conversations_info(channel=channel_id))["channel"]
             self._by_id[channel_id] = info
-        if info.get("is_member"):
-            return []
-        if info.get("is_private"):
-            return [f"channel {channel} is private and the bot is not in it: "
-                    f"invite it with /invite @oncall-bot"]
-        await self.client.conversations_join(channel=channel_id)
-        info["is_member"] = True
-        log.info("joined %s (%s) so mentions there reach the bot", channel, channel_id)
-        return []
+        return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.delivery.outcome import Outcome, Undelivered
+from bot.domain.privacy import visible
 from bot.domain.templating import make_context
 from bot.services import lookups, outbox
 from bot.services.runbooks import runbook_of
@@ -57,6 +58,9 @@ class RunbookSender:
         run, alerts, parent, posted = await lookups.runbook_step(
             self.ctx, payload["run"], intent.incident_id, ALERT_MESSAGE, STEP_MESSAGE,
             f"{payload['run']}:{payload['seq']}")
+        incident = await lookups.incident(self.ctx, intent.incident_id)
         lead = alerts[0] if alerts else None
-        context = make_context(lead.labels if lead else {}, lead.annotations if lead else {})
+        hidden = self.ctx.config.hidden_labels(incident.team) if incident else frozenset()
+        context = make_context(visible(lead.labels, hidden) if lead else {},
+                               visible(lead.annotations, hidden) if lead else {})
         return runbook_of(self.ctx, run.runbook_id), context, parent, posted

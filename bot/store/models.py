@@ -34,6 +34,9 @@ class AlertRow(SQLModel, table=True):
     last_seen: datetime
     deliveries: int = 1
     silenced_by: int | None = None  # the silence holding it back, until it ends
+    # The values as the sender sent them, before redaction; only with redact.store_original.
+    # Never rendered: nothing that builds a message, page or webhook reads this column.
+    original: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class IncidentRow(SQLModel, table=True):

@@ -1,0 +1,29 @@
+"""Per-team privacy: labels a team hides everywhere, and who may see a private team's incidents."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from bot.domain.alerts import alert_title
+
+
+def visible(values: Mapping[str, str], hidden: Collection[str]) -> dict[str, str]:
+    """The labels (or annotations) a team lets its renderings show."""
+    return {key: value for key, value in values.items() if key not in hidden}
+
+
+def visible_title(title: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+                  hidden: Collection[str]) -> str:
+    """An incident's title without hidden parts (it is built from alertname and summary)."""
+    if not {"alertname", "summary"} & set(hidden):
+        return title
+    return alert_title(visible(labels, hidden), visible(annotations, hidden))
+
+
+def may_see(user: str, *, private: bool, responders: Collection[str],
+            admins: Collection[str] = (), groups: Collection[str] = ()) -> bool:
+    """Anyone sees a public team's incidents; a private team's only its responders (users, or
+    members of its responder user groups: `groups` are the user's) and admins."""
+    if not private or user in admins:
+        return True
+    return user in responders or bool(set(responders) & set(groups))
