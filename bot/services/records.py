@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from bot.domain.errors import DomainError, IncidentNotFound
+from bot.domain.permissions import Action
+from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import queue_thread_note
@@ -74,11 +76,14 @@ async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, te
                    *, kind: str = "note", data: dict | None = None) -> None:
     """A note on the timeline, echoed in the incident's thread."""
     actor, now = as_actor(actor), ctx.clock.now()
-    async with recording_denials(ctx, incident_id, actor, "add a note to"), \
+    async with recording_denials(ctx, incident_id, actor, Action.NOTE), \
             ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "add a note to")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.NOTE)
         repo.timeline(s, incident_id=incident_id, at=now, kind=kind, actor=actor.user_id,
                       text=text, data=data or {})
+        audit.record(s, now, actor.user_id, Action.NOTE, team=incident.team,
+                     target=f"incident:{incident_id}", incident_id=incident_id,
+                     after={"kind": kind}, detail=text)
         await queue_thread_note(s, incident, f":memo: <@{actor.user_id}>: {text}", now)
     ctx.wake_delivery()
 

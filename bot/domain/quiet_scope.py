@@ -1,0 +1,39 @@
+"""Which team a silence is for, and whether its matchers are too broad for anyone but an admin.
+
+A silence is scoped to a team by an equality matcher on the `team` label (`team="platform"`).
+It is broad when nothing besides that scope narrows it: every other matcher matches any value
+(`=~".*"`, `=~".+"`, `!=""`, `!~""`), or there is no other matcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.domain.matchers import Matcher, MatchOp
+
+TEAM_LABEL = "team"
+_ANY = {".*", ".+", "(.*)", "(.+)", ".*?", ".+?", "(?s).*", "(?s).+", ""}
+
+
+@dataclass(frozen=True)
+class SilenceScope:
+    team: str | None  # None: no single known team
+    broad: bool
+
+
+def silence_scope(matchers: Sequence[Matcher], teams: Iterable[str]) -> SilenceScope:
+    teams = set(teams)
+    scoped = [m for m in matchers if m.name == TEAM_LABEL and m.op is MatchOp.EQUAL
+              and m.value in teams]
+    team = scoped[0].value if len({m.value for m in scoped}) == 1 else None
+    rest = [m for m in matchers if m not in scoped]
+    return SilenceScope(team=team, broad=all(_matches_anything(m) for m in rest))
+
+
+def _matches_anything(matcher: Matcher) -> bool:
+    if matcher.op is MatchOp.REGEX:
+        return matcher.value in _ANY - {""}
+    if matcher.op in (MatchOp.NOT_EQUAL, MatchOp.NOT_REGEX):
+        return matcher.value == ""
+    return False
