@@ -93,8 +93,7 @@ VERBS: dict[Action, str] = {
     Action.OPEN_FROM_DIGEST: "open an incident from the digest of",
     Action.READ_TIMELINE: "read outside its channel the timeline of",
     Action.READ_AUDIT: "read the audit trail of",
-    Action.UNSCOPED_SILENCE: "silence without a team matcher, or with matchers that match "
-                             "anything, in",
+    Action.UNSCOPED_SILENCE: "silence every alert of",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",
 }  # fmt: skip

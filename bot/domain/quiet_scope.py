@@ -1,6 +1,7 @@
 """Which team a silence is for, and whether its matchers are too broad for anyone but an admin.
 
-A silence is scoped to a team by an equality matcher on the `team` label (`team="platform"`).
+A silence is scoped to a team by an equality matcher on the `team` label (`team="platform"`),
+which matches the alerts routed to that team (or labelled with it).
 It is broad when nothing besides that scope narrows it: every other matcher matches any value
 (`=~".*"`, `=~".+"`, `!=""`, `!~""`), or there is no other matcher.
 """
@@ -24,11 +25,14 @@ class SilenceScope:
 
 def silence_scope(matchers: Sequence[Matcher], teams: Iterable[str]) -> SilenceScope:
     teams = set(teams)
-    scoped = [m for m in matchers if m.name == TEAM_LABEL and m.op is MatchOp.EQUAL
-              and m.value in teams]
+    scoped = [m for m in matchers if is_team_scope(m, m.value) and m.value in teams]
     team = scoped[0].value if len({m.value for m in scoped}) == 1 else None
     rest = [m for m in matchers if m not in scoped]
     return SilenceScope(team=team, broad=all(_matches_anything(m) for m in rest))
+
+
+def is_team_scope(matcher: Matcher, team: str | None) -> bool:
+    return matcher.name == TEAM_LABEL and matcher.op is MatchOp.EQUAL and matcher.value == team
 
 
 def _matches_anything(matcher: Matcher) -> bool:

@@ -12,7 +12,13 @@ from bot.domain.errors import DomainError, IncidentNotFound
 from bot.domain.permissions import Action
 from bot.services import audit
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
+from bot.services.incidents import (
+    Actor,
+    as_actor,
+    check_allowed,
+    incident_facts,
+    recording_denials,
+)
 from bot.services.notify import queue_thread_note
 from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, IncidentRow, SlackMessage, TimelineEvent
@@ -88,12 +94,22 @@ async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, te
     ctx.wake_delivery()
 
 
-async def timeline(ctx: ServiceContext, incident_id: int) -> tuple[IncidentRow,
-                                                                    list[TimelineEvent]]:
+async def timeline(ctx: ServiceContext, incident_id: int, actor: Actor | str,
+                   where: Where | None = None) -> tuple[IncidentRow, list[TimelineEvent]]:
+    """In the incident's own channel (and its thread) anyone may read it; elsewhere only its
+    team's responders and admins, so another team's private channel does not leak."""
+    actor = as_actor(actor)
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
         if incident is None:
             raise IncidentNotFound(incident_id)
+        here = where is not None and (await s.exec(select(SlackMessage.id).where(
+            SlackMessage.incident_id == incident_id,
+            SlackMessage.channel_id == where.channel_id))).first() is not None
+        facts = await incident_facts(ctx, s, incident, actor, own=here)
+    await audit.authorize(ctx, Action.READ_TIMELINE, actor, facts, team=incident.team,
+                          target=f"incident:{incident_id}", incident_id=incident_id)
+    async with ctx.db.reader() as s:
         return incident, await repo.timeline_of(s, incident_id)
 
 

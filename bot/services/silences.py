@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
@@ -12,7 +14,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import DomainError
 from bot.domain.matchers import Matcher, parse_matcher
 from bot.domain.permissions import Action
-from bot.domain.quiet_scope import silence_scope
+from bot.domain.quiet_scope import is_team_scope, silence_scope
 from bot.services import audit
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
@@ -29,7 +31,9 @@ async def create_silence(ctx: ServiceContext, matchers: list[Matcher], duration:
     scope = silence_scope(matchers, ctx.config.teams)
     what = ", ".join(str(m) for m in matchers)
     if scope.team is None or scope.broad:
-        facts = audit.team_facts(ctx, actor, [scope.team] if scope.team else [])
+        facts = replace(audit.team_facts(ctx, actor, [scope.team] if scope.team else []),
+                        target=f"{scope.team or 'any team'} (scope it with team=\"NAME\" "
+                               "and a matcher that narrows it)")
         await audit.authorize(ctx, Action.UNSCOPED_SILENCE, actor, facts, team=scope.team,
                               target=f"silence:{what}")
     else:
@@ -88,11 +92,18 @@ async def end_silence(ctx: ServiceContext, silence_id: int, actor: Actor | str) 
     return silence
 
 
-async def silence_for(s: AsyncSession, labels: dict[str, str], now: datetime) -> SilenceRow | None:
-    """The active silence an alert falls under, if any (every matcher of it must match)."""
+async def silence_for(s: AsyncSession, labels: dict[str, str], now: datetime,
+                      teams: Iterable[str] = ()) -> SilenceRow | None:
+    """The active silence an alert falls under, if any (every matcher of it must match).
+
+    `teams` are the teams the alert routes to: a silence's `team="X"` scope matches an alert
+    routed to X even when the alert carries no `team` label."""
+    teams = set(teams)
     for silence in (await s.exec(select(SilenceRow).where(
             col(SilenceRow.starts_at) <= now, col(SilenceRow.ends_at) > now))).all():
-        if all(parse_matcher(m).matches(labels) for m in silence.matchers):
+        matchers = [parse_matcher(m) for m in silence.matchers]
+        if all(m.matches(labels) or (silence.team in teams and is_team_scope(m, silence.team))
+               for m in matchers):
             return silence
     return None
 
