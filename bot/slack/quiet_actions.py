@@ -26,9 +26,8 @@ async def handle_maintenance_end(ack: AsyncAck, action: dict, body: dict, contex
 
 async def _end(ack: AsyncAck, respond: AsyncRespond, action: dict, body: dict, context: dict,
                service, what: str) -> None:
-    """Ack first; the service checks who may and posts the channel note; the clicker alone
-    hears the outcome or the refusal."""
-    await ack()
+    """Commit, then ack (like every button); the service checks who may and posts the
+    channel note; the clicker alone hears the outcome or the refusal."""
     try:
         ref = QuietRef.decode(action.get("value", ""))
         actor = await context["actor_for"](body["user"]["id"])
@@ -36,4 +35,5 @@ async def _end(ack: AsyncAck, respond: AsyncRespond, action: dict, body: dict, c
         text = f"{what} {ref.id} ended."
     except (DomainError, BadActionValue) as exc:
         text = str(exc)
+    await ack()
     await respond(text=text, response_type="ephemeral", replace_original=False)
