@@ -307,6 +307,12 @@ async def test_route_to_humans_calls_the_signed_webhook_and_shows_it(bot, receiv
     assert "incident.restore_ai" in buttons and "incident.route_to_humans" not in buttons
     assert any("S0HUMANS01" in m["text"] for m in bot.slack.messages("C0SUPPORT1"))
     assert bot.slack.calls_to("views.update")[-1].args["view_id"] == "V0VIEW0001"
+    from sqlmodel import col, select
+
+    from bot.store.models import AuditRow
+    trail = await bot._all(select(AuditRow).order_by(col(AuditRow.id)))
+    assert [(r.actor, r.action) for r in trail if "human" in r.action] == [
+        (CAROL, "route_to_humans"), ("system", "routed_to_humans")]
 
 
 async def test_restore_ai_reverses_the_handoff(bot, receiver):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from sqlmodel import col, select
@@ -12,6 +13,7 @@ from bot.domain.permissions import Action
 from bot.services import audit, incidents
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
+from bot.services.test_page import teams_of_person
 from bot.store import repo
 from bot.store.models import ActionItemRow, OverrideRow
 
@@ -21,9 +23,11 @@ async def add_action(ctx: ServiceContext, owner: str, text: str, due: date | Non
     actor, now = as_actor(actor), ctx.clock.now()
     if incident_id is not None:
         await incidents.ensure_may_act(ctx, incident_id, actor, Action.ADD_ACTION_ITEM)
-    else:  # not about one incident: any team's responders
-        await audit.authorize(ctx, Action.ADD_ACTION_ITEM, actor, audit.team_facts(
-            ctx, actor, audit.teams_of(ctx, actor)), target="action items")
+    else:  # about no one incident: anyone on a team (responder, rotation or policy)
+        teams = audit.teams_of(ctx, actor) or teams_of_person(ctx, actor.user_id)
+        await audit.authorize(ctx, Action.ADD_ACTION_ITEM, actor, replace(
+            audit.team_facts(ctx, actor, teams), responder=bool(teams), target="any team"),
+            target="action items")
     async with ctx.db.transaction() as s:
         item = ActionItemRow(incident_id=incident_id, owner=owner, text=text, due=due,
                              created_by=actor.user_id, created_at=now)

@@ -68,6 +68,10 @@ async def succeeded(ctx: ServiceContext, payload: dict, intent_id: int) -> None:
                 f"AI handling of {incident.service} restored by <@{actor}>")
         repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
                       data={"reason": payload.get("reason", "")})
+        audit.record(s, now, audit.SYSTEM, kind, team=incident.team,
+                     target=f"incident:{incident.id}", incident_id=incident.id,
+                     after={"humans_mode": incident.humans_mode},
+                     detail=f"the handoff webhook accepted the request of {actor}")
         await _tell_humans(ctx, s, incident, text, now)
         await queue_view_result(s, incident, payload.get("view_id"), "Done",
                                 f":white_check_mark: {text}.", now)
@@ -95,6 +99,10 @@ async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool)
                       else "handoff_retrying", actor="bot",
                       text=f"handoff webhook for {incident.service} failed: {error}",
                       data={"error": error, "final": final})
+        if final:
+            audit.record(s, now, audit.SYSTEM, "handoff_failed", team=incident.team,
+                         target=f"incident:{incident.id}", incident_id=incident.id,
+                         detail=error)
         verdict = "gave up" if final else "will retry"
         told = (f"Route to humans for #{incident.id} failed: {error}. The bot {verdict}; "
                 "the AI workflow is unchanged.")
