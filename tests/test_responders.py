@@ -11,6 +11,7 @@ from bot.services import heartbeat, paging, rotation
 from tests.appkit import (
     BotUnderTest,
     database_url,
+    eventually,
     payload,
     radio,
     start_bot,
@@ -267,8 +268,11 @@ async def test_escalate_to_a_person_without_choosing_one_is_an_error_in_the_moda
 
 async def test_someone_not_responsible_cannot_escalate(bot):
     incident_id = await open_paged_incident(bot)
-    view = await bot.open_modal("incident.escalate", incident_id, user="U0STRANGER1")
+    view = await bot.open_modal("incident.escalate", incident_id, user=CAROL)
 
+    assert await bot.click("incident.escalate", incident_id, user="U0STRANGER1") == 200
+    assert len(bot.slack.calls_to("views.open")) == 1  # no form for someone who may not act
+    assert "responders" in (await eventually(lambda: bot.slack.responses))[-1]["text"]
     answer = await bot.submit_view(view["callback_id"], view["private_metadata"],
                                    {"how": radio("next")}, user="U0STRANGER1")
 
@@ -355,7 +359,7 @@ async def test_a_service_without_handoff_config_says_what_to_add(bot):
     await bot.drain()
 
     assert await bot.click("incident.route_to_humans", 1, user=CAROL) == 200
-    assert "handoff.batch-eval" in bot.slack.responses[-1]["text"]
+    assert "handoff.batch-eval" in (await eventually(lambda: bot.slack.responses))[-1]["text"]
 
 
 async def test_the_heartbeat_going_silent_pages_the_owners_and_its_return_resolves(bot,

@@ -30,16 +30,12 @@ async def create_silence(ctx: ServiceContext, matchers: list[Matcher], duration:
     actor = as_actor(actor)
     scope = silence_scope(matchers, ctx.config.teams)
     what = ", ".join(str(m) for m in matchers)
-    if scope.team is None or scope.broad:
-        facts = replace(audit.team_facts(ctx, actor, [scope.team] if scope.team else []),
-                        target=f"{scope.team or 'any team'} (scope it with team=\"NAME\" "
-                               "and a matcher that narrows it)")
-        await audit.authorize(ctx, Action.UNSCOPED_SILENCE, actor, facts, team=scope.team,
-                              target=f"silence:{what}")
-    else:
-        await audit.authorize(ctx, Action.SILENCE, actor,
-                              audit.team_facts(ctx, actor, [scope.team]), team=scope.team,
-                              target=f"silence:{what}")
+    action = Action.SILENCE if scope.team and not scope.broad else Action.UNSCOPED_SILENCE
+    facts = audit.team_facts(ctx, actor, [scope.team] if scope.team else [])
+    if action is Action.UNSCOPED_SILENCE:
+        facts = replace(facts, target=f"{scope.team or 'any team'} (scope it with "
+                                      'team="NAME" and a matcher that narrows it)')
+    await audit.authorize(ctx, action, actor, facts, team=scope.team, target=f"silence:{what}")
     _cap(duration, ctx.config.permissions.max_silence, "permissions.max_silence")
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
