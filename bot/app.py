@@ -31,7 +31,7 @@ from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
-from bot.slack import actions, digest_actions, middleware, runbook_actions
+from bot.slack import actions, digest_actions, middleware, quiet_actions, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
@@ -83,6 +83,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     actions.register(bolt)
     digest_actions.register(bolt)
     runbook_actions.register(bolt)
+    quiet_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
@@ -133,7 +134,9 @@ def _load_runbooks(config: OncallConfig) -> list[Runbook]:
 
 
 def _responder_groups(config: OncallConfig) -> set[str]:
-    return {r for team in config.teams.values() for r in team.responders if r.startswith("S")}
+    """User groups whose members the permission checks need: responders' and admins'."""
+    listed = [r for team in config.teams.values() for r in team.responders] + config.admins
+    return {r for r in listed if r.startswith("S")}
 
 
 def build_web_app(parts: Components) -> web.Application:

@@ -340,6 +340,27 @@ def outbox_retry(intent_id: Annotated[int, typer.Argument(metavar="ID", help="fr
     typer.echo(answer)
 
 
+@app.command("audit")
+def audit_trail(since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 12h")] = "7d",
+                actor: Annotated[str | None, typer.Option(help="only this Slack user id")] = None,
+                as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")]
+                = False, config: ConfigOption = None) -> None:
+    """Print the append-only audit trail: changes and refusals, oldest first."""
+    from bot.audit_run import audit_lines
+    from bot.domain.durations import DurationError, parse_duration
+
+    try:
+        window = parse_duration(since)
+    except DurationError as exc:
+        typer.echo(f"--since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    loaded = _config(config, settings)
+    for line in asyncio.run(audit_lines(settings, loaded, since=window, actor=actor,
+                                        as_json=as_json)):
+        typer.echo(line)
+
+
 @app.command()
 def demo() -> None:
     """Run the real pipeline offline against a local Slack stand-in and print the channels."""

@@ -17,6 +17,7 @@ from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
+from bot.domain.permissions import Action
 from bot.domain.redaction import RedactConfig
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
@@ -97,12 +98,27 @@ class DeliveryLimits(Strict):
         return value
 
 
+class Permissions(Strict):
+    """Caps on quiet time, and actions the config reserves for admins."""
+
+    max_silence: Duration = timedelta(hours=24)
+    max_maintenance: Duration = timedelta(days=7)
+    admin_only: list[Action] = Field(default_factory=list,
+                                     description="action names from the README's matrix")
+
+
+class AuditConfig(Strict):
+    retention: Duration = timedelta(days=400)
+
+
 class OncallConfig(Strict):
     """The whole oncall.yaml."""
 
     teams: dict[str, Team]
     tool_owners: dict[str, str] = Field(default_factory=dict)
-    admins: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list, description="user ids and/or group ids")
+    permissions: Permissions = Field(default_factory=Permissions)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     route: RouteNode
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
@@ -228,8 +244,8 @@ def _cross_check(config: OncallConfig, filename: str, lines: dict[str, int]) -> 
     for i, admin in enumerate(config.admins):
         if not SLACK_USER_OR_GROUP_ID.match(admin):
             key = f"admins[{i}]"
-            found.append(ConfigProblem(filename, key, f"{admin!r}: a Slack user id (U...)",
-                                       lines.get(key)))
+            found.append(ConfigProblem(filename, key, f"{admin!r}: a Slack user id (U...) "
+                                       "or user group id (S...)", lines.get(key)))
     return _dedupe(found)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.app import build_components
 from bot.config import OncallConfig
+from bot.services.actors import CLI
 from bot.services.test_page import test_page
 from bot.settings import Settings
 from bot.store.db import migrate
@@ -17,7 +18,7 @@ async def send_test_page(settings: Settings, config: OncallConfig, user: str) ->
     migrate(settings.database_url)
     parts = build_components(settings, config)
     try:
-        ids = await test_page(parts.services, user, requested_by="oncall-bot CLI")
+        ids = await test_page(parts.services, user, requested_by=CLI)
         intents = await parts.worker.deliver_now(ids, DEADLINE_SECONDS)
     finally:
         await parts.db.dispose()

@@ -138,7 +138,7 @@ class RouteReporter:
             return None
         found = [f"silence {s.id} until {s.ends_at:%Y-%m-%d %H:%M} UTC"
                  + (f" ({s.comment})" if s.comment else "")
-                 for s in self.holds.silences if s.holds(labels)]
+                 for s in self.holds.silences if s.holds(labels, team)]
         window = self.holds.maintenance.get(team)
         if window is not None:
             found.append(f"team {team} in maintenance until {window.ends_at:%Y-%m-%d %H:%M} UTC"

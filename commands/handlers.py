@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.routing_report import describe, who_wakes_up
-from bot.services import digests, incidents, lookups, postmortem, records, runbooks
+from bot.services import audit, digests, incidents, lookups, postmortem, records, runbooks
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor
 from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
 from bot.slack.blocks import escape_mrkdwn, slack_date
@@ -85,7 +84,7 @@ async def _note(ctx, command: p.NoteCommand, call: Invocation) -> Reply:
 
 async def _timeline(ctx, command: p.TimelineCommand, call: Invocation) -> Reply:
     incident_id = await records.target_incident(ctx, command.incident, call.where)
-    incident, events = await records.timeline(ctx, incident_id, call.actor)
+    incident, events = await records.timeline(ctx, incident_id, call.actor, call.where)
     pages = max(1, -(-len(events) // TIMELINE_PAGE))
     page = min(command.page, pages)
     shown = events[(page - 1) * TIMELINE_PAGE: page * TIMELINE_PAGE]
@@ -106,14 +105,12 @@ async def _runbook(ctx, command: p.RunbookCommand, call: Invocation) -> Reply:
 
 async def _test_page(ctx, command: p.TestPageCommand, call: Invocation) -> Reply:
     user = command.user_id or call.actor.user_id
-    await test_page(ctx, user, requested_by=call.actor.user_id)
+    await test_page(ctx, user, requested_by=call.actor)
     targets = ["a Slack DM"] + [f"pager {escape_mrkdwn(n)}" for n in pagers_for(ctx, user)]
     return Reply(f"Sending a test page to <@{user}> through {', '.join(targets)}.")
 
 
 async def _route_test(ctx, command: p.RouteTestCommand, call: Invocation) -> Reply:
-    if not _is_responder(ctx, call.actor):
-        return Reply("`route test` is for responders and admins.")
     holds = await hold_state(ctx, ctx.clock.now())
     report = describe(ctx.config, command.labels, holds=holds, runbooks=ctx.runbooks)
     lines = []
@@ -132,22 +129,29 @@ async def _postmortem(ctx, command: p.PostmortemCommand, call: Invocation) -> Re
 
 
 async def _digest(ctx, command: p.DigestCommand, call: Invocation) -> Reply:
-    """On demand: never claims a scheduled window, so the hourly or weekly one still goes out."""
-    if command.kind == "cost":
-        sent = await digests.send_cost_digests_now(ctx)
-        what = "cost digest"
-    else:
-        sent = await digests.send_noise_reviews_now(ctx)
-        what = "noise review"
+    """On demand: never claims a scheduled window, so the hourly or weekly one still goes out.
+    Without TEAM: every team for an admin, else the teams the caller responds for."""
+    send = digests.send_cost_digests_now if command.kind == "cost" else \
+        digests.send_noise_reviews_now
+    what = "cost digest" if command.kind == "cost" else "noise review"
+    mine = [None] if audit.is_admin(ctx, call.actor) else audit.teams_of(ctx, call.actor)
+    sent = []
+    for team in [command.team] if command.team else mine or [None]:
+        sent += await send(ctx, team, actor=call.actor)
     if not sent:
         return Reply(f"Nothing to send: the {what} would be empty.")
     return Reply(f"Sending {len(sent)} {what} message(s) to the team channels.")
 
 
-def _is_responder(ctx: ServiceContext, actor: Actor) -> bool:
-    listed = {r for team in ctx.config.teams.values() for r in team.responders}
-    return actor.user_id in ctx.config.admins or actor.user_id in listed or bool(
-        listed & actor.groups) or not listed
+async def _audit(ctx: ServiceContext, command: p.AuditCommand, call: Invocation) -> Reply:
+    rows = await audit.team_entries(ctx, call.actor)
+    if not rows:
+        return Reply("No audit entries for your teams yet.")
+    lines = [f"{slack_date(r.at, '{date_short} {time_secs}')} <@{r.actor}> *{r.action}*"
+             f"{' :no_entry: refused' if r.outcome == 'refused' else ''} "
+             f"{escape_mrkdwn(r.target)}" + (f": {escape_mrkdwn(r.detail)[:200]}"
+                                             if r.detail else "") for r in rows]
+    return Reply("*Recent audit entries of your teams*\n" + "\n".join(lines))
 
 
 HANDLERS: dict[type, Handler] = {
@@ -155,5 +159,6 @@ HANDLERS: dict[type, Handler] = {
     p.EscalateCommand: _escalate, p.NoteCommand: _note, p.TimelineCommand: _timeline,
     p.RunbookCommand: _runbook, p.TestPageCommand: _test_page,
     p.RouteTestCommand: _route_test, p.PostmortemCommand: _postmortem, p.DigestCommand: _digest,
+    p.AuditCommand: _audit,
     **QUIET_HANDLERS,
 }

@@ -41,12 +41,37 @@ from commands.arguments import (
 from commands.usage import GENERAL_USAGE, USAGES, usage_for, usage_line
 
 __all__ = [
-    "COMMAND_NAMES", "MAX_TEXT", "AckCommand", "ActionCommand", "ActionsCommand", "Command",
-    "CommandAdapter", "DigestCommand", "DoneCommand", "EscalateCommand", "HelpCommand",
-    "MaintenanceCommand", "Mention", "MentionKind", "NoteCommand", "OverrideCommand",
-    "ParseError", "PostmortemCommand", "ResolveCommand", "RouteTestCommand", "RunbookCommand",
-    "SilenceCommand", "SilencesCommand", "TestPageCommand", "TimelineCommand",
-    "UnsilenceCommand", "WhoCommand", "find_mentions", "parse", "parse_mention",
+    "COMMAND_NAMES",
+    "MAX_TEXT",
+    "AckCommand",
+    "ActionCommand",
+    "ActionsCommand",
+    "AuditCommand",
+    "Command",
+    "CommandAdapter",
+    "DigestCommand",
+    "DoneCommand",
+    "EscalateCommand",
+    "HelpCommand",
+    "MaintenanceCommand",
+    "Mention",
+    "MentionKind",
+    "NoteCommand",
+    "OverrideCommand",
+    "ParseError",
+    "PostmortemCommand",
+    "ResolveCommand",
+    "RouteTestCommand",
+    "RunbookCommand",
+    "SilenceCommand",
+    "SilencesCommand",
+    "TestPageCommand",
+    "TimelineCommand",
+    "UnsilenceCommand",
+    "WhoCommand",
+    "find_mentions",
+    "parse",
+    "parse_mention",
     "strip_bot_mention",
 ]  # fmt: skip
 
@@ -137,6 +162,11 @@ class OverrideCommand(_Command):
 class DigestCommand(_Command):
     name: Literal["digest"] = "digest"
     kind: Literal["cost", "noise"]
+    team: str | None = None
+
+
+class AuditCommand(_Command):
+    name: Literal["audit"] = "audit"
 
 
 class TestPageCommand(_Command):
@@ -174,7 +204,7 @@ Command = Annotated[
     HelpCommand | WhoCommand | AckCommand | ResolveCommand | EscalateCommand | NoteCommand
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
-    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand,
+    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -299,8 +329,9 @@ def _parse_digest(args: Args) -> DigestCommand:
             f"{shown(kind)} is not a digest: choose cost or noise.",
             suggest(kind, ("cost", "noise")),
         )
+    team = args.optional()
     args.done()
-    return DigestCommand(kind=kind)  # type: ignore[arg-type]
+    return DigestCommand(kind=kind, team=team.value if team else None)  # type: ignore[arg-type]
 
 
 def _parse_test_page(args: Args) -> TestPageCommand:
@@ -364,6 +395,7 @@ _PARSERS: dict[str, Parser] = {
     "done": _parse_done,
     "postmortem": _incident_only(PostmortemCommand),
     "route": _parse_route,
+    "audit": _no_arguments(AuditCommand),
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

@@ -13,12 +13,12 @@ from commands.reply import Invocation, Reply
 
 async def _silence(ctx: ServiceContext, command: p.SilenceCommand, call: Invocation) -> Reply:
     silence = await silences.create_silence(ctx, list(command.matchers), command.duration,
-                                            command.comment or "", call.actor.user_id)
+                                            command.comment or "", call.actor)
     what = ", ".join(f"`{escape_mrkdwn(m)}`" for m in silence.matchers)
     return Reply(f":mute: Silence {silence.id} by <@{call.actor.user_id}>: {what} for "
                  f"{format_duration(command.duration)}, until {slack_date(silence.ends_at)}. "
                  "Matching alerts are stored, not posted; still-firing ones are posted when it "
-                 "ends.", in_channel=True)
+                 "ends. Announced in the team's channel with an End now button.")
 
 
 async def _silences(ctx: ServiceContext, command: p.SilencesCommand, call: Invocation) -> Reply:
@@ -34,24 +34,24 @@ async def _silences(ctx: ServiceContext, command: p.SilencesCommand, call: Invoc
 async def _unsilence(ctx: ServiceContext, command: p.UnsilenceCommand, call: Invocation) -> Reply:
     if not command.silence_id.isdigit():
         raise DomainError("Silence ids are numbers; `/oncall silences` lists them.")
-    silence = await silences.end_silence(ctx, int(command.silence_id), call.actor.user_id)
+    silence = await silences.end_silence(ctx, int(command.silence_id), call.actor)
     return Reply(f":loud_sound: Silence {silence.id} ended by <@{call.actor.user_id}>; "
-                 f"{silence.suppressed} held alert(s) are routed now if still firing.",
-                 in_channel=True)
+                 f"{silence.suppressed} held alert(s) are routed now if still firing.")
 
 
 async def _maintenance(ctx: ServiceContext, command: p.MaintenanceCommand,
                        call: Invocation) -> Reply:
     window = await silences.create_maintenance(ctx, command.team, command.duration,
-                                               command.comment or "", call.actor.user_id)
+                                               command.comment or "", call.actor)
     return Reply(f":wrench: {escape_mrkdwn(window.team)} is in maintenance until "
                  f"{slack_date(window.ends_at)}: its pages become notifications without "
-                 "mentions, and whatever is still open then pages.", in_channel=True)
+                 "mentions, and whatever is still open then pages. Announced in its channel "
+                 "with an End now button.")
 
 
 async def _override(ctx: ServiceContext, command: p.OverrideCommand, call: Invocation) -> Reply:
     schedule, row = await followups.take_shift(ctx, command.user_id, command.duration,
-                                               command.team, call.actor.user_id)
+                                               command.team, call.actor)
     return Reply(f":handshake: <@{row.user}> is on call for {escape_mrkdwn(schedule)} until "
                  f"{slack_date(row.end)} (set by <@{call.actor.user_id}>).", in_channel=True)
 
@@ -62,7 +62,7 @@ async def _action(ctx: ServiceContext, command: p.ActionCommand, call: Invocatio
     except DomainError:
         incident_id = None  # an action item need not belong to one incident
     item = await followups.add_action(ctx, command.owner_id, command.text, command.due,
-                                      incident_id, call.actor.user_id)
+                                      incident_id, call.actor)
     about = f" for #{incident_id}" if incident_id else ""
     due = f", due {item.due}" if item.due else ""
     return Reply(f"Action item {item.id}{about}: <@{item.owner}> {escape_mrkdwn(item.text)}{due}.")
@@ -81,7 +81,7 @@ async def _actions(ctx: ServiceContext, command: p.ActionsCommand, call: Invocat
 
 
 async def _done(ctx: ServiceContext, command: p.DoneCommand, call: Invocation) -> Reply:
-    item = await followups.mark_done(ctx, command.action_id, call.actor.user_id)
+    item = await followups.mark_done(ctx, command.action_id, call.actor)
     return Reply(f":white_check_mark: Action item {item.id} done: {escape_mrkdwn(item.text)}.")
 
 

@@ -91,7 +91,12 @@ USAGES: tuple[Usage, ...] = (
         "put someone on call in place of the schedule",
         "override @alice for 8h voice",
     ),
-    Usage("digest", "digest cost|noise", "send the cost or noise digest now", "digest noise"),
+    Usage(
+        "digest",
+        "digest cost|noise [TEAM]",
+        "send the cost or noise digest now, to your teams' channels or one team's",
+        "digest noise voice",
+    ),
     Usage(
         "test-page",
         "test-page [@user]",
@@ -115,6 +120,7 @@ USAGES: tuple[Usage, ...] = (
         "show where an alert with these labels would go",
         'route test alertname="FTLHigh" service=voice',
     ),
+    Usage("audit", "audit", "recent audit entries of your teams (responders)", "audit"),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

@@ -497,6 +497,8 @@ def test_action_ids_and_metadata_type() -> None:
         "incident.runbook_start",
         "incident.restore_ai",
         "digest.open_incident",
+        "silence.end",
+        "maintenance.end",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 

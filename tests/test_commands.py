@@ -145,9 +145,9 @@ async def test_the_shortcut_copies_a_message_into_the_timeline(bot):
 async def test_silenced_alerts_are_held_then_posted_when_the_silence_ends(bot):
     from bot.services.ingest import release_silences
 
-    reply = await bot.slash('silence alertname="HealthcareFTLP95High" for 30m deploy',
-                            user=RESPONDER)
-    assert "Silence 1" in reply["text"] and reply["response_type"] == "in_channel"
+    reply = await bot.slash('silence team="platform" alertname="HealthcareFTLP95High" for 30m '
+                            'deploy', user=RESPONDER)
+    assert "Silence 1" in reply["text"] and reply["response_type"] == "ephemeral"
     await open_incident_or_none(bot)
     assert await bot.incidents() == [] and len(await bot.alerts()) == 1
     assert "held" in (await bot.slash("silences"))["text"]
@@ -162,7 +162,7 @@ async def test_silenced_alerts_are_held_then_posted_when_the_silence_ends(bot):
 
 
 async def test_unsilence_ends_a_silence_early(bot):
-    await bot.slash('silence alertname="X" for 1h')
+    await bot.slash('silence team="platform" alertname="X" for 1h')
     reply = await bot.slash("unsilence 1")
     assert "ended" in reply["text"]
     assert "No active silences" in (await bot.slash("silences"))["text"]
@@ -230,7 +230,7 @@ async def test_the_shortcut_on_a_message_outside_incidents_lets_the_user_pick(bo
 
 async def test_an_alert_held_by_a_silence_is_noted_on_the_incident_it_would_join(bot):
     incident_id = await open_incident(bot)
-    await bot.slash('silence vertical="retail" for 1h')
+    await bot.slash('silence team="platform" vertical="retail" for 1h')
     more = payload("alertmanager/firing-model-ftl-p95.json")
     more["alerts"][0]["labels"].update({"alert_type": "infra", "vertical": "retail"})
     more["alerts"][0]["fingerprint"] = "0123456789abcdef"

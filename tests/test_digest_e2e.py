@@ -127,7 +127,7 @@ async def test_only_the_team_may_open_an_incident_from_its_digest(bot):
     assert await bot.click(ActionId.DIGEST_OPEN_INCIDENT, 0, user=ALICE, value=value) == 200
 
     assert await bot.incidents() == []
-    assert "Only finops's responders and admins" in bot.slack.responses[0]["text"]
+    assert "Only the responders of finops" in bot.slack.responses[0]["text"]
 
 
 async def test_a_new_install_posts_no_review_of_the_weeks_before_it_started(bot):

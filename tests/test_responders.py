@@ -11,6 +11,7 @@ from bot.services import heartbeat, paging, rotation
 from tests.appkit import (
     BotUnderTest,
     database_url,
+    eventually,
     payload,
     radio,
     start_bot,
@@ -267,8 +268,11 @@ async def test_escalate_to_a_person_without_choosing_one_is_an_error_in_the_moda
 
 async def test_someone_not_responsible_cannot_escalate(bot):
     incident_id = await open_paged_incident(bot)
-    view = await bot.open_modal("incident.escalate", incident_id, user="U0STRANGER1")
+    view = await bot.open_modal("incident.escalate", incident_id, user=CAROL)
 
+    assert await bot.click("incident.escalate", incident_id, user="U0STRANGER1") == 200
+    assert len(bot.slack.calls_to("views.open")) == 1  # no form for someone who may not act
+    assert "responders" in (await eventually(lambda: bot.slack.responses))[-1]["text"]
     answer = await bot.submit_view(view["callback_id"], view["private_metadata"],
                                    {"how": radio("next")}, user="U0STRANGER1")
 
@@ -307,6 +311,12 @@ async def test_route_to_humans_calls_the_signed_webhook_and_shows_it(bot, receiv
     assert "incident.restore_ai" in buttons and "incident.route_to_humans" not in buttons
     assert any("S0HUMANS01" in m["text"] for m in bot.slack.messages("C0SUPPORT1"))
     assert bot.slack.calls_to("views.update")[-1].args["view_id"] == "V0VIEW0001"
+    from sqlmodel import col, select
+
+    from bot.store.models import AuditRow
+    trail = await bot._all(select(AuditRow).order_by(col(AuditRow.id)))
+    assert [(r.actor, r.action) for r in trail if "human" in r.action] == [
+        (CAROL, "route_to_humans"), ("system", "routed_to_humans")]
 
 
 async def test_restore_ai_reverses_the_handoff(bot, receiver):
@@ -349,7 +359,7 @@ async def test_a_service_without_handoff_config_says_what_to_add(bot):
     await bot.drain()
 
     assert await bot.click("incident.route_to_humans", 1, user=CAROL) == 200
-    assert "handoff.batch-eval" in bot.slack.responses[-1]["text"]
+    assert "handoff.batch-eval" in (await eventually(lambda: bot.slack.responses))[-1]["text"]
 
 
 async def test_the_heartbeat_going_silent_pages_the_owners_and_its_return_resolves(bot,

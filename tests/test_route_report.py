@@ -131,9 +131,10 @@ async def record_holds(url: str, now: datetime) -> None:
     db = Database(url)
     ctx = ServiceContext(db=db, config=parse_config(CONFIG), clock=FakeClock(now))
     try:
-        await create_silence(ctx, parse_matchers('service="db"'), timedelta(hours=1),
-                             "db work", "U0ADMIN001")
-        await create_maintenance(ctx, "platform", timedelta(hours=2), "upgrade", "U0ADMIN001")
+        # Scoped to the team the alert routes to (it carries no team label): held all the same.
+        await create_silence(ctx, parse_matchers('team="platform",service="db"'),
+                             timedelta(hours=1), "db work", "cli")
+        await create_maintenance(ctx, "platform", timedelta(hours=2), "upgrade", "cli")
         async with db.transaction() as s:
             s.add(OverrideRow(schedule="platform", user="U0OVERRIDE", start=now - timedelta(1),
                               end=now + timedelta(hours=1), created_at=now))

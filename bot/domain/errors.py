@@ -15,4 +15,8 @@ class NothingToDo(DomainError):
 
 
 class NotAllowed(DomainError):
-    """The user may not act on this incident."""
+    """The user may not do this; the message says why and who may."""
+
+    def __init__(self, message: str, verdict: object | None = None):
+        super().__init__(message)
+        self.verdict = verdict  # the domain's Refused, when the permission table decided

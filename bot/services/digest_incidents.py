@@ -15,8 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain.alerts import Action, IncidentStatus
 from bot.domain.cost_digest import ratio_text
 from bot.domain.digests import Window
-from bot.domain.errors import DomainError, NotAllowed
-from bot.domain.permissions import may_act
+from bot.domain.errors import DomainError
+from bot.domain.permissions import Action as Do
+from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
 from bot.services.outbox import queue_sync
@@ -43,7 +44,7 @@ class Opened:
 
 async def open_incident(ctx: ServiceContext, line: DigestLine, actor: Actor) -> Opened:
     """One open incident per digest line: a second click answers with the first one."""
-    _check_allowed(ctx, line.team, actor)
+    await _check_allowed(ctx, line.team, actor)
     now = ctx.clock.now()
     key = f"digest:{line.team}:{line.service}:{line.model}"
     async with ctx.db.transaction() as s:
@@ -60,14 +61,12 @@ async def open_incident(ctx: ServiceContext, line: DigestLine, actor: Actor) -> 
     return Opened(incident.id, incident.channel, new=True)
 
 
-def _check_allowed(ctx: ServiceContext, team: str, actor: Actor) -> None:
-    config = ctx.config.teams.get(team)
-    if config is None:
+async def _check_allowed(ctx: ServiceContext, team: str, actor: Actor) -> None:
+    if team not in ctx.config.teams:
         raise DomainError(f"Team '{team}' is no longer in the config.")
-    if not may_act(actor.user_id, responders=config.responders, admins=ctx.config.admins,
-                   groups=actor.groups):
-        raise NotAllowed(f"Only {team}'s responders and admins can open an incident from its "
-                         "cost digest.")
+    await audit.authorize(ctx, Do.OPEN_FROM_DIGEST, actor,
+                          audit.team_facts(ctx, actor, [team]), team=team,
+                          target=f"digest:{team}")
 
 
 async def _open(ctx: ServiceContext, s: AsyncSession, key: str, line: DigestLine,
@@ -92,6 +91,9 @@ async def _open(ctx: ServiceContext, s: AsyncSession, key: str, line: DigestLine
     await s.flush()
     for alert in alerts:
         await repo.link(s, incident.id, alert.id)
+    audit.record(s, now, actor.user_id, Do.OPEN_FROM_DIGEST, team=line.team,
+                 target=f"incident:{incident.id}", incident_id=incident.id,
+                 after={"status": incident.status}, detail=reason)
     repo.timeline(s, incident_id=incident.id, at=now, kind="opened_from_digest",
                   actor=actor.user_id, text=reason,
                   data={"alert_ids": [alert.id for alert in alerts]})

@@ -22,6 +22,9 @@ from bot.domain.cost_digest import CostDigest, build_cost_digest
 from bot.domain.digests import Window, digest_window, last_due_window, previous_week, week_before
 from bot.domain.errors import DomainError
 from bot.domain.noise import NoiseReview, noise_review
+from bot.domain.permissions import Action
+from bot.services import audit
+from bot.services.actors import CLI, Actor, as_actor
 from bot.services.context import ServiceContext
 from bot.services.install import record_start
 from bot.store import digest_queries, install, repo
@@ -122,13 +125,16 @@ async def cost_digests_now(ctx: ServiceContext, team: str | None = None) -> dict
     return found
 
 
-async def send_cost_digests_now(ctx: ServiceContext, team: str | None = None) -> list[int]:
+async def send_cost_digests_now(ctx: ServiceContext, team: str | None = None,
+                                actor: Actor | str = CLI) -> list[int]:
     """Queue the on-demand cost digests; the ids of the intents, for callers that wait."""
+    await _may_post(ctx, as_actor(actor), COST, team)
     digests = await cost_digests_now(ctx, team)
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
         ids = [await queue_digest(s, COST, name, ctx.config.channel_of(name), digest.to_json(),
                                   now, on_demand=True) for name, digest in digests.items()]
+        _audit_posts(s, now, as_actor(actor), COST, list(digests))
     ctx.wake_delivery()
     return ids
 
@@ -185,16 +191,34 @@ async def noise_reviews_now(ctx: ServiceContext,
                 for target in review_targets(ctx, team)}
 
 
-async def send_noise_reviews_now(ctx: ServiceContext, team: str | None = None) -> list[int]:
+async def send_noise_reviews_now(ctx: ServiceContext, team: str | None = None,
+                                 actor: Actor | str = CLI) -> list[int]:
     """Queue the on-demand reviews; the ids of the intents, for callers that wait."""
+    await _may_post(ctx, as_actor(actor), NOISE, team)
     reviews = await noise_reviews_now(ctx, team)
     channels = {target.key: target.channel for target in review_targets(ctx, team)}
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
         ids = [await queue_digest(s, NOISE, key, channels[key], review.to_json(), now,
                                   on_demand=True) for key, review in reviews.items()]
+        _audit_posts(s, now, as_actor(actor), NOISE, list(reviews))
     ctx.wake_delivery()
     return ids
+
+
+async def _may_post(ctx: ServiceContext, actor: Actor, kind: str, team: str | None) -> None:
+    """A team's responders may post its digest; every team's at once takes an admin."""
+    await audit.authorize(ctx, Action.POST_DIGEST, actor,
+                          audit.team_facts(ctx, actor, [team] if team else []),
+                          team=team, target=f"digest:{kind}")
+
+
+def _audit_posts(s: AsyncSession, now: datetime, actor: Actor, kind: str,
+                 keys: list[str]) -> None:
+    for key in keys:
+        audit.record(s, now, actor.user_id, Action.POST_DIGEST,
+                     team=key if key != ALL_TEAMS else None, target=f"digest:{kind}",
+                     detail="on demand")
 
 
 def review_targets(ctx: ServiceContext, team: str | None = None) -> list[ReviewTarget]:

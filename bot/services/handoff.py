@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.domain.errors import DomainError, NothingToDo
 from bot.domain.handoff import Mode, handoff_body
-from bot.services import outbox
+from bot.domain.permissions import Action
+from bot.services import audit, outbox
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.services.notify import (
@@ -18,16 +19,17 @@ from bot.store import repo
 from bot.store.models import IncidentRow
 
 VERB = {"humans": "route to humans", "ai": "restore AI handling of"}
+ACTION = {"humans": Action.ROUTE_TO_HUMANS, "ai": Action.RESTORE_AI}
 
 
 async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mode: Mode,
                   reason: str = "", view_id: str | None = None) -> IncidentRow:
     """Queue the signed webhook call; the state changes only once the receiver said yes."""
     actor = as_actor(actor)
-    async with recording_denials(ctx, incident_id, actor, VERB[mode]):
+    async with recording_denials(ctx, incident_id, actor, ACTION[mode]):
         now = ctx.clock.now()
         async with ctx.db.transaction() as s:
-            incident = await check_allowed(ctx, s, incident_id, actor, VERB[mode])
+            incident = await check_allowed(ctx, s, incident_id, actor, ACTION[mode])
             if incident.service not in ctx.config.handoff:
                 raise DomainError(
                     f"No handoff is configured for service '{incident.service or '(none)'}': "
@@ -42,6 +44,10 @@ async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mod
                           actor=actor.user_id, text=f"<@{actor.user_id}> asked to "
                           f"{VERB[mode]} {incident.service}" + (f": {reason}" if reason else ""),
                           data=body)
+            audit.record(s, now, actor.user_id, ACTION[mode], team=incident.team,
+                         target=f"incident:{incident_id}", incident_id=incident_id,
+                         before={"humans_mode": incident.humans_mode},
+                         after={"requested": mode}, detail=reason)
     ctx.wake_delivery()
     return incident
 
@@ -62,6 +68,10 @@ async def succeeded(ctx: ServiceContext, payload: dict, intent_id: int) -> None:
                 f"AI handling of {incident.service} restored by <@{actor}>")
         repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
                       data={"reason": payload.get("reason", "")})
+        audit.record(s, now, audit.SYSTEM, kind, team=incident.team,
+                     target=f"incident:{incident.id}", incident_id=incident.id,
+                     after={"humans_mode": incident.humans_mode},
+                     detail=f"the handoff webhook accepted the request of {actor}")
         await _tell_humans(ctx, s, incident, text, now)
         await queue_view_result(s, incident, payload.get("view_id"), "Done",
                                 f":white_check_mark: {text}.", now)
@@ -89,6 +99,10 @@ async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool)
                       else "handoff_retrying", actor="bot",
                       text=f"handoff webhook for {incident.service} failed: {error}",
                       data={"error": error, "final": final})
+        if final:
+            audit.record(s, now, audit.SYSTEM, "handoff_failed", team=incident.team,
+                         target=f"incident:{incident.id}", incident_id=incident.id,
+                         detail=error)
         verdict = "gave up" if final else "will retry"
         told = (f"Route to humans for #{incident.id} failed: {error}. The bot {verdict}; "
                 "the AI workflow is unchanged.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -11,8 +11,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain.alerts import IncidentStatus
 from bot.domain.errors import DomainError, IncidentNotFound, NotAllowed, NothingToDo
 from bot.domain.escalation import ack_deadline
-from bot.domain.permissions import may_act
-from bot.services import paging
+from bot.domain.permissions import Action, Facts, decide, is_member
+from bot.services import audit, paging
+from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
 from bot.services.notify import (
     paged_pagers,
@@ -24,18 +25,6 @@ from bot.services.notify import (
 )
 from bot.store import repo
 from bot.store.models import IncidentRow, PageRow
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who clicked, with the configured user groups they belong to (resolved by the adapter)."""
-
-    user_id: str
-    groups: frozenset[str] = field(default_factory=frozenset)
-
-
-def as_actor(actor: Actor | str) -> Actor:
-    return actor if isinstance(actor, Actor) else Actor(actor)
 
 
 @dataclass(frozen=True)
@@ -60,14 +49,14 @@ async def describe(ctx: ServiceContext, incident_id: int) -> IncidentInfo:
 async def acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor | str) -> IncidentRow:
     """Triggered -> acknowledged; the conditional UPDATE makes a double click a no-op."""
     actor = as_actor(actor)
-    async with recording_denials(ctx, incident_id, actor, "acknowledge"):
+    async with recording_denials(ctx, incident_id, actor, Action.ACK):
         return await _acknowledge(ctx, incident_id, actor)
 
 
 async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "acknowledge")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.ACK)
         _, policy = paging.policy_of(ctx, incident)
         deadline = ack_deadline(policy, now) if policy else None
         changed = await repo.set_where(
@@ -81,6 +70,7 @@ async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> I
         await s.refresh(incident)
         repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor.user_id,
                       text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident))
+        _audit(s, now, actor, Action.ACK, incident, IncidentStatus.TRIGGERED.value)
         await _tell_pagers(s, incident, "acknowledge", now)
         await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
@@ -91,14 +81,15 @@ async def resolve(ctx: ServiceContext, incident_id: int, actor: Actor | str,
                   note: str = "") -> IncidentRow:
     """Any open state -> resolved; frees the group so the next alert opens a new incident."""
     actor = as_actor(actor)
-    async with recording_denials(ctx, incident_id, actor, "resolve"):
+    async with recording_denials(ctx, incident_id, actor, Action.RESOLVE):
         return await _resolve(ctx, incident_id, actor, note)
 
 
 async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: str) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "resolve")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.RESOLVE)
+        before = incident.status
         changed = await repo.set_where(
             s, IncidentRow,
             [IncidentRow.id == incident_id, IncidentRow.status != IncidentStatus.RESOLVED.value],
@@ -112,6 +103,7 @@ async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: st
         repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor.user_id,
                       text=text, data={"note": note, "still_firing_at_source": firing})
         await s.refresh(incident)
+        _audit(s, now, actor, Action.RESOLVE, incident, before, note)
         await _tell_pagers(s, incident, "resolve", now)
         await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
@@ -123,7 +115,7 @@ async def escalate(ctx: ServiceContext, incident_id: int, actor: Actor | str, *,
                    to_usergroup: str | None = None) -> IncidentRow:
     """Page the next level now, or a chosen person or group; an acked incident is handed on."""
     actor = as_actor(actor)
-    async with recording_denials(ctx, incident_id, actor, "escalate"):
+    async with recording_denials(ctx, incident_id, actor, Action.ESCALATE):
         return await _escalate(ctx, incident_id, actor, reason, to_user, to_usergroup)
 
 
@@ -131,10 +123,10 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
                     to_user: str | None, to_usergroup: str | None) -> IncidentRow:
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "escalate")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.ESCALATE)
         if incident.status == IncidentStatus.RESOLVED.value:
             raise NothingToDo(_already(incident))
-        target = _target_text(to_user, to_usergroup)
+        target, before = _target_text(to_user, to_usergroup), incident.status
         incident.status, incident.unowned = IncidentStatus.TRIGGERED.value, False
         repo.timeline(s, incident_id=incident_id, at=now, kind="escalated", actor=actor.user_id,
                       text=f"<@{actor.user_id}> escalated to {target}"
@@ -148,9 +140,17 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
         else:
             await paging.notify_step(ctx, s, incident, now)
         s.add(incident)
+        _audit(s, now, actor, Action.ESCALATE, incident, before, f"to {target}: {reason}")
         await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
     return incident
+
+
+def _audit(s: AsyncSession, now: datetime, actor: Actor, action: Action,
+           incident: IncidentRow, before: str, detail: str = "") -> None:
+    audit.record(s, now, actor.user_id, action, team=incident.team,
+                 target=f"incident:{incident.id}", incident_id=incident.id,
+                 before={"status": before}, after={"status": incident.status}, detail=detail)
 
 
 async def _page_chosen(s: AsyncSession, incident: IncidentRow, user: str | None,
@@ -186,32 +186,53 @@ def _time_to_ack(incident: IncidentRow) -> str:
 
 
 async def check_allowed(ctx: ServiceContext, s: AsyncSession, incident_id: int, actor: Actor,
-                   verb: str) -> IncidentRow:
+                        action: Action) -> IncidentRow:
+    """The incident, if the actor may do `action` on it; else NotAllowed (recorded by
+    `recording_denials` around the transaction, which rolls back)."""
     incident = await repo.incident(s, incident_id)
     if incident is None:
         raise IncidentNotFound(incident_id)
-    team = ctx.config.teams.get(incident.team)
-    on_call = await paging.on_call_now(ctx, s, incident.team, ctx.clock.now())
-    holders = {p for p in (on_call.primary, on_call.secondary) if p}
-    paged = set(await paged_people(s, incident_id))
-    if not may_act(actor.user_id, responders=team.responders if team else [],
-                   admins=ctx.config.admins, groups=actor.groups, also=holders | paged):
-        raise NotAllowed(f"Only {incident.team}'s responders, whoever is on call or was paged "
-                         f"for it, and admins can {verb} #{incident_id}. Ask in the channel, "
-                         f"or an admin to add you to teams.{incident.team}.responders.")
+    verdict = decide(action, await incident_facts(ctx, s, incident, actor),
+                     [a.value for a in ctx.config.permissions.admin_only])
+    if not verdict:
+        raise NotAllowed(verdict.message, verdict=verdict)
     return incident
 
 
+async def incident_facts(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow,
+                         actor: Actor, *, own: bool = False) -> Facts:
+    team = ctx.config.teams.get(incident.team)
+    on_call = await paging.on_call_now(ctx, s, incident.team, ctx.clock.now())
+    holders = {p for p in (on_call.primary, on_call.secondary) if p} if on_call else set()
+    responders = team.responders if team else []
+    return Facts(target=f"#{incident.id} ({incident.team})", admin=audit.is_admin(ctx, actor),
+                 responder=is_member(actor.user_id, actor.groups, responders),
+                 team_has_responders=bool(responders), on_call=actor.user_id in holders,
+                 paged=actor.user_id in set(await paged_people(s, incident.id)), own=own)
+
+
+async def ensure_may_act(ctx: ServiceContext, incident_id: int, actor: Actor | str,
+                         action: Action) -> None:
+    """For listeners that check before opening a modal: refuse (recorded) or return."""
+    actor = as_actor(actor)
+    async with recording_denials(ctx, incident_id, actor, action), ctx.db.reader() as s:
+        await check_allowed(ctx, s, incident_id, actor, action)
+
+
 @contextlib.asynccontextmanager
-async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor, verb: str):
-    """A refused action still goes on the timeline, in its own transaction."""
+async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor,
+                            action: Action):
+    """A refused action goes on the audit trail and the timeline, in its own transaction."""
     try:
         yield
-    except NotAllowed:
-        async with ctx.db.transaction() as s:
-            repo.timeline(s, incident_id=incident_id, at=ctx.clock.now(), kind="denied",
-                          actor=actor.user_id, text=f"<@{actor.user_id}> was not allowed to "
-                                                    f"{verb}")
+    except NotAllowed as exc:
+        if exc.verdict is not None:
+            async with ctx.db.reader() as s:
+                incident = await repo.incident(s, incident_id)
+            await audit.record_refusal(ctx, exc.verdict, actor,
+                                       team=incident.team if incident else None,
+                                       target=f"incident:{incident_id}",
+                                       incident_id=incident_id)
         raise
 
 

@@ -162,7 +162,7 @@ async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: d
     result.new_alerts += 1
     if alert.status is AlertStatus.RESOLVED:
         return  # first seen already resolved: nothing to tell anyone
-    silence = await silences.silence_for(s, alert.labels, now)
+    silence = await silences.silence_for(s, alert.labels, now, _teams(ctx, alert.labels))
     if silence is not None:
         await silences.hold(s, row, silence)
         await _note_silenced(ctx, s, alert, silence.id, now)
@@ -191,6 +191,11 @@ async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, sil
             repo.timeline(s, incident_id=incident.id, at=now, kind="alert_silenced",
                           actor="bot", text=f"{alert.alertname} held by silence {silence_id}",
                           data={"silence": silence_id, "labels": alert.labels})
+
+
+def _teams(ctx: ServiceContext, labels: dict[str, str]) -> set[str]:
+    """The teams an alert routes to: what a silence's `team="X"` scope matches."""
+    return {d.team for d in route(ctx.config.route, labels, ctx.config.tool_owners)}
 
 
 async def release_silences(ctx: ServiceContext) -> int:
@@ -233,7 +238,8 @@ async def _revisit_digests(ctx: ServiceContext, s: AsyncSession, row: AlertRow, 
     """A repeat re-reads a cost alert's ratio: a spike grown past the line pages now."""
     decisions = [d for d in route(ctx.config.route, row.labels, ctx.config.tool_owners)
                  if d.action is Action.DIGEST]
-    if not decisions or await silences.silence_for(s, row.labels, now) is not None:
+    if not decisions or await silences.silence_for(s, row.labels, now,
+                                                   _teams(ctx, row.labels)) is not None:
         return  # not a cost alert, or silenced since: nobody is paged for it
     for decision in decisions:
         await _digest(ctx, s, row, alert, decision, now, result, repeat=True)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from bot.domain.errors import IncidentNotFound
+from bot.domain.permissions import Action
 from bot.domain.postmortem import (
     ActionItemLine,
     PostmortemFacts,
     TimelineEntry,
     postmortem_markdown,
 )
+from bot.services import audit
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, check_allowed
+from bot.services.incidents import Actor, check_allowed, recording_denials
 from bot.services.notify import FILE_UPLOAD
 from bot.services.privacy import check_visible
 from bot.store import repo
@@ -54,8 +56,12 @@ async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
         check_visible(ctx, incident, actor)
     markdown = await draft(ctx, incident_id)
     now = ctx.clock.now()
-    async with ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "draft a postmortem for")
+    async with recording_denials(ctx, incident_id, actor, Action.POSTMORTEM), \
+            ctx.db.transaction() as s:
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.POSTMORTEM)
+        audit.record(s, now, actor.user_id, Action.POSTMORTEM, team=incident.team,
+                     target=f"incident:{incident_id}", incident_id=incident_id,
+                     detail="postmortem draft uploaded to the thread")
         await repo.enqueue(s, kind=FILE_UPLOAD, lane=f"channel:{incident.channel}", at=now,
                            incident_id=incident_id,
                            payload={"filename": f"postmortem-{incident_id}.md",

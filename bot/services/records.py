@@ -9,8 +9,16 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from bot.domain.errors import DomainError, IncidentNotFound
+from bot.domain.permissions import Action
+from bot.services import audit
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
+from bot.services.incidents import (
+    Actor,
+    as_actor,
+    check_allowed,
+    incident_facts,
+    recording_denials,
+)
 from bot.services.notify import queue_thread_note
 from bot.services.privacy import check_visible, visible_to
 from bot.store import repo
@@ -75,24 +83,36 @@ async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, te
                    *, kind: str = "note", data: dict | None = None) -> None:
     """A note on the timeline, echoed in the incident's thread."""
     actor, now = as_actor(actor), ctx.clock.now()
-    async with recording_denials(ctx, incident_id, actor, "add a note to"), \
+    async with recording_denials(ctx, incident_id, actor, Action.NOTE), \
             ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "add a note to")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.NOTE)
         repo.timeline(s, incident_id=incident_id, at=now, kind=kind, actor=actor.user_id,
                       text=text, data=data or {})
+        audit.record(s, now, actor.user_id, Action.NOTE, team=incident.team,
+                     target=f"incident:{incident_id}", incident_id=incident_id,
+                     after={"kind": kind}, detail=text)
         await queue_thread_note(s, incident, f":memo: <@{actor.user_id}>: {text}", now)
     ctx.wake_delivery()
 
 
-async def timeline(ctx: ServiceContext, incident_id: int, actor: Actor | None = None
-                   ) -> tuple[IncidentRow, list[TimelineEvent]]:
-    """The incident and its timeline; a private team's only for its responders (`actor`)."""
+async def timeline(ctx: ServiceContext, incident_id: int, actor: Actor | str,
+                   where: Where | None = None) -> tuple[IncidentRow, list[TimelineEvent]]:
+    """In the incident's own channel (and its thread) anyone may read it; elsewhere only its
+    team's responders and admins, so another team's private channel does not leak. A private
+    team's timeline is its responders' and admins' only, wherever it is asked for."""
+    actor = as_actor(actor)
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
         if incident is None:
             raise IncidentNotFound(incident_id)
-        if actor is not None:
-            check_visible(ctx, incident, actor)
+        check_visible(ctx, incident, actor)
+        here = where is not None and (await s.exec(select(SlackMessage.id).where(
+            SlackMessage.incident_id == incident_id,
+            SlackMessage.channel_id == where.channel_id))).first() is not None
+        facts = await incident_facts(ctx, s, incident, actor, own=here)
+    await audit.authorize(ctx, Action.READ_TIMELINE, actor, facts, team=incident.team,
+                          target=f"incident:{incident_id}", incident_id=incident_id)
+    async with ctx.db.reader() as s:
         return incident, await repo.timeline_of(s, incident_id)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from bot.domain.schedules import handoffs_between
+from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.notify import CHANNEL_POST
 from bot.store import repo
@@ -38,6 +39,10 @@ async def _announce(ctx: ServiceContext, team: str, schedule: str, handoff,
         open_incidents = (await s.exec(select(IncidentRow).where(
             IncidentRow.team == team, IncidentRow.status != "resolved")
             .order_by(col(IncidentRow.id)))).all()
+        audit.record(s, now, audit.SYSTEM, "handoff", team=team, target=f"schedule:{schedule}",
+                     before={"primary": handoff.previous_primary},
+                     after={"primary": handoff.primary, "secondary": handoff.secondary},
+                     detail=f"rotation handoff at {handoff.at.isoformat()}")
         await repo.enqueue(s, kind=CHANNEL_POST, lane=f"channel:{ctx.config.channel_of(team)}",
                            at=now, payload={"channel": ctx.config.channel_of(team),
                                             "text": handoff_text(team, handoff, open_incidents)})

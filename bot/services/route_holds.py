@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from bot.domain.matchers import Matcher, parse_matcher
+from bot.domain.quiet_scope import silences
 from bot.domain.schedules import Override
 from bot.services.context import ServiceContext
 from bot.store.models import MaintenanceRow, OverrideRow, SilenceRow
@@ -24,9 +25,10 @@ class SilenceHold:
     matchers: tuple[Matcher, ...]
     ends_at: datetime
     comment: str
+    team: str | None = None
 
-    def holds(self, labels: dict[str, str]) -> bool:
-        return all(matcher.matches(labels) for matcher in self.matchers)
+    def holds(self, labels: dict[str, str], team: str) -> bool:
+        return silences(self.matchers, self.team, labels, [team])
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class HoldState:
 async def hold_state(ctx: ServiceContext, at: datetime) -> HoldState:
     """Silences and maintenance active at `at`, and overrides not over by then."""
     async with ctx.db.reader() as s:
-        silences = (await s.exec(select(SilenceRow).where(
+        rows = (await s.exec(select(SilenceRow).where(
             col(SilenceRow.starts_at) <= at, col(SilenceRow.ends_at) > at)
             .order_by(col(SilenceRow.id)))).all()
         windows = (await s.exec(select(MaintenanceRow).where(
@@ -65,7 +67,8 @@ async def hold_state(ctx: ServiceContext, at: datetime) -> HoldState:
     return HoldState(
         at=at,
         silences=[SilenceHold(id=row.id or 0, matchers=tuple(map(parse_matcher, row.matchers)),
-                              ends_at=row.ends_at, comment=row.comment) for row in silences],
+                              ends_at=row.ends_at, comment=row.comment, team=row.team)
+                  for row in rows],
         maintenance={row.team: MaintenanceHold(id=row.id or 0, team=row.team,
                                                ends_at=row.ends_at, comment=row.comment)
                      for row in windows},  # the latest-ending window of a team wins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain.errors import DomainError
+from bot.domain.permissions import Action
 from bot.domain.runbooks import (
     ActionNode,
     Escalate,
@@ -12,9 +13,9 @@ from bot.domain.runbooks import (
     RouteToHumans,
     assert_manual,
 )
-from bot.services import handoff, incidents, outbox
+from bot.services import audit, handoff, incidents, outbox
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor
+from bot.services.incidents import Actor, check_allowed, recording_denials
 from bot.services.notify import queue_thread_note
 from bot.store import repo
 
@@ -61,8 +62,9 @@ async def _request_hook(ctx: ServiceContext, incident_id: int, hook: str, runboo
         raise DomainError(f"Remediation hook '{hook}' is not configured: add hooks.{hook} "
                           "to oncall.yaml.")
     now = ctx.clock.now()
-    async with ctx.db.transaction() as s:
-        incident = await repo.incident(s, incident_id)
+    async with recording_denials(ctx, incident_id, actor, Action.RUNBOOK), \
+            ctx.db.transaction() as s:
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.RUNBOOK)
         labels = (await repo.alerts_of_incident(s, incident_id) or [None])[0]
         payload = {"hook": hook, "incident_id": incident_id, "actor": actor.user_id,
                    "runbook": runbook_id, "step": node_id,
@@ -72,6 +74,9 @@ async def _request_hook(ctx: ServiceContext, incident_id: int, hook: str, runboo
         repo.timeline(s, incident_id=incident_id, at=now, kind="remediation_requested",
                       actor=actor.user_id, text=f"<@{actor.user_id}> confirmed {hook}",
                       data=payload)
+        audit.record(s, now, actor.user_id, "remediation_hook", team=incident.team,
+                     target=f"hook:{hook}", incident_id=incident_id,
+                     after={"runbook": runbook_id, "step": node_id}, detail="requested")
         await queue_thread_note(s, incident, f":gear: Calling {hook} (confirmed by "
                                 f"<@{actor.user_id}>)…", now)
     ctx.wake_delivery()
@@ -89,6 +94,9 @@ async def hook_result(ctx: ServiceContext, payload: dict, error: str | None,
         text = f"{hook} failed: {error}" if error else f"{hook} accepted the request"
         repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor="bot", text=text,
                       data={"hook": hook, "error": error})
+        audit.record(s, now, audit.SYSTEM, "remediation_hook", team=incident.team,
+                     target=f"hook:{hook}", incident_id=incident.id,
+                     after={"ok": error is None}, detail=text)
         emoji = ":x:" if error else ":white_check_mark:"
         await queue_thread_note(s, incident, f"{emoji} {text}.", now)
     ctx.wake_delivery()

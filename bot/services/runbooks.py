@@ -13,8 +13,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import DomainError
+from bot.domain.permissions import Action
 from bot.domain.runbook_walk import Step, Walk, back, choose, find_runbook, restart, start
 from bot.domain.runbooks import ActionNode, Runbook, StaleStep
+from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
 from bot.store import repo
@@ -44,9 +46,9 @@ async def start_run(ctx: ServiceContext, incident_id: int, actor: Actor | str,
                     runbook_id: str | None = None) -> RunbookRun:
     """Start (or show again) a runbook for the incident: the first step goes in its thread."""
     actor, now = as_actor(actor), ctx.clock.now()
-    async with recording_denials(ctx, incident_id, actor, "start a runbook on"), \
+    async with recording_denials(ctx, incident_id, actor, Action.RUNBOOK), \
             ctx.db.transaction() as s:
-        incident = await check_allowed(ctx, s, incident_id, actor, "start a runbook on")
+        incident = await check_allowed(ctx, s, incident_id, actor, Action.RUNBOOK)
         runbook = runbook_of(ctx, runbook_id or incident.runbook or "")
         run = await _open_run(s, incident_id, runbook.id)
         if run is None:
@@ -58,6 +60,9 @@ async def start_run(ctx: ServiceContext, incident_id: int, actor: Actor | str,
             repo.timeline(s, incident_id=incident_id, at=now, kind="runbook_started",
                           actor=actor.user_id, text=f"<@{actor.user_id}> started runbook "
                           f"{runbook.title}", data={"runbook": runbook.id, "run": run.id})
+            audit.record(s, now, actor.user_id, Action.RUNBOOK, team=incident.team,
+                         target=f"incident:{incident_id}", incident_id=incident_id,
+                         after={"runbook": runbook.id, "run": run.id}, detail="started")
         await _post_current(s, incident, run, now)
     ctx.wake_delivery()
     return run
@@ -91,7 +96,7 @@ async def _transition(ctx: ServiceContext, run_id: int, seq: int, actor: Actor, 
         run = await s.get(RunbookRun, run_id)
     if run is None:
         raise DomainError("This runbook run no longer exists.")
-    async with recording_denials(ctx, run.incident_id, actor, "walk a runbook on"):
+    async with recording_denials(ctx, run.incident_id, actor, Action.RUNBOOK):
         return await _apply(ctx, run_id, seq, actor, step, verb)
 
 
@@ -102,7 +107,7 @@ async def _apply(ctx: ServiceContext, run_id: int, seq: int, actor: Actor, step,
         run = await s.get(RunbookRun, run_id)
         if run is None:
             raise DomainError("This runbook run no longer exists.")
-        incident = await check_allowed(ctx, s, run.incident_id, actor, "walk a runbook on")
+        incident = await check_allowed(ctx, s, run.incident_id, actor, Action.RUNBOOK)
         runbook = runbook_of(ctx, run.runbook_id)
         if run.seq != seq:
             raise StaleStep("Someone already answered this step; the runbook has moved on.")
@@ -132,6 +137,9 @@ def _record(s: AsyncSession, incident: IncidentRow, runbook: Runbook, before: Wa
                   text=f"runbook {runbook.id}, step {before.current}: {label}",
                   data={"runbook": runbook.id, "node": before.current, "answer": label,
                         "actor": actor.user_id})
+    audit.record(s, now, actor.user_id, Action.RUNBOOK, team=incident.team,
+                 target=f"incident:{incident.id}", incident_id=incident.id,
+                 before={"node": before.current}, after={"node": after.current}, detail=label)
     return node if verb == "answered" and isinstance(node, ActionNode) else None
 
 

@@ -20,6 +20,8 @@ class ActionId(StrEnum):
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
     INCIDENT_RESTORE_AI = "incident.restore_ai"
     DIGEST_OPEN_INCIDENT = "digest.open_incident"
+    SILENCE_END = "silence.end"
+    MAINTENANCE_END = "maintenance.end"
 
 
 class BadActionValue(ValueError):
@@ -51,3 +53,12 @@ class IncidentRef(SlackValue):
     what: ClassVar[str] = "an incident reference"
 
     incident_id: int = Field(ge=1)
+
+
+class QuietRef(SlackValue):
+    """Which silence or maintenance window an **End now** button ends, e.g. `{"id":3}`."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    what: ClassVar[str] = "a silence or maintenance reference"
+
+    id: int = Field(ge=1)

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.errors import DomainError
+from bot.domain.permissions import Action as Do
 from bot.services import handoff, incidents
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import ActionId, BadActionValue, IncidentRef
@@ -51,27 +52,29 @@ async def handle_incident_ack(ack: AsyncAck, action: dict, body: dict, context: 
 async def handle_incident_resolve(ack: AsyncAck, action: dict, body: dict, context: dict,
                                   client: AsyncWebClient, respond: AsyncRespond) -> None:
     await _open(ack, respond, action, context, client, body, lambda ref, info: resolve_modal(
-        ref.incident_id, info.title, info.firing))
+        ref.incident_id, info.title, info.firing), Do.RESOLVE)
 
 
 async def handle_incident_escalate(ack: AsyncAck, action: dict, body: dict, context: dict,
                                    client: AsyncWebClient, respond: AsyncRespond) -> None:
     groups = sorted(_known_usergroups(context["services"].config))
     await _open(ack, respond, action, context, client, body,
-                lambda ref, info: escalate_modal(ref.incident_id, info.title, groups))
+                lambda ref, info: escalate_modal(ref.incident_id, info.title, groups),
+                Do.ESCALATE)
 
 
 async def handle_incident_route_to_humans(ack: AsyncAck, action: dict, body: dict,
                                           context: dict, client: AsyncWebClient,
                                           respond: AsyncRespond) -> None:
     await _open(ack, respond, action, context, client, body,
-                lambda ref, info: _handoff_modal(context, ref, info, "humans"))
+                lambda ref, info: _handoff_modal(context, ref, info, "humans"),
+                Do.ROUTE_TO_HUMANS)
 
 
 async def handle_incident_restore_ai(ack: AsyncAck, action: dict, body: dict, context: dict,
                                      client: AsyncWebClient, respond: AsyncRespond) -> None:
     await _open(ack, respond, action, context, client, body,
-                lambda ref, info: _handoff_modal(context, ref, info, "ai"))
+                lambda ref, info: _handoff_modal(context, ref, info, "ai"), Do.RESTORE_AI)
 
 
 def _known_usergroups(config) -> set[str]:
@@ -132,10 +135,13 @@ async def handle_resolve_submitted(ack: AsyncAck, body: dict, view: dict, contex
 
 
 async def _open(ack: AsyncAck, respond: AsyncRespond, action: dict, context: dict,
-                client: AsyncWebClient, body: dict, build) -> None:
-    """Open the modal first (the trigger id dies in 3 s), then acknowledge the click."""
+                client: AsyncWebClient, body: dict, build, may: Do) -> None:
+    """Open the modal first (the trigger id dies in 3 s), then acknowledge the click; someone
+    who may not act hears so at once instead of filling in a form for nothing."""
     try:
         ref = IncidentRef.decode(action.get("value", ""))
+        actor = await context["actor_for"](body["user"]["id"])
+        await incidents.ensure_may_act(context["services"], ref.incident_id, actor, may)
         info = await incidents.describe(context["services"], ref.incident_id)
         await client.views_open(trigger_id=body["trigger_id"], view=build(ref, info))
     except (DomainError, BadActionValue) as exc:

@@ -13,6 +13,7 @@ from bot.services import lookups, outbox, paging
 from bot.slack.blocks import MarkdownTextObject, PlainTextObject
 from bot.slack.delivery import SlackSender
 from bot.slack.messages import page_dm
+from bot.slack.quiet_blocks import quiet_announcement
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,11 @@ class SlackNotes:
         channel = await self.sender.resolve_channel(intent.payload["channel"])
         ts = intent.maybe_sent and await self._find(channel, None, intent.id)
         if not ts:
+            text, blocks = intent.payload["text"], None
+            if "quiet" in intent.payload:  # a silence or maintenance, with its End now button
+                text, blocks = quiet_announcement(intent.payload["quiet"])
             response = await self.sender.call(
-                "chat.postMessage", channel=channel, text=intent.payload["text"],
+                "chat.postMessage", channel=channel, text=text, blocks=blocks,
                 metadata=_metadata(0, intent.id, NOTE_EVENT_TYPE))
             ts = response["ts"]
         await self._record(intent, CHANNEL_MESSAGE, channel, ts)

@@ -284,6 +284,7 @@ class SilenceRow(SQLModel, table=True):
     ends_at: datetime = Field(index=True)
     comment: str = Field(default="", max_length=1000)
     created_by: str = Field(max_length=32)
+    team: str | None = Field(default=None, max_length=128)  # None: made by an admin, unscoped
     suppressed: int = 0
     released_at: datetime | None = None  # held alerts were routed after it ended
 
@@ -315,3 +316,24 @@ class ActionItemRow(SQLModel, table=True):
     done_at: datetime | None = None
     created_by: str = Field(max_length=32)
     created_at: datetime
+
+
+class AuditRow(SQLModel, table=True):
+    """Append-only: every state change and every refusal, who, what, on what, before and after.
+
+    Nothing in the bot updates or deletes a row except the retention job (`audit.retention`).
+    """
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=64, index=True)  # a user id, or "system"/"cli"
+    action: str = Field(max_length=64)
+    outcome: str = Field(default="done", max_length=16)  # done | refused
+    team: str | None = Field(default=None, max_length=128, index=True)
+    target: str = Field(default="", max_length=256)  # "incident:42", "silence:3", "team:ai"
+    incident_id: int | None = Field(default=None, index=True)
+    before: dict[str, Any] = _json()
+    after: dict[str, Any] = _json()
+    detail: str = Field(default="", max_length=2000)
