@@ -31,7 +31,7 @@ from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
-from bot.slack import actions, digest_actions, middleware, runbook_actions
+from bot.slack import actions, answers, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
@@ -75,8 +75,11 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     directory = ChannelDirectory(client)
     worker = _worker(services, client, directory, metrics, policy)
     services.wake_delivery = worker.wake
+    # process_before_response=False: the HTTP answer leaves as soon as a listener calls ack(),
+    # and every listener acks before touching the database or Slack (bot/slack/answers.py).
     bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
                     process_before_response=False)
+    answers.register(bolt)
     middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
     digest_actions.register(bolt)

@@ -48,7 +48,12 @@ class IncidentInfo:
     firing: int
 
 
-async def describe(ctx: ServiceContext, incident_id: int) -> IncidentInfo:
+async def describe(ctx: ServiceContext, incident_id: int, *, actor: Actor | None = None,
+                   verb: str = "act on") -> IncidentInfo:
+    """What a modal shows; with `actor`, refuse at once someone who may not `verb` it."""
+    if actor is not None:
+        async with recording_denials(ctx, incident_id, actor, verb), ctx.db.reader() as s:
+            await check_allowed(ctx, s, incident_id, actor, verb)
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
         if incident is None:

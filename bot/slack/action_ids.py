@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import ClassVar, Self
 
@@ -20,6 +21,15 @@ class ActionId(StrEnum):
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
     INCIDENT_RESTORE_AI = "incident.restore_ai"
     DIGEST_OPEN_INCIDENT = "digest.open_incident"
+
+
+#: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages
+#: posted before that carry the bare id, which still works.
+DIGEST_OPEN_INCIDENT_PATTERN = re.compile(r"^digest\.open_incident(\.[0-9]+)?$")
+
+
+def digest_open_incident_id(index: int) -> str:
+    return f"{ActionId.DIGEST_OPEN_INCIDENT.value}.{index}"
 
 
 class BadActionValue(ValueError):

@@ -368,22 +368,21 @@ def _actions_blocks(view: IncidentView) -> list[Block]:
 
 
 def incident_buttons(view: IncidentView) -> list[ButtonElement]:
-    """Ack while triggered; escalate, hand over and resolve until resolved; runbook if any."""
+    """Ack while triggered; escalate and resolve until resolved; Route to humans (or Restore
+    AI) when the service has a handoff; runbook if any."""
     if view.status is IncidentStatus.RESOLVED:
         return []
     value = IncidentRef(incident_id=view.id).encode()
     buttons = []
     if view.status is IncidentStatus.TRIGGERED:
         buttons.append(_button("Ack", ActionId.INCIDENT_ACK, value, style="primary"))
-    handoff = (_button("Restore AI", ActionId.INCIDENT_RESTORE_AI, value)
-               if view.humans_mode else
-               _button("Route to humans", ActionId.INCIDENT_ROUTE_TO_HUMANS, value,
-                       style="danger"))
-    buttons += [
-        _button("Escalate", ActionId.INCIDENT_ESCALATE, value),
-        handoff,
-        _button("Resolve", ActionId.INCIDENT_RESOLVE, value),
-    ]
+    buttons.append(_button("Escalate", ActionId.INCIDENT_ESCALATE, value))
+    if view.handoff_configured:  # the off-switch exists only where oncall.yaml defines one
+        buttons.append(_button("Restore AI", ActionId.INCIDENT_RESTORE_AI, value)
+                       if view.humans_mode else
+                       _button("Route to humans", ActionId.INCIDENT_ROUTE_TO_HUMANS, value,
+                               style="danger"))
+    buttons.append(_button("Resolve", ActionId.INCIDENT_RESOLVE, value))
     if view.runbook:
         buttons.append(_button("Start runbook", ActionId.INCIDENT_RUNBOOK_START, value))
     return buttons
