@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.errors import DomainError
 from bot.services import records
 from bot.services.records import AmbiguousIncident, Where
-from bot.slack.answers import user_text, within_budget
+from bot.slack.answers import answered, user_text, within_budget
 from commands.arguments import strip_bot_mention
 from commands.handlers import run
 from commands.parsing import ParseError, parse
@@ -33,11 +33,11 @@ SHORTCUT_SHOW_TIMELINE = "timeline.show"
 
 
 def register(app: AsyncApp, command_name: str = "/oncall") -> None:
-    app.command(command_name)(handle_oncall_command)
-    app.event("app_mention")(handle_app_mention)
-    app.shortcut(SHORTCUT_ADD_TO_TIMELINE)(handle_add_to_timeline)
-    app.shortcut(SHORTCUT_SHOW_TIMELINE)(handle_show_timeline)
-    app.view_submission(PICK_FOR_TIMELINE)(handle_timeline_pick_submitted)
+    app.command(command_name)(answered(handle_oncall_command))
+    app.event("app_mention")(answered(handle_app_mention))
+    app.shortcut(SHORTCUT_ADD_TO_TIMELINE)(answered(handle_add_to_timeline))
+    app.shortcut(SHORTCUT_SHOW_TIMELINE)(answered(handle_show_timeline))
+    app.view_submission(PICK_FOR_TIMELINE)(answered(handle_timeline_pick_submitted))
 
 
 async def handle_oncall_command(ack: AsyncAck, command: dict, context: dict,

@@ -19,7 +19,7 @@ from bot.services import handoff, incidents
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
 from bot.slack.action_ids import ActionId, IncidentRef
-from bot.slack.answers import within_budget
+from bot.slack.answers import answered, within_budget
 from bot.slack.modals import (
     ModalMeta,
     ViewId,
@@ -33,14 +33,14 @@ from bot.slack.modals import (
 log = logging.getLogger(__name__)
 
 def register(app: AsyncApp) -> None:
-    app.action(ActionId.INCIDENT_ACK.value)(handle_incident_ack)
-    app.action(ActionId.INCIDENT_RESOLVE.value)(handle_incident_resolve)
-    app.action(ActionId.INCIDENT_ESCALATE.value)(handle_incident_escalate)
-    app.action(ActionId.INCIDENT_ROUTE_TO_HUMANS.value)(handle_incident_route_to_humans)
-    app.action(ActionId.INCIDENT_RESTORE_AI.value)(handle_incident_restore_ai)
-    app.view_submission(ViewId.ESCALATE)(handle_escalate_submitted)
-    app.view_submission(ViewId.HANDOFF)(handle_handoff_submitted)
-    app.view_submission(ViewId.RESOLVE)(handle_resolve_submitted)
+    app.action(ActionId.INCIDENT_ACK.value)(answered(handle_incident_ack))
+    app.action(ActionId.INCIDENT_RESOLVE.value)(answered(handle_incident_resolve))
+    app.action(ActionId.INCIDENT_ESCALATE.value)(answered(handle_incident_escalate))
+    app.action(ActionId.INCIDENT_ROUTE_TO_HUMANS.value)(answered(handle_incident_route_to_humans))
+    app.action(ActionId.INCIDENT_RESTORE_AI.value)(answered(handle_incident_restore_ai))
+    app.view_submission(ViewId.ESCALATE)(answered(handle_escalate_submitted))
+    app.view_submission(ViewId.HANDOFF)(answered(handle_handoff_submitted))
+    app.view_submission(ViewId.RESOLVE)(answered(handle_resolve_submitted))
 
 
 async def handle_incident_ack(ack: AsyncAck, action: dict, body: dict, context: dict) -> None:

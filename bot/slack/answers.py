@@ -10,13 +10,15 @@ exception's type and traceback, never the request body or SQL parameters.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from slack_bolt.kwargs_injection.async_args import AsyncArgs
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import SectionBlock
@@ -39,6 +41,27 @@ REFUSALS = (DomainError, BadActionValue)
 
 def register(app) -> None:
     app.error(handle_error)
+
+
+def answered(listener: Callable[..., Awaitable[None]]) -> Callable[[AsyncArgs], Awaitable[None]]:
+    """Register form: `app.action(ActionId.X)(answered(handle_x))`.
+
+    What a listener raises after its ack is answered here by `handle_error`. Bolt's own
+    runner would too, but it then resets the ack's response, and an ack not yet seen by its
+    10 ms poll is lost: Slack would get a 404 for a click that was acknowledged.
+    """
+    names = inspect.getfullargspec(listener).args
+
+    async def run(args: AsyncArgs) -> None:
+        try:
+            await listener(**{name: getattr(args, name) for name in names})
+        except Exception as error:
+            if args.ack.response is None:  # not acked yet: Bolt's handler answers in the ack
+                raise
+            await handle_error(error, args.body, args.respond, args.client, None)
+
+    run.__name__ = run.__qualname__ = listener.__name__  # Bolt's logs name the listener
+    return run
 
 
 async def within_budget(work: Awaitable[T], budget: float = ACK_BUDGET) -> asyncio.Future[T]:

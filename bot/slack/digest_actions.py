@@ -8,11 +8,12 @@ from bot.config import SLACK_CHANNEL_ID
 from bot.domain.digests import Window
 from bot.services import digest_incidents
 from bot.slack.action_ids import DIGEST_OPEN_INCIDENT_PATTERN
+from bot.slack.answers import answered
 from bot.slack.digest_blocks import DigestLineRef
 
 
 def register(app: AsyncApp) -> None:
-    app.action(DIGEST_OPEN_INCIDENT_PATTERN)(handle_digest_open_incident)
+    app.action(DIGEST_OPEN_INCIDENT_PATTERN)(answered(handle_digest_open_incident))
 
 
 async def handle_digest_open_incident(ack: AsyncAck, action: dict, body: dict, context: dict,

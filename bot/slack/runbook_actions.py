@@ -8,14 +8,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.services import runbook_effects, runbooks
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import ActionId, IncidentRef
+from bot.slack.answers import answered
 from bot.slack.runbook_blocks import BACK, CHOOSE_PATTERN, RESTART, StepRef
 
 
 def register(app: AsyncApp) -> None:
-    app.action(ActionId.INCIDENT_RUNBOOK_START.value)(handle_runbook_start)
-    app.action(CHOOSE_PATTERN)(handle_runbook_choose)
-    app.action(BACK)(handle_runbook_back)
-    app.action(RESTART)(handle_runbook_restart)
+    app.action(ActionId.INCIDENT_RUNBOOK_START.value)(answered(handle_runbook_start))
+    app.action(CHOOSE_PATTERN)(answered(handle_runbook_choose))
+    app.action(BACK)(answered(handle_runbook_back))
+    app.action(RESTART)(answered(handle_runbook_restart))
 
 
 async def handle_runbook_start(ack: AsyncAck, action: dict, body: dict, context: dict) -> None:
