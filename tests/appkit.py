@@ -126,16 +126,18 @@ class BotUnderTest:
         return status
 
     async def submit_view(self, callback_id: str, metadata: str, values: dict[str, dict],
-                          user: str = "U0PLATFORM1", view_id: str = "V0VIEW0001") -> dict:
+                          user: str = "U0PLATFORM1", view_id: str = "V0VIEW0001",
+                          wait: bool = True) -> dict:
         """POST a signed view_submission; returns Bolt's answer (response_action...) or {}."""
         body = view_submission(callback_id, metadata, values, user=user, view_id=view_id)
         status, text = await self.signed_post("/slack/events", body, with_body=True)
         assert status == 200, text
-        await self.listeners_done()
+        if wait:
+            await self.listeners_done()
         return json.loads(text) if text else {}
 
     async def slash(self, text: str, user: str = "U0PLATFORM1",
-                    channel: str = "CPLATFORM1") -> dict:
+                    channel: str = "CPLATFORM1", wait: bool = True) -> dict:
         """A signed /oncall command as Slack posts it; returns the ack body (the reply)."""
         body = urllib.parse.urlencode({
             "token": "verification-token", "team_id": "T0001", "team_domain": "acme",
@@ -146,7 +148,8 @@ class BotUnderTest:
             "trigger_id": "13345224609.738474920.8088930838d88f008e0"})
         status, answer = await self.signed_post("/slack/events", body, with_body=True)
         assert status == 200, answer
-        await self.listeners_done()
+        if wait:
+            await self.listeners_done()
         return json.loads(answer) if answer.startswith("{") else {"text": answer}
 
     async def mention(self, text: str, *, user: str, channel: str, thread_ts: str | None,
