@@ -120,8 +120,8 @@ async def _copy(context: dict, client: AsyncWebClient, user: str, incident_id: i
     try:
         link = await _permalink(client, copied.channel, copied.ts)
         actor = await context["actor_for"](user)
-        await records.add_note(context["services"], incident_id, actor,
-                               f"<@{copied.author}> wrote: {copied.text}", kind="slack_message",
+        await records.add_note(context["services"], incident_id, actor, copied.text,
+                               kind="slack_message", quoting=copied.author,
                                data={"author": copied.author, "ts": copied.ts, "permalink": link})
     except DomainError as exc:
         return str(exc)

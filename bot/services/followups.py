@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlmodel import col, select
 
 from bot.domain.errors import DomainError
+from bot.domain.text import escape_mrkdwn, user_mention
 from bot.services.context import ServiceContext
 from bot.store import repo
 from bot.store.models import ActionItemRow, OverrideRow
@@ -22,8 +23,9 @@ async def add_action(ctx: ServiceContext, owner: str, text: str, due: date | Non
         await s.flush()
         if incident_id is not None:
             repo.timeline(s, incident_id=incident_id, at=now, kind="action_item", actor=actor,
-                          text=f"action for <@{owner}>: {text}" + (f" (due {due})" if due else ""),
-                          data={"action_id": item.id})
+                          text=f"action for {user_mention(owner)}: {escape_mrkdwn(text)}"
+                               + (f" (due {due})" if due else ""),
+                          data={"action_id": item.id}, mrkdwn=True)
     return item
 
 
@@ -53,7 +55,8 @@ async def mark_done(ctx: ServiceContext, action_id: int, actor: str) -> ActionIt
         s.add(item)
         if item.incident_id is not None:
             repo.timeline(s, incident_id=item.incident_id, at=now, kind="action_done",
-                          actor=actor, text=f"done: {item.text}", data={"action_id": item.id})
+                          actor=actor, text=f"done: {escape_mrkdwn(item.text)}",
+                          data={"action_id": item.id}, mrkdwn=True)
     return item
 
 

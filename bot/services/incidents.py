@@ -12,6 +12,7 @@ from bot.domain.alerts import IncidentStatus
 from bot.domain.errors import DomainError, IncidentNotFound, NotAllowed, NothingToDo
 from bot.domain.escalation import ack_deadline
 from bot.domain.permissions import may_act
+from bot.domain.text import escape_mrkdwn
 from bot.services import paging
 from bot.services.context import ServiceContext
 from bot.services.notify import (
@@ -85,7 +86,8 @@ async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> I
             raise NothingToDo(_already(incident))
         await s.refresh(incident)
         repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor.user_id,
-                      text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident))
+                      text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident),
+                      mrkdwn=True)
         await _tell_pagers(s, incident, "acknowledge", now)
         await sync_everywhere(s, incident, now)
     ctx.wake_delivery()
@@ -113,9 +115,10 @@ async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: st
         if not changed:
             raise NothingToDo(_already(incident))
         firing = await repo.firing_count(s, incident_id)
-        text = f"resolved by <@{actor.user_id}>" + (f": {note}" if note else "")
+        text = f"resolved by <@{actor.user_id}>" + (f": {escape_mrkdwn(note)}" if note else "")
         repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor.user_id,
-                      text=text, data={"note": note, "still_firing_at_source": firing})
+                      text=text, data={"note": note, "still_firing_at_source": firing},
+                      mrkdwn=True)
         await s.refresh(incident)
         await _tell_pagers(s, incident, "resolve", now)
         await sync_everywhere(s, incident, now)
@@ -143,8 +146,9 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
         incident.status, incident.unowned = IncidentStatus.TRIGGERED.value, False
         repo.timeline(s, incident_id=incident_id, at=now, kind="escalated", actor=actor.user_id,
                       text=f"<@{actor.user_id}> escalated to {target}"
-                           + (f": {reason}" if reason else ""),
-                      data={"reason": reason, "to_user": to_user, "to_usergroup": to_usergroup})
+                           + (f": {escape_mrkdwn(reason)}" if reason else ""),
+                      data={"reason": reason, "to_user": to_user, "to_usergroup": to_usergroup},
+                      mrkdwn=True)
         if to_user or to_usergroup:
             await _page_chosen(s, incident, to_user, to_usergroup, now)
         elif paging.policy_of(ctx, incident)[1] is None:
@@ -216,7 +220,7 @@ async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor,
         async with ctx.db.transaction() as s:
             repo.timeline(s, incident_id=incident_id, at=ctx.clock.now(), kind="denied",
                           actor=actor.user_id, text=f"<@{actor.user_id}> was not allowed to "
-                                                    f"{verb}")
+                                                    f"{verb}", mrkdwn=True)
         raise
 
 

@@ -20,6 +20,7 @@ from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
 from bot.slack.action_ids import ActionId, IncidentRef
 from bot.slack.answers import answered, within_budget
+from bot.slack.blocks import escape_mrkdwn
 from bot.slack.modals import (
     ModalMeta,
     ViewId,
@@ -87,8 +88,9 @@ def _known_usergroups(config) -> set[str]:
 def _handoff_modal(context: dict, ref: IncidentRef, info, mode: str):
     spec = context["services"].config.handoff.get(info.service)
     if spec is None:
-        raise DomainError(f"No handoff is configured for service '{info.service or '(none)'}': "
-                          f"add handoff.{info.service or '<service>'} to oncall.yaml.")
+        service = escape_mrkdwn(info.service)
+        raise DomainError(f"No handoff is configured for service '{service or '(none)'}': "
+                          f"add handoff.{service or '<service>'} to oncall.yaml.")
     who = [f"<#{spec.notify.channel.removeprefix('#')}>" if spec.notify.channel else "",
            f"<!subteam^{spec.notify.usergroup}>" if spec.notify.usergroup else ""]
     humans = " and ".join(w for w in who if w) or "the team channel"
