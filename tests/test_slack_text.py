@@ -22,12 +22,17 @@ def live_tokens(bot: BotUnderTest, extra: list | None = None) -> list[str]:
     return [token for token in LIVE if token in seen]
 
 
-async def open_nasty_incident(bot: BotUnderTest) -> int:
+def nasty_alert() -> dict:
     body = payload("alertmanager/firing-model-ftl-p95.json")
     alert = body["alerts"][0]
-    alert["labels"] |= {"alert_type": "infra", "service": NASTY[:60]}
+    alert["labels"] |= {"alert_type": "infra", "service": NASTY[:60],
+                        "alertname": "<!channel> <@UEVIL0001>"}
     alert["annotations"] = {"summary": NASTY, "description": NASTY, "title": NASTY}
-    await bot.post_alerts(body)
+    return body
+
+
+async def open_nasty_incident(bot: BotUnderTest) -> int:
+    await bot.post_alerts(nasty_alert())
     await bot.drain()
     [incident] = await bot.incidents()
     return incident.id
@@ -52,6 +57,7 @@ async def test_nothing_a_person_or_an_alert_wrote_reaches_slack_live(bot):
     view = await bot.open_modal("incident.resolve", incident_id)
     await bot.submit_view(view["callback_id"], view["private_metadata"],
                           {"reason": text_input(NASTY)})
+    await bot.post_alerts(nasty_alert())  # still firing at the source: a note, no page
     await bot.drain()
     acks.append(await bot.slash(f"timeline #{incident_id}"))
     await bot.shortcut("timeline.show", copied, user=RESPONDER, channel="CPLATFORM1")
@@ -60,7 +66,7 @@ async def test_nothing_a_person_or_an_alert_wrote_reaches_slack_live(bot):
 
     assert live_tokens(bot, acks) == []
     kinds = await bot.timeline_kinds(incident_id)
-    for kind in ("note", "slack_message", "escalated", "resolved"):
+    for kind in ("note", "slack_message", "escalated", "resolved", "still_firing"):
         assert kind in kinds
     thread = [m["text"] for m in bot.slack.messages("CPLATFORM1") if m.get("thread_ts")]
     assert any("&lt;!channel&gt;" in text for text in thread)  # shown, not pinging
