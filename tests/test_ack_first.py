@@ -13,7 +13,7 @@ import time
 
 from bot.slack.action_ids import IncidentRef
 from bot.slack.digest_blocks import DigestLineRef
-from tests.appkit import BotUnderTest, block_actions, payload, text_input
+from tests.appkit import CONFIG, BotUnderTest, block_actions, payload, start_bot, text_input
 
 RESPONDER = "U0PLATFORM1"
 SLACK_LIMIT = 3.0
@@ -152,3 +152,24 @@ async def test_a_slash_command_says_working_on_it_then_answers_by_response_url(b
     assert "Working on it" in first["text"]
     assert any(f"Acknowledged #{incident_id}" in t for t in ephemeral_texts(bot))
     assert (await bot.incident(incident_id)).acked_by == RESPONDER
+
+
+async def test_a_click_is_acked_before_a_cold_user_group_cache_is_filled(tmp_path):
+    """Responders given as a user group: the first click asks Slack who is in it (slowly)."""
+    config = CONFIG.replace("responders: [U0PLATFORM1]", "responders: [S0PLATFORM]")
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
+    try:
+        bot.slack.add_usergroup("S0PLATFORM", "platform", [RESPONDER])
+        incident_id = await open_incident(bot)
+        bot.slack.hang_next("usergroups.users.list", 2.5)
+
+        status, waited = await timed_click(bot, "incident.ack", incident_id)
+        print(f"\nACK with usergroups.users.list answering in 2.5 s: {waited * 1000:.0f} ms")
+        await bot.listeners_done()
+
+        assert status == 200 and waited < 1.0
+        assert bot.slack.calls_to("usergroups.users.list")
+        assert (await bot.incident(incident_id)).acked_by == RESPONDER
+    finally:
+        await bot.close()
+        await bot.slack.stop()
