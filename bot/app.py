@@ -31,7 +31,14 @@ from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
-from bot.slack import actions, digest_actions, middleware, quiet_actions, runbook_actions
+from bot.slack import (
+    actions,
+    answers,
+    digest_actions,
+    middleware,
+    quiet_actions,
+    runbook_actions,
+)
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
@@ -72,6 +79,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
                               runbooks=_load_runbooks(config))
     policy = policy or DeliveryPolicy()
+    # process_before_response=False: the HTTP answer leaves as soon as a listener calls ack(),
+    # and every listener acks before touching the database or Slack (bot/slack/answers.py).
     bolt = AsyncApp(token=settings.secret("slack_bot_token") or None,
                     signing_secret=settings.secret("slack_signing_secret"),
                     process_before_response=False)
@@ -79,6 +88,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     directory = ChannelDirectory(client)
     worker = _worker(services, client, directory, metrics, policy)
     services.wake_delivery = worker.wake
+    answers.register(bolt)
     middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
     digest_actions.register(bolt)

@@ -251,13 +251,17 @@ def read_number(token: Token, what: str) -> int:
     return int(found[1])
 
 
-def read_incident(args: Args) -> int | None:
-    """`#42` or `42` when the next word is one; `#abc` is a mistake, anything else is not ours."""
+def read_incident(args: Args, *, bare: bool = False) -> int | None:
+    """`#42` when the next word is one; `#abc` is a mistake, anything else is not ours.
+
+    A bare `42` names an incident only with `bare=True`, for commands that take no free text
+    (`ack 42`); before free text it is text: in `resolve 13 nodes replaced` 13 is the note's.
+    """
     token = args.peek()
     if token is None or token.quoted:
         return None
-    if not token.value.startswith("#") and _NUMBER_RE.fullmatch(token.value) is None:
-        return None  # "3rd attempt" is text
+    if not token.value.startswith("#") and not (bare and _NUMBER_RE.fullmatch(token.value)):
+        return None  # "3rd attempt" and "13 nodes" are text
     args.pos += 1
     return read_number(token, "an incident")
 

@@ -13,7 +13,7 @@ from bot.services import audit, digests, incidents, lookups, postmortem, records
 from bot.services.context import ServiceContext
 from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
-from bot.slack.blocks import escape_mrkdwn, slack_date
+from bot.slack.blocks import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 from commands import parsing as p
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
@@ -89,12 +89,18 @@ async def _timeline(ctx, command: p.TimelineCommand, call: Invocation) -> Reply:
     page = min(command.page, pages)
     shown = events[(page - 1) * TIMELINE_PAGE: page * TIMELINE_PAGE]
     lines = [f"{slack_date(e.at, '{date_short} {time_secs}')} *{e.kind}*"
-             + (f" <@{e.actor}>" if e.actor and e.actor[0] in "UW" else "")
-             + (f": {escape_mrkdwn(e.text)[:300]}" if e.text else "") for e in shown]
+             + (f" {user_mention(e.actor)}" if e.actor and e.actor[0] in "UW" else "")
+             + (f": {_event_text(e)}" if e.text else "") for e in shown]
     more = (f"\nPage {page} of {pages}: `/oncall timeline #{incident_id} page {page + 1}` "
             "for more." if page < pages else "")
     return Reply(f"*Timeline of #{incident_id}* {escape_mrkdwn(incident.title)}\n"
                  + "\n".join(lines) + more)
+
+
+def _event_text(event) -> str:
+    """The bot's own mentions stay live; text from a person or an alert is inert."""
+    text = event.text if event.mrkdwn else escape_mrkdwn(event.text)
+    return truncate_mrkdwn(text, 300)
 
 
 async def _runbook(ctx, command: p.RunbookCommand, call: Invocation) -> Reply:

@@ -231,7 +231,7 @@ Parser = Callable[[Args], _Command]
 
 def _incident_only(model: type[_OnIncident]) -> Parser:
     def parse_incident_only(args: Args) -> _Command:
-        incident = read_incident(args)
+        incident = read_incident(args, bare=True)  # nothing else a number could be here
         args.done()
         return model(incident=incident)
 
@@ -269,7 +269,7 @@ def _parse_who(args: Args) -> WhoCommand:
 
 
 def _parse_timeline(args: Args) -> TimelineCommand:
-    incident = read_incident(args)
+    incident = read_incident(args, bare=True)
     page = 1
     if args.take_word("page"):
         page = read_number(args.take("page number after `page`"), "a page")

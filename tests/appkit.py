@@ -125,18 +125,23 @@ class BotUnderTest:
                              user=user, channel=message.channel_id if message else "C0",
                              ts=message.ts if message else "1.1",
                              response_url=self.slack.response_url(f"{action_id}-{user}"))
-        return await self.signed_post("/slack/events", body)
+        status = await self.signed_post("/slack/events", body)
+        await self.listeners_done()
+        return status
 
     async def submit_view(self, callback_id: str, metadata: str, values: dict[str, dict],
-                          user: str = "U0PLATFORM1", view_id: str = "V0VIEW0001") -> dict:
+                          user: str = "U0PLATFORM1", view_id: str = "V0VIEW0001",
+                          wait: bool = True) -> dict:
         """POST a signed view_submission; returns Bolt's answer (response_action...) or {}."""
         body = view_submission(callback_id, metadata, values, user=user, view_id=view_id)
         status, text = await self.signed_post("/slack/events", body, with_body=True)
         assert status == 200, text
+        if wait:
+            await self.listeners_done()
         return json.loads(text) if text else {}
 
     async def slash(self, text: str, user: str = "U0PLATFORM1",
-                    channel: str = "CPLATFORM1") -> dict:
+                    channel: str = "CPLATFORM1", wait: bool = True) -> dict:
         """A signed /oncall command as Slack posts it; returns the ack body (the reply)."""
         body = urllib.parse.urlencode({
             "token": "verification-token", "team_id": "T0001", "team_domain": "acme",
@@ -147,6 +152,8 @@ class BotUnderTest:
             "trigger_id": "13345224609.738474920.8088930838d88f008e0"})
         status, answer = await self.signed_post("/slack/events", body, with_body=True)
         assert status == 200, answer
+        if wait:
+            await self.listeners_done()
         return json.loads(answer) if answer.startswith("{") else {"text": answer}
 
     async def mention(self, text: str, *, user: str, channel: str, thread_ts: str | None,
@@ -161,7 +168,9 @@ class BotUnderTest:
                            "event_time": int(time.time()),
                            "authorizations": [{"team_id": "T0001", "user_id": "UBOT",
                                                "is_bot": True}]})
-        return await self.signed_post("/slack/events", body, json_body=True)
+        status = await self.signed_post("/slack/events", body, json_body=True)
+        await self.listeners_done()
+        return status
 
     async def shortcut(self, callback_id: str, message: dict, *, user: str,
                        channel: str) -> int:
@@ -171,8 +180,20 @@ class BotUnderTest:
                 "channel": {"id": channel, "name": "oncall"},
                 "user": {"id": user, "name": user.lower()}, "message": message,
                 "message_ts": message["ts"]}
-        return await self.signed_post("/slack/events",
-                                      urllib.parse.urlencode({"payload": json.dumps(body)}))
+        status = await self.signed_post("/slack/events",
+                                        urllib.parse.urlencode({"payload": json.dumps(body)}))
+        await self.listeners_done()
+        return status
+
+    async def listeners_done(self) -> None:
+        """Bolt answers Slack at ack() and runs the rest of a listener as a task of its own:
+        wait for those tasks, so a test sees what the click did (no sleeping)."""
+        import asyncio
+
+        running = [task for task in asyncio.all_tasks() if not task.done()
+                   and task.get_coro().__name__ == "run_ack_function_asynchronously"]
+        if running:
+            await asyncio.wait(running)
 
     async def open_modal(self, action_id: str, incident_id: int,
                          user: str = "U0PLATFORM1") -> dict:

@@ -78,6 +78,7 @@ def make_view(**overrides: Any) -> IncidentView:
             ),
         ],
         "runbook": "checkout-5xx",
+        "handoff_configured": True,
     }
     return IncidentView(**(fields | overrides))
 
@@ -483,6 +484,21 @@ def test_any_incident_renders_valid_and_within_limits(view: IncidentView) -> Non
     assert_no_foreign_controls(text, blocks)
     actions = block_of(blocks, "actions")
     assert (actions == []) == (view.status is IncidentStatus.RESOLVED)
+
+
+def test_no_handoff_configured_means_no_route_to_humans_or_restore_ai() -> None:
+    for humans_mode in (False, True):
+        _, blocks = render(make_view(handoff_configured=False, humans_mode=humans_mode))
+        [actions] = block_of(blocks, "actions")
+        assert [b["action_id"] for b in actions["elements"]] == [
+            "incident.ack", "incident.escalate", "incident.resolve", "incident.runbook_start"]
+
+
+def test_with_a_handoff_restore_ai_replaces_route_to_humans_in_humans_mode() -> None:
+    _, blocks = render(make_view(humans_mode=True))
+    [actions] = block_of(blocks, "actions")
+    ids = [b["action_id"] for b in actions["elements"]]
+    assert "incident.restore_ai" in ids and "incident.route_to_humans" not in ids
 
 
 # ---------------------------------------------------------------- action ids

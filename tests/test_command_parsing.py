@@ -109,6 +109,11 @@ GOOD = [
     ),
     ("resolve fixed it", ResolveCommand(note="fixed it")),
     ("resolve 3rd restart worked", ResolveCommand(note="3rd restart worked")),
+    # a bare number before free text is text: only `#N` names an incident there
+    ("resolve 13 nodes replaced", ResolveCommand(note="13 nodes replaced")),
+    ("note 2 pods restarted", NoteCommand(text="2 pods restarted")),
+    ("escalate 5 minutes and no answer", EscalateCommand(reason="5 minutes and no answer")),
+    ("resolve #13 nodes replaced", ResolveCommand(incident=13, note="nodes replaced")),
     ('resolve #4 "rolled back"', ResolveCommand(incident=4, note="rolled back")),
     (
         "escalate #7 no answer from primary",

@@ -41,10 +41,10 @@ def date_ref(minute: int) -> str:
     return f"<!date^{int(moment.timestamp())}^{{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
 
 
-def open_button(service: str, model: str) -> dict:
+def open_button(service: str, model: str, index: int) -> dict:
     value = (f'{{"team":"finops","service":"{service}","model":"{model}",'
              f'"since":1795428000,"until":1795431600}}')
-    return {"action_id": "digest.open_incident", "type": "button", "value": value,
+    return {"action_id": f"digest.open_incident.{index}", "type": "button", "value": value,
             "text": {"text": "Open incident", "type": "plain_text"}}
 
 
@@ -73,17 +73,17 @@ def test_cost_digest_golden() -> None:
             "3 service/model lines · fired 4 times · worst ratio first · "
             ":warning: 1 without a ratio")]},
         {"type": "section", "block_id": "digest-line-0",
-         "accessory": open_button("chat-agent", "gpt-4o"),
+         "accessory": open_button("chat-agent", "gpt-4o", 0),
          "text": mrkdwn("*chat-agent* · gpt-4o — *8.6×* baseline · :fire: still firing\n"
                         f"spend rate 1,100 vs baseline 128.00 · fired 2× · first {date_ref(2)}, "
                         f"last {date_ref(41)}\nLLMCostSpike")},
         {"type": "section", "block_id": "digest-line-1",
-         "accessory": open_button("voice-agent", "whisper-large"),
+         "accessory": open_button("voice-agent", "whisper-large", 1),
          "text": mrkdwn("*voice-agent* · whisper-large — *2.5×* baseline · :white_check_mark: "
                         f"resolved\nspend rate 12.50 vs baseline 5.00 · fired 1× · at "
                         f"{date_ref(17)}\nSTTCostSpike")},
         {"type": "section", "block_id": "digest-line-2",
-         "accessory": open_button("embeddings", ""),
+         "accessory": open_button("embeddings", "", 2),
          "text": mrkdwn("*embeddings* · (no model) — :warning: *no ratio* (add `value` and "
                         "`baseline`, or `ratio`, to the alert) · :fire: still firing\n"
                         f"spend rate – vs baseline – · fired 1× · at {date_ref(30)}\n"

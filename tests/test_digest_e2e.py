@@ -103,9 +103,12 @@ async def test_the_hourly_digest_is_posted_once_and_a_line_opens_an_incident(bot
     assert other["text"]["text"].startswith("*voice-agent* · gpt-4o — *2.0×* baseline")
     assert message["metadata"]["event_payload"]["intent_id"]
 
+    assert [worst["accessory"]["action_id"], other["accessory"]["action_id"]] == [
+        "digest.open_incident.0", "digest.open_incident.1"]  # each button its own id
     value = worst["accessory"]["value"]
-    for _ in range(2):
-        assert await bot.click(ActionId.DIGEST_OPEN_INCIDENT, 0, user=FINOPS, value=value) == 200
+    for action_id in (worst["accessory"]["action_id"], ActionId.DIGEST_OPEN_INCIDENT):
+        # the id on the button, and the bare one of digests posted before ids were numbered
+        assert await bot.click(action_id, 0, user=FINOPS, value=value) == 200
     await bot.drain()
 
     [incident] = await bot.incidents()

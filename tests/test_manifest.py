@@ -73,16 +73,26 @@ def test_manifest_scopes_are_exactly_what_the_code_uses():
 
 def test_manifest_declares_exactly_the_command_shortcut_and_events_the_code_registers():
     from bot.config import OncallConfig
-    from commands.slack import SHORTCUT_ADD_TO_TIMELINE
+    from commands.slack import SHORTCUT_ADD_TO_TIMELINE, SHORTCUT_SHOW_TIMELINE
 
     features = manifest()["features"]
     [command] = features["slash_commands"]
     assert command["command"] == OncallConfig.model_fields["slash_command"].default
     assert command["should_escape"] is True
-    assert [s["callback_id"] for s in features["shortcuts"]] == [SHORTCUT_ADD_TO_TIMELINE]
+    assert [s["callback_id"] for s in features["shortcuts"]] == [SHORTCUT_ADD_TO_TIMELINE,
+                                                                  SHORTCUT_SHOW_TIMELINE]
     registered = (ROOT / "commands" / "slack.py").read_text()
+    for shortcut in features["shortcuts"]:
+        assert f"app.shortcut({_constant(shortcut['callback_id'])})" in registered
     for event in manifest()["settings"]["event_subscriptions"]["bot_events"]:
         assert f'app.event("{event}")' in registered
+
+
+def _constant(callback_id: str) -> str:
+    from commands import slack
+
+    return next(name for name in dir(slack) if name.startswith("SHORTCUT_")
+                and getattr(slack, name) == callback_id)
 
 
 def test_manifest_points_interactivity_at_the_bolt_route():

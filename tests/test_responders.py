@@ -266,7 +266,19 @@ async def test_escalate_to_a_person_without_choosing_one_is_an_error_in_the_moda
     assert answer["response_action"] == "errors" and "person" in answer["errors"]
 
 
-async def test_someone_not_responsible_cannot_escalate(bot):
+async def test_someone_not_responsible_is_refused_before_the_escalate_form_opens(bot):
+    incident_id = await open_paged_incident(bot)
+
+    assert await bot.click("incident.escalate", incident_id, user="U0STRANGER1") == 200
+
+    assert bot.slack.calls_to("views.open") == []
+    [reply] = [r for r in bot.slack.responses if "responders" in r.get("text", "")]
+    assert reply["response_type"] == "ephemeral"
+    assert "denied" in await bot.timeline_kinds(incident_id)
+
+
+async def test_a_submission_from_someone_not_responsible_is_still_refused(bot):
+    """A form opened before the person lost the right (or forged) is checked again."""
     incident_id = await open_paged_incident(bot)
     view = await bot.open_modal("incident.escalate", incident_id, user=CAROL)
 

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.errors import DomainError
 from bot.domain.permissions import Action
+from bot.domain.text import escape_mrkdwn, user_mention
 from bot.services import audit, incidents
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
@@ -39,8 +40,10 @@ async def add_action(ctx: ServiceContext, owner: str, text: str, due: date | Non
                      after={"owner": owner, "due": str(due) if due else None}, detail=text)
         if incident_id is not None:
             repo.timeline(s, incident_id=incident_id, at=now, kind="action_item",
-                          actor=actor.user_id, text=f"action for <@{owner}>: {text}"
-                          + (f" (due {due})" if due else ""), data={"action_id": item.id})
+                          actor=actor.user_id,
+                          text=f"action for {user_mention(owner)}: {escape_mrkdwn(text)}"
+                               + (f" (due {due})" if due else ""),
+                          data={"action_id": item.id}, mrkdwn=True)
     return item
 
 
@@ -82,8 +85,8 @@ async def mark_done(ctx: ServiceContext, action_id: int, actor: Actor | str) -> 
                      before={"done_at": None}, after={"done_at": now}, detail=item.text)
         if item.incident_id is not None:
             repo.timeline(s, incident_id=item.incident_id, at=now, kind="action_done",
-                          actor=actor.user_id, text=f"done: {item.text}",
-                          data={"action_id": item.id})
+                          actor=actor.user_id, text=f"done: {escape_mrkdwn(item.text)}",
+                          data={"action_id": item.id}, mrkdwn=True)
     return item
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.errors import DomainError, NothingToDo
 from bot.domain.handoff import Mode, handoff_body
 from bot.domain.permissions import Action
+from bot.domain.text import escape_mrkdwn
 from bot.services import audit, outbox
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
@@ -31,9 +32,9 @@ async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mod
         async with ctx.db.transaction() as s:
             incident = await check_allowed(ctx, s, incident_id, actor, ACTION[mode])
             if incident.service not in ctx.config.handoff:
-                raise DomainError(
-                    f"No handoff is configured for service '{incident.service or '(none)'}': "
-                    f"add handoff.{incident.service or '<service>'} to oncall.yaml.")
+                service = escape_mrkdwn(incident.service)
+                raise DomainError(f"No handoff is configured for service '{service or '(none)'}'"
+                                  f": add handoff.{service or '<service>'} to oncall.yaml.")
             if incident.humans_mode == (mode == "humans"):
                 raise NothingToDo(f"#{incident_id} is already "
                                   f"{'with humans' if mode == 'humans' else 'on AI handling'}.")
@@ -42,8 +43,9 @@ async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mod
             await queue_handoff_webhook(s, incident, {**body, "view_id": view_id}, now)
             repo.timeline(s, incident_id=incident_id, at=now, kind="handoff_requested",
                           actor=actor.user_id, text=f"<@{actor.user_id}> asked to "
-                          f"{VERB[mode]} {incident.service}" + (f": {reason}" if reason else ""),
-                          data=body)
+                          f"{VERB[mode]} {escape_mrkdwn(incident.service)}"
+                          + (f": {escape_mrkdwn(reason)}" if reason else ""),
+                          data=body, mrkdwn=True)
             audit.record(s, now, actor.user_id, ACTION[mode], team=incident.team,
                          target=f"incident:{incident_id}", incident_id=incident_id,
                          before={"humans_mode": incident.humans_mode},
@@ -63,11 +65,11 @@ async def succeeded(ctx: ServiceContext, payload: dict, intent_id: int) -> None:
         incident.handoff_error = None
         s.add(incident)
         kind = "routed_to_humans" if mode == "humans" else "restored_ai"
-        text = (f"AI workflow for {incident.service} routed to humans by <@{actor}>"
-                if mode == "humans" else
-                f"AI handling of {incident.service} restored by <@{actor}>")
+        service = escape_mrkdwn(incident.service)
+        text = (f"AI workflow for {service} routed to humans by <@{actor}>"
+                if mode == "humans" else f"AI handling of {service} restored by <@{actor}>")
         repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
-                      data={"reason": payload.get("reason", "")})
+                      data={"reason": payload.get("reason", "")}, mrkdwn=True)
         audit.record(s, now, audit.SYSTEM, kind, team=incident.team,
                      target=f"incident:{incident.id}", incident_id=incident.id,
                      after={"humans_mode": incident.humans_mode},
@@ -85,7 +87,8 @@ async def _tell_humans(ctx: ServiceContext, s, incident: IncidentRow, text: str,
     await queue_thread_note(s, incident, f"{mention}{text}.", now)
     if notify.channel:
         await queue_thread_note(s, incident, f"{mention}{text} (#{incident.id}: "
-                                f"{incident.title}).", now, channel=notify.channel)
+                                f"{escape_mrkdwn(incident.title)}).", now,
+                                channel=notify.channel)
 
 
 async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool) -> None:
@@ -97,15 +100,16 @@ async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool)
         s.add(incident)
         repo.timeline(s, incident_id=incident.id, at=now, kind="handoff_failed" if final
                       else "handoff_retrying", actor="bot",
-                      text=f"handoff webhook for {incident.service} failed: {error}",
-                      data={"error": error, "final": final})
+                      text=f"handoff webhook for {escape_mrkdwn(incident.service)} failed: "
+                           f"{escape_mrkdwn(error)}",
+                      data={"error": error, "final": final}, mrkdwn=True)
         if final:
             audit.record(s, now, audit.SYSTEM, "handoff_failed", team=incident.team,
                          target=f"incident:{incident.id}", incident_id=incident.id,
                          detail=error)
         verdict = "gave up" if final else "will retry"
-        told = (f"Route to humans for #{incident.id} failed: {error}. The bot {verdict}; "
-                "the AI workflow is unchanged.")
+        told = (f"Route to humans for #{incident.id} failed: {escape_mrkdwn(error)}. The bot "
+                f"{verdict}; the AI workflow is unchanged.")
         await queue_ephemeral(s, incident, actor, told, now)
         await queue_view_result(s, incident, payload.get("view_id"), "Failed",
                                 f":warning: {told}", now)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Alert
+from bot.domain.text import escape_mrkdwn
 from bot.services.context import ServiceContext
 from bot.services.notify import (
     paged_pagers,
@@ -82,7 +83,7 @@ async def _open_incident(ctx: ServiceContext, s: AsyncSession, row: HeartbeatRow
         if target.kind.value == "pager":
             await queue_pager_event(s, incident, target.value, "trigger", now)
         elif target.kind.value == "channel":
-            await queue_thread_note(s, incident, f"<!here> {incident.title}", now,
+            await queue_thread_note(s, incident, f"<!here> {escape_mrkdwn(incident.title)}", now,
                                     channel=target.value)
     await sync_everywhere(s, incident, now)
 

@@ -12,6 +12,7 @@ from bot.domain.alerts import IncidentStatus
 from bot.domain.errors import DomainError, IncidentNotFound, NotAllowed, NothingToDo
 from bot.domain.escalation import ack_deadline
 from bot.domain.permissions import Action, Facts, decide, is_member
+from bot.domain.text import escape_mrkdwn
 from bot.services import audit, paging
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
@@ -37,7 +38,12 @@ class IncidentInfo:
     firing: int
 
 
-async def describe(ctx: ServiceContext, incident_id: int) -> IncidentInfo:
+async def describe(ctx: ServiceContext, incident_id: int, *, actor: Actor | None = None,
+                   action: Action | None = None) -> IncidentInfo:
+    """What a modal shows; with `actor` and `action`, refuse at once (recorded) someone who
+    may not do it, before they fill in a form."""
+    if actor is not None and action is not None:
+        await ensure_may_act(ctx, incident_id, actor, action)
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
         if incident is None:
@@ -69,7 +75,8 @@ async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> I
             raise NothingToDo(_already(incident))
         await s.refresh(incident)
         repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor.user_id,
-                      text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident))
+                      text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident),
+                      mrkdwn=True)
         _audit(s, now, actor, Action.ACK, incident, IncidentStatus.TRIGGERED.value)
         await _tell_pagers(s, incident, "acknowledge", now)
         await sync_everywhere(s, incident, now)
@@ -99,9 +106,10 @@ async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: st
         if not changed:
             raise NothingToDo(_already(incident))
         firing = await repo.firing_count(s, incident_id)
-        text = f"resolved by <@{actor.user_id}>" + (f": {note}" if note else "")
+        text = f"resolved by <@{actor.user_id}>" + (f": {escape_mrkdwn(note)}" if note else "")
         repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor.user_id,
-                      text=text, data={"note": note, "still_firing_at_source": firing})
+                      text=text, data={"note": note, "still_firing_at_source": firing},
+                      mrkdwn=True)
         await s.refresh(incident)
         _audit(s, now, actor, Action.RESOLVE, incident, before, note)
         await _tell_pagers(s, incident, "resolve", now)
@@ -130,8 +138,9 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
         incident.status, incident.unowned = IncidentStatus.TRIGGERED.value, False
         repo.timeline(s, incident_id=incident_id, at=now, kind="escalated", actor=actor.user_id,
                       text=f"<@{actor.user_id}> escalated to {target}"
-                           + (f": {reason}" if reason else ""),
-                      data={"reason": reason, "to_user": to_user, "to_usergroup": to_usergroup})
+                           + (f": {escape_mrkdwn(reason)}" if reason else ""),
+                      data={"reason": reason, "to_user": to_user, "to_usergroup": to_usergroup},
+                      mrkdwn=True)
         if to_user or to_usergroup:
             await _page_chosen(s, incident, to_user, to_usergroup, now)
         elif paging.policy_of(ctx, incident)[1] is None:

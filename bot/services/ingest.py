@@ -18,6 +18,7 @@ from bot.domain.alerts import (
 )
 from bot.domain.routing import RouteDecision, route
 from bot.domain.runbook_walk import runbook_for
+from bot.domain.text import escape_mrkdwn
 from bot.services import cost_spikes, heartbeat, paging, silences
 from bot.services.context import ServiceContext
 from bot.services.notify import (
@@ -294,10 +295,10 @@ async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Aler
     """Resolved by hand but still firing at the source: say so once, in the thread, no page."""
     if await repo.has_timeline(s, incident.id, "still_firing"):
         return
-    text = (f"{alert.alertname} is still firing at the source after #{incident.id} was "
-            f"resolved by <@{incident.resolved_by}>. Not paging again.")
+    text = (f"{escape_mrkdwn(alert.alertname)} is still firing at the source after "
+            f"#{incident.id} was resolved by <@{incident.resolved_by}>. Not paging again.")
     repo.timeline(s, incident_id=incident.id, at=now, kind="still_firing", actor="source",
-                  text=text)
+                  text=text, mrkdwn=True)
     await queue_thread_note(s, incident, text, now)
 
 

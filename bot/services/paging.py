@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.domain.alerts import IncidentStatus
 from bot.domain.escalation import Level, ResolvedTargets, plan_step, policy_for, resolve_targets
 from bot.domain.schedules import OnCall, Override, who_is_on_call
+from bot.domain.text import escape_mrkdwn
 from bot.services import silences
 from bot.services.context import ServiceContext
 from bot.services.notify import queue_dm_sync, queue_pager_event, queue_thread_note
@@ -100,12 +101,12 @@ async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: Res
         f"<!subteam^{g}>" for g in targets.usergroups]
     for channel in targets.channels:
         await queue_thread_note(s, incident, f"Paging this channel for #{incident.id}: "
-                                f"{incident.title}", now, channel=channel)
+                                f"{escape_mrkdwn(incident.title)}", now, channel=channel)
     await queue_thread_note(s, incident, f"Paging {', '.join(mentions) or 'pagers'} "
                             f"(level {level}).", now)
     who = ", ".join(mentions + [f"pager:{p}" for p in targets.pagers])
     repo.timeline(s, incident_id=incident.id, at=now, kind="paged", actor="bot",
-                  text=f"level {level}: paged {who}",
+                  text=f"level {level}: paged {who}", mrkdwn=True,
                   data={"level": level, "people": targets.people, "pagers": targets.pagers,
                         "usergroups": targets.usergroups, "channels": targets.channels})
     s.add(incident)

@@ -12,6 +12,7 @@ from bot.domain.postmortem import (
     TimelineEntry,
     postmortem_markdown,
 )
+from bot.domain.text import unescape_mrkdwn
 from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, check_allowed, recording_denials
@@ -40,7 +41,9 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
         impact_end=max(ends) if ends and len(ends) == len(alerts) else incident.resolved_at,
         reasons=incident.rationale.get("reasons", []),
         route_path=incident.rationale.get("route_path", []),
-        timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, text=e.text, data=e.data)
+        # A Markdown file, not Slack mrkdwn: the text as typed, the bot's mentions as written.
+        timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, data=e.data,
+                                text=unescape_mrkdwn(e.text) if e.mrkdwn else e.text)
                   for e in events],
         actions=[ActionItemLine(id=i.id, owner=i.owner, text=i.text,
                                 due=i.due.isoformat() if i.due else None,

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from bot.domain.errors import DomainError, IncidentNotFound
 from bot.domain.permissions import Action
+from bot.domain.text import escape_mrkdwn, user_mention
 from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import (
@@ -80,14 +81,19 @@ async def local_today(ctx: ServiceContext, where: Where) -> date:
 
 
 async def add_note(ctx: ServiceContext, incident_id: int, actor: Actor | str, text: str,
-                   *, kind: str = "note", data: dict | None = None) -> None:
-    """A note on the timeline, echoed in the incident's thread."""
+                   *, kind: str = "note", data: dict | None = None,
+                   quoting: str | None = None) -> None:
+    """A note on the timeline, echoed in the incident's thread; `quoting` names the author of
+    a copied message. The text is escaped: a note can never mention anyone or hide a link."""
     actor, now = as_actor(actor), ctx.clock.now()
+    text = escape_mrkdwn(text)
+    if quoting:
+        text = f"{user_mention(quoting)} wrote: {text}"
     async with recording_denials(ctx, incident_id, actor, Action.NOTE), \
             ctx.db.transaction() as s:
         incident = await check_allowed(ctx, s, incident_id, actor, Action.NOTE)
         repo.timeline(s, incident_id=incident_id, at=now, kind=kind, actor=actor.user_id,
-                      text=text, data=data or {})
+                      text=text, data=data or {}, mrkdwn=True)
         audit.record(s, now, actor.user_id, Action.NOTE, team=incident.team,
                      target=f"incident:{incident_id}", incident_id=incident_id,
                      after={"kind": kind}, detail=text)

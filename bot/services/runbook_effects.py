@@ -13,6 +13,7 @@ from bot.domain.runbooks import (
     RouteToHumans,
     assert_manual,
 )
+from bot.domain.text import escape_mrkdwn
 from bot.services import audit, handoff, incidents, outbox
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, check_allowed, recording_denials
@@ -48,7 +49,7 @@ async def _notify(ctx: ServiceContext, incident_id: int, channel: str | None,
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
         incident = await repo.incident(s, incident_id)
-        text = f"#{incident.id} {incident.title} needs you ({why})."
+        text = f"#{incident.id} {escape_mrkdwn(incident.title)} needs you ({escape_mrkdwn(why)})."
         if usergroup:
             await queue_thread_note(s, incident, f"<!subteam^{usergroup}> {text}", now)
         if channel:
@@ -91,9 +92,10 @@ async def hook_result(ctx: ServiceContext, payload: dict, error: str | None,
             await outbox.mark_done(s, intent_id, now)
         incident = await repo.incident(s, payload["incident_id"])
         kind = "remediation_failed" if error else "remediation_ok"
-        text = f"{hook} failed: {error}" if error else f"{hook} accepted the request"
+        text = (f"{escape_mrkdwn(hook)} failed: {escape_mrkdwn(error)}" if error
+                else f"{escape_mrkdwn(hook)} accepted the request")
         repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor="bot", text=text,
-                      data={"hook": hook, "error": error})
+                      data={"hook": hook, "error": error}, mrkdwn=True)
         audit.record(s, now, audit.SYSTEM, "remediation_hook", team=incident.team,
                      target=f"hook:{hook}", incident_id=incident.id,
                      after={"ok": error is None}, detail=text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import ClassVar, Self
 
@@ -22,6 +23,15 @@ class ActionId(StrEnum):
     DIGEST_OPEN_INCIDENT = "digest.open_incident"
     SILENCE_END = "silence.end"
     MAINTENANCE_END = "maintenance.end"
+
+
+#: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages
+#: posted before that carry the bare id, which still works.
+DIGEST_OPEN_INCIDENT_PATTERN = re.compile(r"^digest\.open_incident(\.[0-9]+)?$")
+
+
+def digest_open_incident_id(index: int) -> str:
+    return f"{ActionId.DIGEST_OPEN_INCIDENT.value}.{index}"
 
 
 class BadActionValue(ValueError):

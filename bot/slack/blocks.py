@@ -31,6 +31,7 @@ from bot.domain.alerts import (
     IncidentView,
     Link,
 )
+from bot.domain.text import escape_mrkdwn, user_mention  # one escaping path, with services
 from bot.slack.action_ids import ActionId, IncidentRef
 
 MAX_BLOCKS = 50
@@ -61,15 +62,9 @@ ALERT_EMOJI = {AlertStatus.FIRING: ":fire:", AlertStatus.RESOLVED: ":white_check
 # An escape sequence or a <...> control sequence: a cut must never land inside one.
 _ATOM = re.compile(r"<[^<>]*>|&(?:amp|lt|gt);")
 _URL_UNSAFE = re.compile(r"[<>|\s\x00-\x1f\x7f]")
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 # ---------------------------------------------------------------- text helpers
-
-
-def escape_mrkdwn(text: str) -> str:
-    """Escape Slack's three control characters so alert text can never mention or link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def truncate_mrkdwn(text: str, limit: int) -> str:
@@ -129,13 +124,6 @@ def slack_date(dt: datetime, fmt: str = DATE_FORMAT) -> str:
     utc = _as_utc(dt)
     fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(utc.timestamp())}^{fmt}|{fallback}>"
-
-
-def user_mention(user_id: str) -> str:
-    """Mention a Slack user id; anything that is not one is shown as escaped text."""
-    if _USER_ID.fullmatch(user_id):
-        return f"<@{user_id}>"
-    return escape_mrkdwn(one_line(user_id))
 
 
 def _as_utc(dt: datetime) -> datetime:
@@ -368,22 +356,21 @@ def _actions_blocks(view: IncidentView) -> list[Block]:
 
 
 def incident_buttons(view: IncidentView) -> list[ButtonElement]:
-    """Ack while triggered; escalate, hand over and resolve until resolved; runbook if any."""
+    """Ack while triggered; escalate and resolve until resolved; Route to humans (or Restore
+    AI) when the service has a handoff; runbook if any."""
     if view.status is IncidentStatus.RESOLVED:
         return []
     value = IncidentRef(incident_id=view.id).encode()
     buttons = []
     if view.status is IncidentStatus.TRIGGERED:
         buttons.append(_button("Ack", ActionId.INCIDENT_ACK, value, style="primary"))
-    handoff = (_button("Restore AI", ActionId.INCIDENT_RESTORE_AI, value)
-               if view.humans_mode else
-               _button("Route to humans", ActionId.INCIDENT_ROUTE_TO_HUMANS, value,
-                       style="danger"))
-    buttons += [
-        _button("Escalate", ActionId.INCIDENT_ESCALATE, value),
-        handoff,
-        _button("Resolve", ActionId.INCIDENT_RESOLVE, value),
-    ]
+    buttons.append(_button("Escalate", ActionId.INCIDENT_ESCALATE, value))
+    if view.handoff_configured:  # the off-switch exists only where oncall.yaml defines one
+        buttons.append(_button("Restore AI", ActionId.INCIDENT_RESTORE_AI, value)
+                       if view.humans_mode else
+                       _button("Route to humans", ActionId.INCIDENT_ROUTE_TO_HUMANS, value,
+                               style="danger"))
+    buttons.append(_button("Resolve", ActionId.INCIDENT_RESOLVE, value))
     if view.runbook:
         buttons.append(_button("Start runbook", ActionId.INCIDENT_RUNBOOK_START, value))
     return buttons

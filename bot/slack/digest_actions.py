@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.config import SLACK_CHANNEL_ID
 from bot.domain.digests import Window
-from bot.domain.errors import DomainError
 from bot.services import digest_incidents
-from bot.slack.action_ids import ActionId, BadActionValue
+from bot.slack.action_ids import DIGEST_OPEN_INCIDENT_PATTERN
+from bot.slack.answers import answered
 from bot.slack.digest_blocks import DigestLineRef
-
-log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp) -> None:
-    app.action(ActionId.DIGEST_OPEN_INCIDENT.value)(handle_digest_open_incident)
+    app.action(DIGEST_OPEN_INCIDENT_PATTERN)(answered(handle_digest_open_incident))
 
 
 async def handle_digest_open_incident(ack: AsyncAck, action: dict, body: dict, context: dict,
                                       respond: AsyncRespond) -> None:
-    """Commit first, then ack; the clicker alone hears where the incident is."""
-    try:
-        ref = DigestLineRef.decode(action.get("value", ""))
-        actor = await context["actor_for"](body["user"]["id"])
-        opened = await digest_incidents.open_incident(context["services"], _line(ref), actor)
-        text = (f"Opened #{opened.incident_id}" if opened.new
-                else f"#{opened.incident_id} is already open for this line")
-        text += f" in {_channel(opened.channel)}."
-    except (DomainError, BadActionValue) as exc:
-        text = str(exc)
-    except Exception:
-        error_id = uuid.uuid4().hex[:8]
-        log.exception("opening an incident from a digest failed (error id %s)", error_id)
-        text = f"Something went wrong on our side (error id {error_id}). Nothing was changed."
+    """Ack, open (or find) the incident; the clicker alone hears where it is."""
     await ack()
-    await respond(text=text, response_type="ephemeral", replace_original=False)
+    ref = DigestLineRef.decode(action.get("value", ""))
+    actor = await context["actor_for"](body["user"]["id"])
+    opened = await digest_incidents.open_incident(context["services"], _line(ref), actor)
+    text = (f"Opened #{opened.incident_id}" if opened.new
+            else f"#{opened.incident_id} is already open for this line")
+    await respond(text=f"{text} in {_channel(opened.channel)}.", response_type="ephemeral",
+                  replace_original=False)
 
 
 def _line(ref: DigestLineRef) -> digest_incidents.DigestLine:

@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.cost_digest import CostDigest, CostLine
-from bot.slack.action_ids import ActionId, SlackValue
+from bot.slack.action_ids import SlackValue, digest_open_incident_id
 from bot.slack.blocks import (
     CONTEXT_TEXT_MAX,
     HEADER_TEXT_MAX,
@@ -136,7 +136,7 @@ def _cost_line(team: str, digest: CostDigest, line: CostLine, index: int) -> Sec
     text = "\n".join([head, facts] + ([rules] if rules else []))
     return SectionBlock(block_id=f"digest-line-{index}",
                         text=mrkdwn(truncate_mrkdwn(text, SECTION_TEXT_MAX)),
-                        accessory=_open_button(team, digest, line))
+                        accessory=_open_button(team, digest, line, index))
 
 
 def _ratio(line: CostLine) -> str:
@@ -148,9 +148,9 @@ def _ratio(line: CostLine) -> str:
     return f"*{line.ratio:.1f}×* baseline"
 
 
-def _open_button(team: str, digest: CostDigest, line: CostLine) -> ButtonElement:
+def _open_button(team: str, digest: CostDigest, line: CostLine, index: int) -> ButtonElement:
     ref = DigestLineRef(team=team[:NAME_MAX], service=line.service[:NAME_MAX],
                         model=line.model[:NAME_MAX], since=int(digest.window_start.timestamp()),
                         until=int(digest.window_end.timestamp()))
     return ButtonElement(text=PlainTextObject(text="Open incident"),
-                         action_id=ActionId.DIGEST_OPEN_INCIDENT.value, value=ref.encode())
+                         action_id=digest_open_incident_id(index), value=ref.encode())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -102,6 +102,9 @@ class TimelineEvent(SQLModel, table=True):
     actor: str | None = Field(default=None, max_length=64)
     text: str = Field(default="", max_length=4000)
     data: dict[str, Any] = _json()
+    # True: `text` is Slack mrkdwn made by the bot (its own mentions live, everything from a
+    # person or an alert escaped by bot.domain.text). False: plain text, escaped when shown.
+    mrkdwn: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class OutboxIntent(SQLModel, table=True):

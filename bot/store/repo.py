@@ -103,9 +103,12 @@ async def insert_returning(s: AsyncSession, model: Any, values: dict[str, Any],
 
 
 def timeline(s: AsyncSession, *, incident_id: int | None, at: datetime, kind: str,
-             actor: str | None = None, text: str = "", data: dict[str, Any] | None = None) -> None:
+             actor: str | None = None, text: str = "", data: dict[str, Any] | None = None,
+             mrkdwn: bool = False) -> None:
+    """`mrkdwn=True` only when every person's or alert's part of `text` went through
+    bot.domain.text.escape_mrkdwn; otherwise the whole text is escaped when shown."""
     s.add(TimelineEvent(incident_id=incident_id, at=at, kind=kind, actor=actor, text=text[:4000],
-                        data=data or {}))
+                        data=data or {}, mrkdwn=mrkdwn))
 
 
 async def timeline_of(s: AsyncSession, incident_id: int) -> list[TimelineEvent]:
