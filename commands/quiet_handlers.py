@@ -22,7 +22,7 @@ async def _silence(ctx: ServiceContext, command: p.SilenceCommand, call: Invocat
 
 
 async def _silences(ctx: ServiceContext, command: p.SilencesCommand, call: Invocation) -> Reply:
-    active = await silences.active_silences(ctx)
+    active = await silences.active_silences(ctx, viewer=call.actor)
     if not active:
         return Reply("No active silences.")
     lines = [f"*{s.id}* {', '.join(f'`{escape_mrkdwn(m)}`' for m in s.matchers)} until "
@@ -69,7 +69,7 @@ async def _action(ctx: ServiceContext, command: p.ActionCommand, call: Invocatio
 
 
 async def _actions(ctx: ServiceContext, command: p.ActionsCommand, call: Invocation) -> Reply:
-    items = await followups.open_actions(ctx, command.incident)
+    items = await followups.open_actions(ctx, command.incident, viewer=call.actor)
     if not items:
         return Reply("No open action items.")
     today = ctx.clock.now().date()

@@ -92,3 +92,20 @@ def test_may_see_rules():
     assert not may_see("U1", private=True, responders=["U2"])
     assert may_see("U1", private=True, responders=["S0GROUP"], groups=["S0GROUP"])
     assert may_see("U9", private=True, responders=["U2"], admins=["U9"])
+
+
+async def test_a_private_teams_silences_and_action_items_are_listed_only_to_its_people(bot):
+    incident_id = await open_incident(bot, "security", "TokenLeak")
+    made = await bot.slash('silence team="secops",alertname="TokenLeak" for 1h rotating keys',
+                           user=SECOPS)
+    assert "Silence" in made["text"] or "silence" in made["text"]
+    message = await bot.message_of(incident_id)  # an action item in the incident's thread
+    await bot.mention(f"action <@{SECOPS}> rotate the leaked key", user=SECOPS,
+                      channel=message.channel_id, thread_ts=message.ts)
+    await eventually(lambda: bot.slack.calls_to("chat.postEphemeral"))
+
+    for user, sees in ((STRANGER, False), (SECOPS, True), (ADMIN, True)):
+        silences = (await bot.slash("silences", user=user))["text"]
+        actions = (await bot.slash("actions", user=user))["text"]
+        assert ("rotating keys" in silences) is sees, (user, silences)
+        assert ("rotate the leaked key" in actions) is sees, (user, actions)

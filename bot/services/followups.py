@@ -14,9 +14,10 @@ from bot.domain.text import escape_mrkdwn, user_mention
 from bot.services import audit, incidents
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
+from bot.services.privacy import visible_to
 from bot.services.test_page import teams_of_person
 from bot.store import repo
-from bot.store.models import ActionItemRow, OverrideRow
+from bot.store.models import ActionItemRow, IncidentRow, OverrideRow
 
 
 async def add_action(ctx: ServiceContext, owner: str, text: str, due: date | None,
@@ -47,12 +48,20 @@ async def add_action(ctx: ServiceContext, owner: str, text: str, due: date | Non
     return item
 
 
-async def open_actions(ctx: ServiceContext, incident_id: int | None = None) -> list[ActionItemRow]:
+async def open_actions(ctx: ServiceContext, incident_id: int | None = None,
+                       viewer: Actor | None = None) -> list[ActionItemRow]:
+    """Open action items; with `viewer`, without those of private teams' incidents it may not
+    see (their text is that team's private channel content)."""
     async with ctx.db.reader() as s:
-        query = select(ActionItemRow).where(col(ActionItemRow.done_at).is_(None))
+        query = (select(ActionItemRow, IncidentRow.team)
+                 .join(IncidentRow, col(IncidentRow.id) == ActionItemRow.incident_id,
+                       isouter=True)
+                 .where(col(ActionItemRow.done_at).is_(None)))
         if incident_id is not None:
             query = query.where(ActionItemRow.incident_id == incident_id)
-        return list((await s.exec(query.order_by(col(ActionItemRow.id)))).all())
+        rows = (await s.exec(query.order_by(col(ActionItemRow.id)))).all()
+    return [item for item, team in rows
+            if viewer is None or team is None or visible_to(ctx, team, viewer)]
 
 
 async def actions_of(ctx: ServiceContext, incident_id: int) -> list[ActionItemRow]:

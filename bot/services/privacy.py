@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from bot.domain.errors import NotAllowed
 from bot.domain.privacy import may_see
+from bot.services.actors import Actor
 from bot.services.context import ServiceContext
-from bot.services.incidents import Actor
 from bot.store.models import IncidentRow
 
 

@@ -19,6 +19,7 @@ from bot.services import audit
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
 from bot.services.notify import CHANNEL_POST
+from bot.services.privacy import visible_to
 from bot.store import repo
 from bot.store.models import AlertRow, MaintenanceRow, SilenceRow
 
@@ -55,10 +56,14 @@ async def create_silence(ctx: ServiceContext, matchers: list[Matcher], duration:
     return silence
 
 
-async def active_silences(ctx: ServiceContext) -> list[SilenceRow]:
+async def active_silences(ctx: ServiceContext, viewer: Actor | None = None
+                          ) -> list[SilenceRow]:
+    """Active silences; with `viewer`, without those of private teams it may not see."""
     async with ctx.db.reader() as s:
-        return list((await s.exec(select(SilenceRow).where(
-            col(SilenceRow.ends_at) > ctx.clock.now()).order_by(col(SilenceRow.id)))).all())
+        rows = (await s.exec(select(SilenceRow).where(
+            col(SilenceRow.ends_at) > ctx.clock.now()).order_by(col(SilenceRow.id)))).all()
+    return [r for r in rows
+            if viewer is None or r.team is None or visible_to(ctx, r.team, viewer)]
 
 
 async def end_silence(ctx: ServiceContext, silence_id: int, actor: Actor | str) -> SilenceRow:
