@@ -142,7 +142,7 @@ async def test_retention_prunes_old_rows_and_records_that_it_did(bot):
     await bot.slash('silence team="platform" alertname="Noisy" for 1h', user=RESPONDER)
     bot.clock.advance(days=31)
 
-    assert await audit.prune(bot.parts.services) == 1
+    assert await audit.prune(bot.parts.services) == 2  # the silence and the start's config
 
     assert [r.action for r in await rows(bot)] == ["audit_prune"]
 
@@ -181,3 +181,24 @@ def test_the_cli_prints_the_trail_filtered_by_actor_as_json(tmp_path, monkeypatc
     text = CliRunner().invoke(app, ["audit", "--since", "3650d"]).output
     assert "maintenance" in text and "U0AIENG001" in text
     assert CliRunner().invoke(app, ["audit", "--since", "soon"]).exit_code == 2
+
+
+async def test_a_start_with_a_changed_config_is_on_the_audit_trail(tmp_path):
+    url = f"sqlite:///{tmp_path}/oncall.db"
+    migrate(url)
+    db = Database(url)
+    try:
+        first = ServiceContext(db=db, config=parse_config(CONFIG), clock=FakeClock())
+        assert await audit.record_config_load(first)
+        assert not await audit.record_config_load(first)  # a restart with the same config
+        changed = ServiceContext(db=db, config=parse_config(CONFIG.replace("30d", "60d")),
+                                 clock=FakeClock())
+        assert await audit.record_config_load(changed)
+        async with db.reader() as s:
+            loads = (await s.exec(select(AuditRow).where(
+                AuditRow.action == "config_loaded").order_by(col(AuditRow.id)))).all()
+    finally:
+        await db.dispose()
+    assert [row.detail for row in loads] == ["first start",
+                                             "the config changed since the last start"]
+    assert loads[1].before == {"sha256": loads[0].after["sha256"]} != loads[1].after

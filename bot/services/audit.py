@@ -7,6 +7,7 @@ before raising, so the refusal survives the rollback of the work it stopped.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from bot.store import repo
 from bot.store.models import AuditRow
 
 SYSTEM = "system"
+CONFIG_LOADED = "config_loaded"
 
 
 def record(s: AsyncSession, at: datetime, actor: str, action: str, *, team: str | None = None,
@@ -109,6 +111,22 @@ async def team_entries(ctx: ServiceContext, actor: Actor, limit: int = 20) -> li
     await authorize(ctx, Action.READ_AUDIT, actor, team_facts(ctx, actor, teams),
                     target="audit")
     return await entries(ctx, teams=teams, limit=limit)
+
+
+async def record_config_load(ctx: ServiceContext) -> bool:
+    """A start with a config unlike the last one started with is a config change: audit it
+    (its digest before and after), so a changed route or policy shows when it went live."""
+    digest = hashlib.sha256(ctx.config.model_dump_json().encode()).hexdigest()
+    async with ctx.db.transaction() as s:
+        last = (await s.exec(select(AuditRow).where(AuditRow.action == CONFIG_LOADED)
+                             .order_by(col(AuditRow.id).desc()).limit(1))).first()
+        previous = (last.after or {}).get("sha256") if last else None
+        if previous == digest:
+            return False
+        record(s, ctx.clock.now(), SYSTEM, CONFIG_LOADED, target="config",
+               before={"sha256": previous} if previous else None, after={"sha256": digest},
+               detail="first start" if last is None else "the config changed since the last start")
+    return True
 
 
 async def prune(ctx: ServiceContext) -> int:
