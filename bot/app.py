@@ -36,8 +36,9 @@ from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
 from bot.slack.notes import SlackNotes
+from bot.slack.page_lookup import SlackPageLookup
 from bot.slack.runbook_sender import RunbookSender
-from bot.slack.usergroups import UsergroupDirectory
+from bot.slack.usergroups import UsergroupDirectory, UsergroupPager
 from bot.store.db import Database
 from commands import slack as slash
 
@@ -91,7 +92,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     worker = DeliveryWorker(services, metrics, policy)
     slack = SlackSender(services, client, directory, metrics, policy)
     notes, steps = SlackNotes(slack), RunbookSender(slack)
-    http = OutboundSender(services, metrics, timeout=policy.call_timeout)
+    http = OutboundSender(services, metrics, timeout=policy.call_timeout,
+                          lookup=SlackPageLookup(slack))
     for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
                          (notify.THREAD_NOTE, notes.thread_note),
                          (notify.EPHEMERAL, notes.ephemeral),
@@ -99,6 +101,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.CHANNEL_POST, notes.channel_post),
                          (notify.TEST_DM, notes.test_dm),
                          (notify.FILE_UPLOAD, notes.file_upload),
+                         (notify.PAGE_USERGROUP, UsergroupPager(slack).page_usergroup),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
                          (DIGEST_POST, DigestSender(slack).digest_post),
                          (REMEDIATION_HOOK, http.remediation_hook),

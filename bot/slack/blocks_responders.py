@@ -35,9 +35,13 @@ def handoff_text(view: IncidentView) -> str:
 
 
 def paged_text(view: IncidentView) -> str:
-    if not view.pages:
-        return ""
-    return "Paged: " + " · ".join(_page(p) for p in view.pages)
+    """Who was paged, then (on their own line) every target that was not reached, and why."""
+    sent = [p for p in view.pages if p.outcome == "sent"]
+    missed = [p for p in view.pages if p.outcome != "sent"]
+    lines = ["Paged: " + " · ".join(_page(p) for p in sent)] if sent else []
+    if missed:
+        lines.append(":warning: Not reached: " + " · ".join(_page(p) for p in missed))
+    return "\n".join(lines)
 
 
 def _page(page: PageLine) -> str:
@@ -49,7 +53,8 @@ def _page(page: PageLine) -> str:
     if page.dnd_until:
         text += f", in Do Not Disturb until {slack_date(page.dnd_until, '{time}')}"
     if page.error:
-        text += f", failed: {escape_mrkdwn(page.error)}"
+        verb = "skipped" if page.outcome == "skipped" else "failed"
+        text += f", {verb}: {escape_mrkdwn(page.error)}"
     return text
 
 
