@@ -24,7 +24,7 @@ from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
-from bot.services import notify, outbox
+from bot.services import heartbeat, notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
@@ -171,6 +171,7 @@ def _metrics(parts: Components):
 def _lifecycle(parts: Components):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await outbox.recover_after_restart(parts.db, parts.services.clock.now())
+        await heartbeat.watch(parts.services)
         await _prepare_channels(parts)
         background = _start_background(parts) if parts.run_background else None
         await _connect_socket_mode(parts)
