@@ -288,3 +288,21 @@ async def test_unowned_after_sets_the_grace_of_the_last_level(sqlite_url, receiv
     finally:
         await bot.close()
         await bot.slack.stop()
+
+
+async def test_a_page_dm_slack_refuses_is_recorded_as_not_reached(sqlite_url, receiver, pd_key):
+    ghost = "U0GHOST001"  # not in the workspace: conversations.open answers user_not_found
+    bot = await started(sqlite_url, receiver,
+                        level_1=f'      - {{notify: [primary, {ghost}], after: 0m}}\n')
+    try:
+        incident_id = await open_paged_incident(bot)
+
+        [failed] = await timeline(bot, incident_id, "page_failed")
+        assert failed.data == {"target_kind": "user", "target": ghost, "level": 1,
+                               "reason": "DM failed: user_not_found"}
+        assert f"Not reached: <@{ghost}> (level 1), failed: DM failed: user_not_found" in \
+            channel_blocks(bot)
+        assert len(dms_to(bot, CAROL)) == 1
+    finally:
+        await bot.close()
+        await bot.slack.stop()

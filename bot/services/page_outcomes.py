@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
 from bot.services.context import ServiceContext
-from bot.services.notify import queue_dm_sync, sync_everywhere
+from bot.services.notify import queue_dm_sync
 from bot.services.outbox import SYNC_MESSAGE, mark_done, queue_sync
 from bot.services.paging import FAILED, SKIPPED
 from bot.store import repo
@@ -120,14 +120,6 @@ async def awaiting_message(ctx: ServiceContext, incident_id: int) -> bool:
             OutboxIntent.incident_id == incident_id, OutboxIntent.kind == SYNC_MESSAGE,
             col(OutboxIntent.state).in_(("pending", "inflight"))))).first()
     return waiting is not None
-
-
-async def refresh(ctx: ServiceContext, incident_id: int) -> None:
-    """Re-render the incident's message and DMs (after a page outcome changed)."""
-    async with ctx.db.transaction() as s:
-        incident = await repo.incident(s, incident_id)
-        await sync_everywhere(s, incident, ctx.clock.now())
-    ctx.wake_delivery()
 
 
 async def _latest(s: AsyncSession, incident_id: int, kind: str, target: str) -> PageRow | None:
