@@ -95,7 +95,7 @@ async def _open_incident(ctx: ServiceContext, s: AsyncSession, row: HeartbeatRow
         s.add(PageRow(incident_id=incident.id, step=1, level=1, target_kind=target.kind.value,
                       target=target.value, at=now))
         if target.kind.value == "pager":
-            await queue_pager_event(s, incident, target.value, "trigger", now)
+            await queue_pager_event(s, incident, target.value, "trigger", now, level=1)
         elif target.kind.value == "channel":
             await queue_thread_note(s, incident, f"<!here> {incident.title}", now,
                                     channel=target.value)
@@ -116,4 +116,3 @@ def _what_is_missing(row: HeartbeatRow, now: datetime) -> tuple[str, str]:
                 f"{since:%H:%M:%S} UTC")
     return (f"Alert path down: no {row.name} for {format_elapsed(now - row.last_seen)}",
             f"heartbeat {row.name} last seen {row.last_seen:%H:%M:%S} UTC")
-
