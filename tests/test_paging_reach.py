@@ -8,7 +8,7 @@ from sqlmodel import col, select
 
 from bot.services import heartbeat
 from bot.store.models import PageRow, TimelineEvent
-from tests.appkit import BotUnderTest, database_url, start_bot
+from tests.appkit import BotUnderTest, database_url, radio, start_bot
 from tests.fakes.receiver import Receiver
 from tests.test_responders import (
     ALICE,
@@ -303,6 +303,28 @@ async def test_a_page_dm_slack_refuses_is_recorded_as_not_reached(sqlite_url, re
         assert f"Not reached: <@{ghost}> (level 1), failed: DM failed: user_not_found" in \
             channel_blocks(bot)
         assert len(dms_to(bot, CAROL)) == 1
+    finally:
+        await bot.close()
+        await bot.slack.stop()
+
+
+async def test_escalating_to_a_user_group_by_hand_pages_its_members(sqlite_url, receiver,
+                                                                    pd_key):
+    bot = await started(sqlite_url, receiver)
+    bot.slack.add_usergroup("S0HUMANS01", "humans", [SRE_A])
+    try:
+        incident_id = await open_paged_incident(bot)
+        view = await bot.open_modal("incident.escalate", incident_id, user=CAROL)
+        await bot.submit_view(view["callback_id"], view["private_metadata"],
+                              {"how": radio("usergroup"),
+                               "usergroup": {"type": "static_select",
+                                             "selected_option": {"value": "S0HUMANS01"}}},
+                              user=CAROL)
+        await bot.drain()
+
+        assert len(dms_to(bot, SRE_A)) == 1
+        [row] = [p for p in await pages(bot, incident_id) if p.target == SRE_A]
+        assert (row.target_kind, row.level, row.outcome) == ("user", 0, "sent")
     finally:
         await bot.close()
         await bot.slack.stop()
