@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from aiohttp import web
@@ -18,13 +19,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import jobs
 from bot.config import OncallConfig
-from bot.delivery.worker import DeliveryPolicy, DeliveryWorker
+from bot.delivery.worker import DeliveryPolicy, DeliveryWorker, Group
 from bot.domain.runbook_loader import load_runbooks
 from bot.domain.runbooks import Runbook
-from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver
+from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
-from bot.services import heartbeat, notify, outbox
+from bot.services import heartbeat, install, notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
@@ -35,6 +36,7 @@ from bot.slack import actions, digest_actions, middleware, runbook_actions
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_sender import DigestSender
 from bot.slack.directory import ChannelDirectory
+from bot.slack.errors import OUTAGE_LABELS
 from bot.slack.notes import SlackNotes
 from bot.slack.page_lookup import SlackPageLookup
 from bot.slack.runbook_sender import RunbookSender
@@ -71,19 +73,31 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
                               runbooks=_load_runbooks(config))
     policy = policy or DeliveryPolicy()
-    client = AsyncWebClient(token=settings.secret("slack_bot_token") or None,
-                            base_url=settings.slack_api_url, timeout=policy.call_timeout)
+    bolt = AsyncApp(token=settings.secret("slack_bot_token") or None,
+                    signing_secret=settings.secret("slack_signing_secret"),
+                    process_before_response=False)
+    client = _slack_client(bolt, settings, policy)
     directory = ChannelDirectory(client)
     worker = _worker(services, client, directory, metrics, policy)
     services.wake_delivery = worker.wake
-    bolt = AsyncApp(client=client, signing_secret=settings.secret("slack_signing_secret"),
-                    process_before_response=False)
     middleware.register(bolt, services, UsergroupDirectory(client, _responder_groups(config)))
     actions.register(bolt)
     digest_actions.register(bolt)
     runbook_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
+
+
+def _slack_client(bolt: AsyncApp, settings: Settings, policy: DeliveryPolicy) -> AsyncWebClient:
+    """Bolt's own Web API client, pointed at SLACK_API_URL, for Bolt and delivery alike.
+
+    Not a client of ours handed to Bolt: Bolt reads SLACK_BOT_TOKEN from the environment
+    itself and, given a client too, warns at every start that the token "will be unused".
+    """
+    client = bolt.client
+    client.base_url = settings.slack_api_url
+    client.timeout = policy.call_timeout
+    return client
 
 
 def _worker(services: ServiceContext, client: AsyncWebClient, directory: ChannelDirectory,
@@ -94,6 +108,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     notes, steps = SlackNotes(slack), RunbookSender(slack)
     http = OutboundSender(services, metrics, timeout=policy.call_timeout,
                           lookup=SlackPageLookup(slack))
+    group = Group("slack", OUTAGE_LABELS, probe=slack.probe)
     for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
                          (notify.THREAD_NOTE, notes.thread_note),
                          (notify.EPHEMERAL, notes.ephemeral),
@@ -103,8 +118,9 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.FILE_UPLOAD, notes.file_upload),
                          (notify.PAGE_USERGROUP, UsergroupPager(slack).page_usergroup),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
-                         (DIGEST_POST, DigestSender(slack).digest_post),
-                         (REMEDIATION_HOOK, http.remediation_hook),
+                         (DIGEST_POST, DigestSender(slack).digest_post)):
+        worker.register(kind, sender, group)
+    for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
                          (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
         worker.register(kind, sender)
@@ -125,13 +141,22 @@ def _responder_groups(config: OncallConfig) -> set[str]:
 
 def build_web_app(parts: Components) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    receiver = AlertReceiver(parts.services, parts.metrics,
-                             parts.settings.secret("alert_webhook_token"))
+    settings = parts.settings
+    receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
+                             WebhookLimits(read_timeout=settings.http_read_timeout,
+                                           max_concurrent=settings.webhook_max_concurrent))
     app.add_routes([web.post("/slack/events", _slack_events(parts.bolt)), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
+
+
+def server_options(settings: Settings) -> dict[str, float | bool]:
+    """aiohttp server options: a connection must deliver its request headers within the read
+    timeout (aiohttp's keep-alive timer runs from the connection's start), or it is closed;
+    webhook bodies are decompressed by the receiver, which answers a false coding with 400."""
+    return {"keepalive_timeout": settings.http_read_timeout, "auto_decompress": False}
 
 
 def _slack_events(bolt: AsyncApp):
@@ -146,8 +171,7 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 def _readyz(parts: Components):
     async def handle(_request: web.Request) -> web.Response:
-        checks = {"database": await parts.db.ping()}
-        checks["migrations"] = checks["database"] and await parts.db.at_head()
+        checks = await parts.db.readiness()
         if parts.settings.socket_mode:
             checks["slack_socket"] = await _socket_connected(parts)
         return web.json_response({"ready": all(checks.values()), "checks": checks},
@@ -170,6 +194,7 @@ def _metrics(parts: Components):
 
 def _lifecycle(parts: Components):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await install.record_start(parts.services)
         await outbox.recover_after_restart(parts.db, parts.services.clock.now())
         await heartbeat.watch(parts.services)
         await _prepare_channels(parts)
@@ -178,6 +203,7 @@ def _lifecycle(parts: Components):
         yield
         if background is not None:
             await _stop_background(parts, *background)
+        await _log_pending(parts)
         if parts.socket_handler is not None:
             if parts.socket_task is not None:
                 parts.socket_task.cancel()
@@ -227,3 +253,29 @@ async def _connect_socket_mode(parts: Components) -> None:
     # start must not keep /healthz and the webhooks down (/readyz reports it instead).
     parts.socket_task = asyncio.create_task(parts.socket_handler.connect_async(),
                                             name="socket-mode")
+
+
+def start_line(parts: Components, address: str) -> str:
+    """The one line logged when serving starts: what runs, where, on what, for whom."""
+    channels = sorted({team.channel for team in parts.config.teams.values()})
+    mode = "Socket Mode" if parts.settings.socket_mode else "HTTP, Slack at /slack/events"
+    return (f"oncall-bot {_version()} listening on {address} ({mode}); database "
+            f"{parts.db.dialect}; {len(parts.config.teams)} teams in {', '.join(channels)}")
+
+
+async def _log_pending(parts: Components) -> None:
+    """At shutdown (SIGTERM), say what delivery leaves for the next start."""
+    try:
+        count, oldest = await outbox.depth(parts.db, parts.services.clock.now())
+    except Exception as exc:  # the database may be what is going away
+        log.warning("stopping; pending outbox intents unknown: %s", exc)
+        return
+    log.info("stopping: %d outbox intent(s) still pending%s; they are delivered after the "
+             "next start", count, f" (oldest {oldest:.0f} s)" if count else "")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("oncall-bot")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"

@@ -1,4 +1,4 @@
-"""The `oncall-bot` command line: serve, migrate, check, route test, demo."""
+"""The `oncall-bot` command line: serve, migrate, check, route test, outbox, demo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,9 @@ route_app = typer.Typer(no_args_is_help=True, help="Inspect the routing tree.")
 app.add_typer(route_app, name="route")
 runbook_app = typer.Typer(no_args_is_help=True, help="Check and show decision-tree runbooks.")
 app.add_typer(runbook_app, name="runbook")
+outbox_app = typer.Typer(invoke_without_command=True,
+                         help="Deliveries not yet made: pending and failed, and retry.")
+app.add_typer(outbox_app, name="outbox")
 
 FromOption = Annotated[str | None, typer.Option(
     "--from", help="JSON lines of label sets ('-' = stdin); one answer each")]
@@ -60,14 +64,15 @@ def serve(config: ConfigOption = None,
     """Migrate the database, then serve Slack, the alert webhooks, delivery and the scheduler."""
     from aiohttp import web
 
-    from bot.app import build_components, build_web_app
+    from bot.app import build_components, build_web_app, server_options, start_line
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loaded = _config(config, settings)
-    problems = _environment_problems(settings)
+    host = host or settings.host
+    problems = _environment_problems(settings, host)
     if problems:
         for problem in problems:
             typer.echo(f"environment: {problem}", err=True)
@@ -77,12 +82,22 @@ def serve(config: ConfigOption = None,
                         "loopback addresses only")
     run_migrations(settings.database_url)
     parts = build_components(settings, loaded)
-    web.run_app(build_web_app(parts), host=host or settings.host, port=port or settings.port,
-                print=lambda line: logging.info("%s", line.strip()))
+    port = port or settings.port
+    # run_app "prints" its banner once the socket listens: log our one start line instead.
+    web.run_app(build_web_app(parts), host=host, port=port,
+                print=lambda _banner: logging.info("%s", start_line(parts, f"http://{host}:{port}")),
+                **server_options(settings))
 
 
-def _environment_problems(settings: Settings) -> list[str]:
+def _environment_problems(settings: Settings, host: str | None = None) -> list[str]:
+    from bot.ingest.http import is_loopback
+
     problems = []
+    host = host or settings.host
+    if not settings.secret("alert_webhook_token") and not is_loopback(host):
+        problems.append(f"ALERT_WEBHOOK_TOKEN is not set and HOST is {host}: anyone who can "
+                        "reach the bot could post alerts. Set ALERT_WEBHOOK_TOKEN, or serve on "
+                        "127.0.0.1 only")
     if not settings.secret("slack_bot_token"):
         problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
     if not settings.socket_mode and not settings.secret("slack_signing_secret"):
@@ -150,35 +165,64 @@ async def _slack_channel_problems(settings: Settings, config: OncallConfig) -> l
 def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VALUE ...")] = None,
                config: ConfigOption = None,
                as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-               from_file: FromOption = None) -> None:
-    """Show where an alert with these labels goes, and why (like `amtool config routes test`)."""
-    from bot.routing_report import answer_lines, describe, parse_label_args
+               from_file: FromOption = None,
+               at: Annotated[str | None, typer.Option(
+                   "--at", help="answer for this moment, e.g. '2026-12-24 03:00' (UTC)")] = None,
+               ) -> None:
+    """Show where an alert goes and who wakes up: policy, people, holds, runbook."""
+    from bot.routing_report import RouteReporter, answer_lines, parse_at, parse_label_args
+    from bot.routing_report import render_text as route_text
 
-    loaded = _config(config, _settings())
+    settings = _settings()
+    loaded = _config(config, settings)
+    try:
+        label_set = parse_label_args(labels or [])
+        moment = parse_at(at) if at else datetime.now(UTC)  # wall clock ok: the CLI's "now"
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    reporter = RouteReporter(loaded, moment, _route_holds(settings, loaded, moment),
+                             _runbooks(loaded))
     if from_file is not None:
         with contextlib.ExitStack() as stack:
             stream = sys.stdin if from_file == "-" else stack.enter_context(
                 Path(from_file).open(encoding="utf-8"))
-            for line in answer_lines(loaded, stream):
+            for line in answer_lines(reporter, stream):
                 sys.stdout.write(line + "\n")
         return
+    report = reporter.describe(label_set)
+    typer.echo(json.dumps(report) if as_json else route_text(report))
+
+
+def _route_holds(settings: Settings, config: OncallConfig, at: datetime):
+    """Silences, maintenance and overrides from DATABASE_URL; None when there is no database."""
+    from sqlalchemy.engine import make_url
+
+    from bot.services.context import ServiceContext
+    from bot.services.route_holds import hold_state
+    from bot.store.db import Database
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return None  # never create an empty database file just to look into it
+
+    async def read():
+        db = Database(settings.database_url)
+        try:
+            return await hold_state(ServiceContext(db=db, config=config), at)
+        finally:
+            await db.dispose()
+
     try:
-        label_set = parse_label_args(labels or [])
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
-    report = describe(loaded, label_set)
-    typer.echo(json.dumps(report) if as_json else _route_text(report))
+        return asyncio.run(read())
+    except Exception:  # unreachable, or not migrated: answer without holds, and say so
+        return None
 
 
-def _route_text(report: dict) -> str:
-    lines = []
-    for i, match in enumerate(report["matches"], 1):
-        lines.append(f"{i}. team {match['team']}  channel {match['channel']}  "
-                     f"action {match['action']}")
-        lines.append(f"   route: {' > '.join(match['route_path'])}")
-        lines.extend(f"   - {reason}" for reason in match["reasons"])
-    return "\n".join(lines)
+def _runbooks(config: OncallConfig):
+    from bot.domain.runbook_loader import load_runbooks
+
+    return load_runbooks(config.runbooks_dir)[0]
 
 
 @app.command("test-page")
@@ -308,6 +352,34 @@ def postmortem(incident: Annotated[int, typer.Argument(help="the incident number
     except DomainError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
+
+
+@outbox_app.callback()
+def outbox(ctx: typer.Context,
+           failed: Annotated[bool, typer.Option("--failed", help="only the failed ones")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List pending and failed deliveries (Slack posts, pages, webhooks) with their errors."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.outbox_run import list_outbox
+
+    for line in asyncio.run(list_outbox(_settings(), failed, as_json)):
+        typer.echo(line)
+
+
+@outbox_app.command("retry")
+def outbox_retry(intent_id: Annotated[int, typer.Argument(metavar="ID", help="from `outbox`")],
+                 config: ConfigOption = None) -> None:
+    """Queue a failed delivery again, with a fresh budget of attempts and age."""
+    from bot.outbox_run import retry_intent
+
+    settings = _settings()
+    answer = asyncio.run(retry_intent(settings, _config(config, settings), intent_id))
+    if answer is None:
+        typer.echo(f"no failed delivery with id {intent_id} (see `oncall-bot outbox --failed`)",
+                   err=True)
+        raise typer.Exit(1)
+    typer.echo(answer)
 
 
 @app.command()

@@ -18,6 +18,7 @@ from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
 from bot.domain.pagers import PagerSpec
 from bot.domain.routing import RouteNode, validate_tree
 from bot.domain.schedules import ScheduleSpec
+from bot.route_yaml import ConfigLoader
 
 SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 SLACK_USER_OR_GROUP_ID = re.compile(r"^[UWS][A-Z0-9]{6,}$")
@@ -68,6 +69,28 @@ class Heartbeat(Strict):
     notify: list[Target] = Field(min_length=1, description="pager:NAME and/or channels")
 
 
+class DeliveryLimits(Strict):
+    """When delivery gives up on an intent that keeps failing with a retryable error.
+
+    Fifteen minutes because a page is about waking someone now: by then the next escalation
+    level has usually been paged, and a failure shown on the incident message (and in
+    `/metrics`, `oncall-bot outbox`) gets a human to act, where a silent retry would not.
+    Twenty attempts is what the backoff (1 s doubling, at most 5 min) makes in about those
+    fifteen minutes, so in an outage the age decides; the count stops an error that repeats
+    fast (a retryable error on one request while Slack is otherwise fine).
+    """
+
+    max_attempts: int = Field(20, ge=1, le=1000)
+    max_age: Duration = Field(timedelta(minutes=15), description="from the intent's creation")
+
+    @field_validator("max_age")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+
 class OncallConfig(Strict):
     """The whole oncall.yaml."""
 
@@ -84,6 +107,7 @@ class OncallConfig(Strict):
     hooks: dict[str, HandoffWebhook] = Field(
         default_factory=dict, description="remediation hooks runbooks may call, by name")
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
+    delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")
@@ -129,7 +153,7 @@ def load_config(path: str | Path) -> OncallConfig:
 
 def parse_config(text: str, filename: str = "oncall.yaml") -> OncallConfig:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # a SafeLoader
         lines = _key_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -248,7 +272,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith("function-after") or part.startswith("function-before"):
+        elif part.startswith(("function-after", "function-before")) or part == "[key]":
             continue
         else:
             path += f".{part}" if path else str(part)

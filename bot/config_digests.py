@@ -89,6 +89,7 @@ class NoiseReviewConfig(_Strict):
     time_zone: str = "UTC"
     channel: str | None = Field(None, description="one review channel; null: each team's own")
     business_hours: tuple[int, int] = (9, 18)
+    post_empty: bool = Field(False, description="post the review of a week with no alerts")
 
     @field_validator("time_zone")
     @classmethod

@@ -65,7 +65,8 @@ async def _play(url: str, slack: FakeSlack, echo: Callable[[str], None],
     async with aiohttp.ClientSession() as http:
         for path in sorted(EXAMPLES.glob("*.json")):
             async with http.post(f"{url}/alerts/alertmanager", data=path.read_bytes(),
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+                                 headers={"Authorization": f"Bearer {TOKEN}",
+                                          "Content-Type": "application/json"}) as response:
                 echo(f"POST /alerts/alertmanager {path.name} -> {response.status} "
                      f"{json.dumps(await response.json())}")
             await _settled(slack, parts)

@@ -21,20 +21,47 @@ log = logging.getLogger(__name__)
 
 
 def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryWorker) -> None:
-    scheduler.add_job(worker.wake, IntervalTrigger(seconds=5), id="delivery")
-    scheduler.add_job(_logged(paging.tick, ctx), IntervalTrigger(seconds=5), id="escalation")
+    quiet_job_runs()
+    scheduler.add_job(worker.wake, IntervalTrigger(seconds=5), id="delivery",
+                      name="outbox delivery")
+    scheduler.add_job(_logged(paging.tick, ctx), IntervalTrigger(seconds=5), id="escalation",
+                      name="escalation and page timers")
     scheduler.add_job(_logged(release_silences, ctx), IntervalTrigger(seconds=15),
-                      id="silences")
+                      id="silences", name="expired silences and maintenance")
     scheduler.add_job(_logged(rotation.announce_handoffs, ctx), IntervalTrigger(seconds=60),
-                      id="rotation-handoffs")
+                      id="rotation-handoffs", name="rotation handoffs")
     scheduler.add_job(_logged(heartbeat.check, ctx), IntervalTrigger(seconds=30),
-                      id="heartbeat")
+                      id="heartbeat", name="heartbeat check")
     # Minute ticks, not cron jobs: each sends what is due and unclaimed in digest_run, so a
     # window missed while down still goes out, and once, whichever replica gets there first.
     scheduler.add_job(_logged(digests.cost_tick, ctx), IntervalTrigger(seconds=60),
-                      id="cost-digest")
+                      id="cost-digest", name="hourly cost digest")
     scheduler.add_job(_logged(digests.noise_tick, ctx), IntervalTrigger(seconds=60),
-                      id="noise-review")
+                      id="noise-review", name="weekly noise review")
+
+
+class _InfoAsDebug(logging.Filter):
+    """Turns a logger's INFO records into DEBUG ones, shown only when DEBUG is enabled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_JOB_RUN_LOGGERS = ("apscheduler.executors.default", "apscheduler.scheduler")
+
+
+def quiet_job_runs() -> None:
+    """APScheduler logs every run at INFO (a line every few seconds): make those DEBUG.
+
+    Its warnings and errors (a missed run, a crashed job) keep their level.
+    """
+    for name in _JOB_RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _InfoAsDebug) for f in logger.filters):
+            logger.addFilter(_InfoAsDebug())
 
 
 def _logged(job: Callable[[ServiceContext], Awaitable[object]],

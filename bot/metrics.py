@@ -27,3 +27,6 @@ class Metrics:
         self.delivery_failed = Counter("oncall_delivery_failed",
                                        "Intents given up as undeliverable", ["kind", "error"],
                                        registry=r)
+        self.outbox_failed = Gauge("oncall_outbox_failed",
+                                   "Intents failed for good and not retried (see `oncall-bot "
+                                   "outbox --failed`)", ["kind"], registry=r)

@@ -26,10 +26,8 @@ from bot.domain.pagers import (
 )
 from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
-from bot.services import handoff, outbox, page_outcomes, runbook_effects
+from bot.services import handoff, lookups, outbox, page_outcomes, runbook_effects
 from bot.services.context import ServiceContext
-from bot.services.views import incident_view
-from bot.store import repo
 from bot.store.models import OutboxIntent
 
 log = logging.getLogger(__name__)
@@ -61,15 +59,10 @@ class OutboundSender:
         self.lookup = lookup or _NoLookup()
 
     async def pager_event(self, intent: OutboxIntent) -> None:
-        """One pager event; a trigger that fails for good is recorded on its page row."""
+        """One pager event; a trigger that fails for good is recorded on its page row by the
+        worker (delivery_failures.record), like every failed page."""
         payload = intent.payload
-        try:
-            await self._pager_event(intent)
-        except Undelivered as exc:
-            if exc.outcome.fatal and payload["action"] == "trigger" and intent.incident_id:
-                await page_outcomes.record_failure(self.ctx, intent.incident_id, "pager",
-                                                   payload["pager"], exc.outcome.label)
-            raise
+        await self._pager_event(intent)
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(),
                               timeline_kind="pager_sent" if intent.incident_id else None,
                               timeline_text=f"{payload['action']} sent to {payload['pager']}")
@@ -204,9 +197,7 @@ class OutboundSender:
             return PageIncident(id=0, title=f"TEST page for {person}: no action needed",
                                 severity="info", team="oncall-bot",
                                 started_at=self.ctx.clock.now())
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident)
+        incident, view = await lookups.incident_and_view(self.ctx, intent.incident_id)
         return PageIncident(id=incident.id, title=incident.title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at,

@@ -1,12 +1,30 @@
-"""`route test` answers, shared by the CLI (and later /oncall route test)."""
+"""`route test` answers: where an alert goes, and who wakes up (CLI and /oncall route test).
+
+For each matched route: team, channel, action and why (as `amtool config routes test`),
+then what would happen at `at`: the escalation policy (severity policies applied), who is
+on call at each level, `page_after`, digest or triage, the silences and maintenance that
+would hold it, and the runbook offered. Silences, maintenance and overrides come from the
+database (`HoldState`, read once); without one, holds are reported as not checked.
+The per-team part is cached per run, so `--from` answers thousands of label sets a second.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from bot.config import OncallConfig
-from bot.domain.routing import route
+from bot.domain.durations import format_duration
+from bot.domain.escalation import Level, policy_for, resolve_targets
+from bot.domain.routing import CompiledRoute, compile_route, explain
+from bot.domain.runbook_walk import runbook_for
+from bot.domain.runbooks import Runbook
+from bot.domain.schedules import OnCall, who_is_on_call
+from bot.services.route_holds import HoldState
+
+NO_DATABASE = "no database: holds not checked"
 
 
 def parse_label_args(args: list[str]) -> dict[str, str]:
@@ -19,25 +37,182 @@ def parse_label_args(args: list[str]) -> dict[str, str]:
     return labels
 
 
-def describe(config: OncallConfig, labels: dict[str, str]) -> dict:
-    """{"matches": [...]} in Alertmanager's order, one entry per matched route."""
-    return {"matches": [
-        {"team": d.team, "channel": config.channel_of(d.team), "action": d.action.value,
-         "route_path": d.route_path, "reasons": d.reasons}
-        for d in route(config.route, labels, config.tool_owners)]}
+def parse_at(text: str) -> datetime:
+    """`2026-12-24 03:00` (UTC) or an ISO time with an offset."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r}: expected a time like '2026-12-24 03:00' (UTC)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def answer_lines(config: OncallConfig, lines: Iterable[str]) -> Iterator[str]:
+class RouteReporter:
+    """Answers label sets for one config at one moment; caches what depends on the team only."""
+
+    def __init__(self, config: OncallConfig, at: datetime, holds: HoldState | None = None,
+                 runbooks: Sequence[Runbook] = ()):
+        self.config, self.at, self.holds, self.runbooks = config, at, holds, runbooks
+        self._tree = compile_route(config.route)
+        self._at = at.isoformat()
+        self._paging: dict[tuple[str, str], dict[str, Any]] = {}
+        self._paging_text: dict[tuple[str, str], str] = {}
+
+    def describe(self, labels: dict[str, str]) -> dict[str, Any]:
+        """{"at", "holds_checked", "matches": [...]}, matches in Alertmanager's order."""
+        return {"at": self._at, "holds_checked": self.holds is not None,
+                "matches": [self._match(node, labels) for node in self._tree.match(labels)]}
+
+    def describe_json(self, labels: dict[str, str]) -> str:
+        """`json.dumps(describe(labels))`, with each team's paging part encoded once per run."""
+        matches = []
+        severity = labels.get("severity", "")
+        for node in self._tree.match(labels):
+            own = self._own(node, labels)
+            paging = self._paging_json(own["team"], severity)
+            matches.append(json.dumps(own)[:-1] + ", " + paging[1:])
+        return (f'{{"at": "{self._at}", "holds_checked": {json.dumps(self.holds is not None)}, '
+                f'"matches": [{", ".join(matches)}]}}')
+
+    def _match(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
+        own = self._own(node, labels)
+        return {**own, **self.paging(own["team"], labels.get("severity", ""))}
+
+    def _own(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
+        """What depends on the matched node and the labels (not on the team's policy)."""
+        team, action, reasons = explain(node, labels, self.config.tool_owners)
+        settings = node.settings
+        runbook = runbook_for(self.runbooks, labels, settings.runbook) if self.runbooks else None
+        return {
+            "team": team, "channel": self.config.channel_of(team),
+            "action": action.value, "route_path": list(node.path), "reasons": reasons,
+            "page_after": _duration(settings.page_after),
+            "digest": settings.digest,
+            "runbook": runbook.id if runbook else settings.runbook,
+            "holds": self._holds(team, labels),
+        }
+
+    def _paging_json(self, team: str, severity: str) -> str:
+        key = (team, severity)
+        if key not in self._paging_text:
+            self._paging_text[key] = json.dumps(self.paging(team, severity))
+        return self._paging_text[key]
+
+    def paging(self, team: str, severity: str) -> dict[str, Any]:
+        """The policy that would run for this team and severity, and who each level reaches."""
+        key = (team, severity)
+        if key not in self._paging:
+            self._paging[key] = self._compute_paging(team, severity)
+        return self._paging[key]
+
+    def _compute_paging(self, team: str, severity: str) -> dict[str, Any]:
+        spec = self.config.teams.get(team)
+        name = policy_for(severity, spec.escalation_policy if spec else None,
+                          self.config.severity_policies)
+        policy = self.config.escalation_policies.get(name) if name else None
+        if policy is None:
+            return {"policy": None, "policy_reason": f"team {team} has no escalation policy: "
+                    "nobody is paged", "levels": []}
+        on_call = self._on_call(team)
+        levels = []
+        for number, level in enumerate(policy.levels, 1):
+            targets = resolve_targets(Level(notify=level.notify), on_call, {})
+            levels.append({
+                "level": number, "after": format_duration(level.after),
+                "notify": [str(target) for target in level.notify],
+                "people": targets.people, "usergroups": targets.usergroups,
+                "channels": targets.channels, "pagers": targets.pagers,
+                "nobody": targets.empty})
+        return {"policy": name, "policy_reason": _policy_reason(self.config, team, severity,
+                                                                name), "levels": levels}
+
+    def _on_call(self, team: str) -> OnCall | None:
+        spec = self.config.teams.get(team)
+        if spec is None or not spec.schedule:
+            return OnCall(primary=None, secondary=None, shift_start=self.at,
+                          shift_end=self.at, next_handoff=self.at, overridden=False)
+        overrides = self.holds.overrides.get(spec.schedule, []) if self.holds else []
+        return who_is_on_call(self.config.schedules[spec.schedule], self.at, overrides)
+
+    def _holds(self, team: str, labels: dict[str, str]) -> list[str] | None:
+        if self.holds is None:
+            return None
+        found = [f"silence {s.id} until {s.ends_at:%Y-%m-%d %H:%M} UTC"
+                 + (f" ({s.comment})" if s.comment else "")
+                 for s in self.holds.silences if s.holds(labels)]
+        window = self.holds.maintenance.get(team)
+        if window is not None:
+            found.append(f"team {team} in maintenance until {window.ends_at:%Y-%m-%d %H:%M} UTC"
+                         + (f" ({window.comment})" if window.comment else ""))
+        return found
+
+
+def _policy_reason(config: OncallConfig, team: str, severity: str, name: str) -> str:
+    wanted = severity.strip().lower()
+    if any(label.strip().lower() == wanted for label in config.severity_policies):
+        return f"policy {name}: severity_policies for severity={severity}"
+    return f"policy {name}: escalation_policy of team {team}"
+
+
+def _duration(value: Any) -> str | None:
+    return None if value is None else format_duration(value)
+
+
+def describe(config: OncallConfig, labels: dict[str, str], at: datetime | None = None,
+             holds: HoldState | None = None, runbooks: Sequence[Runbook] = ()) -> dict:
+    """One label set's answer (see RouteReporter.describe)."""
+    moment = at or (holds.at if holds else datetime.now(UTC))  # wall clock ok: CLI's "now"
+    return RouteReporter(config, moment, holds, runbooks).describe(labels)
+
+
+def answer_lines(reporter: RouteReporter, lines: Iterable[str]) -> Iterator[str]:
     """One JSON answer per JSON line of labels; a bad line gets an error answer, in order."""
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             labels = json.loads(line)
-            if not isinstance(labels, dict) or not all(
-                    isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            if type(labels) is not dict or not all(type(v) is str for v in labels.values()):
                 raise ValueError("expected a JSON object of string labels")
         except ValueError as exc:
             yield json.dumps({"line": number, "error": str(exc)})
             continue
-        yield json.dumps(describe(config, labels))
+        yield reporter.describe_json(labels)
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The answer as a person reads it in a terminal."""
+    lines = [f"at {report['at']}"]
+    for i, match in enumerate(report["matches"], 1):
+        lines.append(f"{i}. team {match['team']}  channel {match['channel']}  "
+                     f"action {match['action']}")
+        lines.append(f"   route: {' > '.join(match['route_path'])}")
+        lines.extend(f"   - {reason}" for reason in match["reasons"])
+        lines.extend(f"   {line}" for line in who_wakes_up(match))
+    return "\n".join(lines)
+
+
+def who_wakes_up(match: dict[str, Any]) -> list[str]:
+    """Policy, levels and people, page_after, digest, runbook and holds, one line each."""
+    lines = [match["policy_reason"]]
+    if match["action"] != "page":
+        lines[0] += f" (runs only if it pages; action {match['action']})"
+    for level in match["levels"]:
+        reached = level["people"] + level["usergroups"] + level["channels"] + [
+            f"pager:{p}" for p in level["pagers"]]
+        who = ", ".join(reached) if reached else "nobody (schedule gap: skipped)"
+        lines.append(f"  level {level['level']} after {level['after']}: "
+                     f"{', '.join(level['notify'])} -> {who}")
+    if match["page_after"]:
+        lines.append(f"page_after {match['page_after']}: paged only if still firing then")
+    if match["digest"]:
+        lines.append(f"digest {match['digest']}: batched into the digest")
+    if match["runbook"]:
+        lines.append(f"runbook offered: {match['runbook']}")
+    lines.append(f"holds: {_holds_text(match['holds'])}")
+    return lines
+
+
+def _holds_text(holds: list[str] | None) -> str:
+    if holds is None:
+        return NO_DATABASE
+    return "; ".join(holds) if holds else "none"

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=0, le=65535)
     log_level: str = "INFO"
+    http_read_timeout: float = Field(15.0, gt=0)  # seconds for headers, and for a webhook body
+    webhook_max_concurrent: int = Field(32, ge=1)
 
     @property
     def socket_mode(self) -> bool:

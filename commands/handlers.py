@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from bot.routing_report import describe
-from bot.services import digests, incidents, paging, postmortem, records, runbooks
+from bot.routing_report import describe, who_wakes_up
+from bot.services import digests, incidents, lookups, postmortem, records, runbooks
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
+from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
 from bot.slack.blocks import escape_mrkdwn, slack_date
 from commands import parsing as p
@@ -43,12 +44,8 @@ async def _who(ctx: ServiceContext, command: p.WhoCommand, call: Invocation) -> 
     if unknown:
         return Reply(f"No team {escape_mrkdwn(unknown[0])}; teams: "
                      f"{', '.join(sorted(ctx.config.teams))}.")
-    lines = []
-    async with ctx.db.reader() as s:
-        for team in teams:
-            lines.append(_who_line(team, await paging.on_call_now(ctx, s, team,
-                                                                  ctx.clock.now())))
-    return Reply("\n".join(lines))
+    on_call = await lookups.on_call(ctx, teams, ctx.clock.now())
+    return Reply("\n".join(_who_line(team, now) for team, now in on_call))
 
 
 def _who_line(team: str, on_call) -> str:
@@ -117,12 +114,14 @@ async def _test_page(ctx, command: p.TestPageCommand, call: Invocation) -> Reply
 async def _route_test(ctx, command: p.RouteTestCommand, call: Invocation) -> Reply:
     if not _is_responder(ctx, call.actor):
         return Reply("`route test` is for responders and admins.")
-    report = describe(ctx.config, command.labels)
+    holds = await hold_state(ctx, ctx.clock.now())
+    report = describe(ctx.config, command.labels, holds=holds, runbooks=ctx.runbooks)
     lines = []
     for i, match in enumerate(report["matches"], 1):
         lines.append(f"{i}. team *{escape_mrkdwn(match['team'])}* channel "
                      f"{escape_mrkdwn(match['channel'])} action *{match['action']}*")
         lines += [f"   • {escape_mrkdwn(r)}" for r in match["reasons"]]
+        lines += [f"   • {escape_mrkdwn(r)}" for r in who_wakes_up(match)]
     return Reply("\n".join(lines))
 
 

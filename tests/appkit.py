@@ -15,7 +15,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import col, select
 
-from bot.app import Components, build_components, build_web_app
+from bot.app import Components, build_components, build_web_app, server_options
 from bot.config import parse_config
 from bot.delivery.worker import DeliveryPolicy
 from bot.services.context import Clock
@@ -107,10 +107,14 @@ class BotUnderTest:
 
     async def post_alerts(self, body: Any, *, source: str = "alertmanager",
                           token: str | None = ALERT_TOKEN) -> tuple[int, dict]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         async with self.http.post(f"{self.url}/alerts/{source}", data=data,
                                   headers=headers) as response:
+            if response.content_type != "application/json":
+                return response.status, {"text": await response.text()}
             return response.status, await response.json()
 
     async def click(self, action_id: str, incident_id: int, user: str = "U0PLATFORM1",
@@ -283,7 +287,9 @@ def user_select(user: str) -> dict:
 async def start_bot(database_url: str, *, config: str = CONFIG, background: bool = False,
                     slack: FakeSlack | None = None, clock: Clock | None = None,
                     policy: DeliveryPolicy | None = None,
-                    socket_mode: bool = False) -> BotUnderTest:
+                    socket_mode: bool = False,
+                    alert_token: str | None = ALERT_TOKEN,
+                    settings: dict[str, Any] | None = None) -> BotUnderTest:
     """Migrate, build and serve the bot on a random port; delivery runs only when asked."""
     if slack is None:
         slack = FakeSlack(bot_token=BOT_TOKEN)
@@ -291,15 +297,15 @@ async def start_bot(database_url: str, *, config: str = CONFIG, background: bool
             slack.add_channel(channel_id, name)
         await slack.start()
     migrate(database_url)
-    settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
-                        slack_api_url=slack.base_url, database_url=database_url,
-                        alert_webhook_token=ALERT_TOKEN,
-                        slack_app_token=slack.app_token if socket_mode else None)
+    env = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,
+                   slack_api_url=slack.base_url, database_url=database_url,
+                   alert_webhook_token=alert_token,
+                   slack_app_token=slack.app_token if socket_mode else None, **(settings or {}))
     clock = clock or FakeClock()
-    parts = build_components(settings, parse_config(config), clock=clock,
+    parts = build_components(env, parse_config(config), clock=clock,
                              policy=policy or fast_policy())
     parts.run_background = background
-    runner = web.AppRunner(build_web_app(parts))
+    runner = web.AppRunner(build_web_app(parts), **server_options(env))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -44,7 +44,8 @@ def test_route_test_json_lists_every_match(cli):
     [match] = json.loads(result.output)["matches"]
     assert match["team"] == "ai-eng" and match["channel"] == "#ai-eng-oncall"
     assert match["action"] == "triage"
-    assert set(match) == {"team", "channel", "action", "route_path", "reasons"}
+    assert {"team", "channel", "action", "route_path", "reasons", "policy", "levels", "holds",
+            "page_after", "digest", "runbook"} <= set(match)
 
 
 def test_route_test_from_file_answers_each_line_in_order(cli, tmp_path):

@@ -289,7 +289,7 @@ BAD = [
     ('silence alertname="x" for 30m2h', "`30m2h` is not a duration", None),
     ('silence alertname="x" for 0', "longer than zero", None),
     ('silence alertname="x" for 300y', "`300y` is not a duration", None),
-    ('silence alertname=~"(" for 1h', 'Bad matcher `alertname=~"("`: invalid regex', None),
+    ('silence alertname=~"(" for 1h', 'Bad matcher `alertname=~"("`: error parsing regexp', None),
     ("silence 1alertname=x for 1h", "Bad matcher `1alertname=x`", None),
     ("silence alertname for 1h", "Bad matcher `alertname`", None),
     ('silence alertname="x for 1h', "Bad matcher", None),
@@ -297,7 +297,7 @@ BAD = [
     ('silence alertname=~".*" for 1h', "would silence every alert", None),
     ('silence alertname="" for 1h', "would silence every alert", None),
     ("silence a&amp;b=x for 1h", "Bad matcher `a&amp;b=x`", None),
-    ('silence a=~"' + "(" * 1000 + ")" * 1000 + '" for 1h', "nested too deeply", None),
+    ('silence a=~"' + "(" * 1000 + ")" * 1000 + '" for 1h', "nests too deeply", None),
     ("note " + "x" * 4000, "a command can be at most 4000", None),
     # maintenance and override
     ("maintenance for 1h", "Missing TEAM before `for`", None),

@@ -86,6 +86,7 @@ async def test_route_test_answers_like_the_cli(bot):
     reply = await bot.slash("route test alert_type=tool tool_name=stripe severity=critical",
                             user=RESPONDER)
     assert "team *integrations*" in reply["text"] and "tool_owners" in reply["text"]
+    assert "holds: none" in reply["text"]  # the bot has its database: holds are checked
 
 
 async def test_postmortem_is_uploaded_to_the_thread(bot):

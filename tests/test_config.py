@@ -56,7 +56,7 @@ def test_every_problem_is_listed_at_once():
     found = problems_of(text)
     assert len(found) == 2
     assert any("group_wait" in p for p in found)
-    assert any("route.routes[0].matchers" in p and "invalid regex" in p for p in found)
+    assert any("route.routes[0].matchers" in p and "error parsing regexp" in p for p in found)
 
 
 def test_tool_owners_must_name_teams():

@@ -14,7 +14,7 @@ from bot.digest_run import run_digest
 from bot.services import digests
 from bot.settings import Settings
 from bot.slack.action_ids import ActionId
-from bot.store.models import DigestRun
+from bot.store.models import DigestRun, InstallInfo
 from tests.appkit import BOT_TOKEN, BotUnderTest, FakeClock, database_url, payload, start_bot
 from tests.appkit import CONFIG as APP_CONFIG
 
@@ -130,7 +130,33 @@ async def test_only_the_team_may_open_an_incident_from_its_digest(bot):
     assert "Only finops's responders and admins" in bot.slack.responses[0]["text"]
 
 
-async def test_the_weekly_review_is_posted_with_its_chart_uploaded_in_the_thread(bot):
+async def test_a_new_install_posts_no_review_of_the_weeks_before_it_started(bot):
+    bot.clock.current = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)  # the schedule fired at 09:00
+
+    assert await digests.noise_tick(bot.parts.services) == 0
+
+    await bot.drain()
+    assert bot.slack.messages("#platform-oncall") == bot.slack.messages("#finops") == []
+    async with bot.parts.db.reader() as s:  # recorded when serving started, not by the tick
+        assert (await s.get(InstallInfo, 1)).first_started_at == datetime(
+            2026, 11, 23, 10, 5, tzinfo=UTC)
+        assert (await s.get(DigestRun, 1)) is None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def bot_since_monday(request, tmp_path) -> BotUnderTest:
+    """The bot first started on Monday 16 Nov: the week of 16-22 Nov is its to review."""
+    clock = FakeClock(datetime(2026, 11, 16, 8, 0, tzinfo=UTC))
+    running = await start_bot(database_url(request, tmp_path), config=CONFIG, clock=clock)
+    running.slack.add_user(ALICE, "alice")
+    yield running
+    await running.close()
+    await running.slack.stop()
+
+
+async def test_the_weekly_review_is_posted_with_its_chart_uploaded_in_the_thread(
+        bot_since_monday):
+    bot = bot_since_monday
     bot.clock.current = datetime(2026, 11, 17, 3, 0, tzinfo=UTC)
     await bot.post_alerts(page_alert())
     await bot.drain()
@@ -142,7 +168,7 @@ async def test_the_weekly_review_is_posted_with_its_chart_uploaded_in_the_thread
     await bot.drain()
 
     bot.clock.current = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 09:00 UTC
-    assert await digests.noise_tick(bot.parts.services) == 2
+    assert await digests.noise_tick(bot.parts.services) == 1  # finops had a quiet week
     await bot.drain()
     assert await digests.noise_tick(bot.parts.services) == 0
 
@@ -155,7 +181,7 @@ async def test_the_weekly_review_is_posted_with_its_chart_uploaded_in_the_thread
     [chart] = bot.slack.files("#platform-oncall")
     assert chart["content"].startswith(PNG_MAGIC) and len(chart["content"]) > 5000
     assert chart["thread_ts"] == review["ts"] and chart["filename"].startswith("pages-per-day-")
-    assert bot.slack.files("#finops") == []  # finops had no pages: no chart
+    assert bot.slack.messages("#finops") == []  # no alerts, no review
     assert len(bot.slack.calls_to("files.completeUploadExternal")) == 1
 
 

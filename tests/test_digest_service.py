@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from alembic import command
 from sqlmodel import col, select
 
 from bot.config import ConfigError, parse_config
@@ -14,7 +15,9 @@ from bot.domain.alerts import Alert, AlertStatus
 from bot.services import digests, incidents
 from bot.services.context import ServiceContext
 from bot.services.ingest import ingest_alerts
-from bot.store.db import Database, migrate
+from bot.services.install import record_start
+from bot.store import install
+from bot.store.db import Database, alembic_config, migrate
 from bot.store.models import DigestItemRow, DigestRun, IncidentRow, OutboxIntent
 from tests.appkit import FakeClock
 
@@ -36,6 +39,9 @@ escalation_policies:
 digests:
   noise: {schedule: "0 9 * * 1", time_zone: Europe/Berlin}
 """
+POST_EMPTY = CONFIG.replace('noise: {schedule: "0 9 * * 1", time_zone: Europe/Berlin}',
+                            'noise: {schedule: "0 9 * * 1", time_zone: Europe/Berlin, '
+                            'post_empty: true}')
 ALICE = "U0ALICE001"
 MONDAY = datetime(2026, 11, 16, 10, 5, tzinfo=UTC)  # Monday 11:05 in Berlin
 
@@ -150,7 +156,8 @@ async def test_each_cost_window_is_sent_once_across_restarts_and_late_ticks(cont
 
 async def test_two_replicas_ticking_together_send_each_window_once(contexts):
     clock = FakeClock(MONDAY)
-    one, two = contexts(clock), contexts(clock)
+    one, two = contexts(clock, POST_EMPTY), contexts(clock, POST_EMPTY)
+    await record_start(one)
     await ingest_alerts(one, [cost("300")])
     clock.advance(hours=1)
     await ingest_alerts(two, [cost("700", fingerprint="c2", service="voice-agent")])
@@ -243,26 +250,46 @@ async def test_the_review_lists_open_and_overdue_action_items(contexts):
 async def test_the_weekly_review_goes_out_once_per_week_and_team(contexts):
     clock = FakeClock(MONDAY)
     ctx = contexts(clock)
-    assert await digests.noise_tick(ctx) == 2  # the bot started on a Monday: last week's
-    assert await digests.noise_tick(ctx) == 0
+    assert await digests.noise_tick(ctx) == 0  # first start on a Monday: no review of last week
     await a_week_of_pages(ctx)
     clock.current = datetime(2026, 11, 23, 7, 59, tzinfo=UTC)  # 08:59 in Berlin
     assert await digests.noise_tick(ctx) == 0
     clock.current = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    assert await digests.noise_tick(contexts(clock)) == 2
+    assert await digests.noise_tick(contexts(clock)) == 1  # finops had a quiet week
     clock.current = datetime(2026, 11, 25, 12, tzinfo=UTC)  # restarted on Wednesday
     assert await digests.noise_tick(contexts(clock)) == 0
 
+    [post] = await digest_posts(ctx)
+    assert (post.payload["team"], post.payload["figures"]["pages"]) == ("platform", 2)
+    assert post.lane == "channel:#platform-oncall"
+    runs = await rows(ctx, DigestRun)  # the quiet week is decided too, not figured every minute
+    assert sorted((r.team, r.window_start.day, r.intent_id) for r in runs) == [
+        ("finops", 15, None), ("platform", 15, post.id)]
+
+
+async def test_quiet_weeks_are_posted_when_the_config_asks_but_never_before_the_first_start(
+        contexts):
+    clock = FakeClock(MONDAY)
+    assert await record_start(contexts(clock)) == MONDAY
+    clock.current = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert await record_start(contexts(clock)) == MONDAY  # a later start keeps the first
+    ctx = contexts(clock, POST_EMPTY)
+    clock.current = MONDAY
+    assert await digests.noise_tick(ctx) == 0  # 9-15 Nov ended before the first start
+
+    clock.current = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    assert await digests.noise_tick(ctx) == 2
+
     posts = await digest_posts(ctx)
-    platform = [p.payload for p in posts if p.payload["team"] == "platform"]
-    assert [p["figures"]["pages"] for p in platform] == [0, 2]
-    assert {p.lane for p in posts} == {"channel:#platform-oncall", "channel:#finops"}
+    assert sorted((p.payload["team"], p.payload["figures"]["fired"]) for p in posts) == [
+        ("finops", 0), ("platform", 0)]
 
 
 async def test_one_review_channel_gets_one_review_of_every_team(contexts):
     config = CONFIG.replace('noise: {schedule: "0 9 * * 1", time_zone: Europe/Berlin}',
                             'noise: {time_zone: Europe/Berlin, channel: "#oncall-review"}')
     ctx = contexts(FakeClock(MONDAY), config)
+    await record_start(ctx)
     await a_week_of_pages(ctx)
     ctx.clock.current = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     await digests.noise_tick(ctx)
@@ -270,6 +297,26 @@ async def test_one_review_channel_gets_one_review_of_every_team(contexts):
     [run] = [r for r in await rows(ctx, DigestRun) if r.window_start.day == 15]
     [post] = [p for p in await digest_posts(ctx) if p.id == run.intent_id]
     assert (run.team, post.payload["channel"]) == (digests.ALL_TEAMS, "#oncall-review")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unmigrated_url(request, tmp_path) -> str:
+    return (request.getfixturevalue("postgres_url") if request.param == "postgres"
+            else f"sqlite:///{tmp_path}/old.db")
+
+
+async def test_an_install_from_before_0005_started_no_later_than_its_first_incident(
+        unmigrated_url):
+    command.upgrade(alembic_config(unmigrated_url), "0004")
+    ctx = ServiceContext(db=Database(unmigrated_url), config=parse_config(CONFIG),
+                         clock=FakeClock(MONDAY))
+    try:
+        await ingest_alerts(ctx, [page("DiskFull", MONDAY - timedelta(hours=1))])
+        migrate(unmigrated_url)
+        async with ctx.db.reader() as s:
+            assert await install.first_start(s) == MONDAY
+    finally:
+        await ctx.db.dispose()
 
 
 @pytest.mark.parametrize(("now", "fired"), [

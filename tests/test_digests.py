@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -116,7 +117,10 @@ def test_refuses_what_is_not_a_plain_amount(text: str, problem: str) -> None:
         ({}, {"ratio": "high", "value": "9", "baseline": "3"}, 3.0, 9.0, 3.0, "value / baseline"),
         ({}, {}, None, None, None, NO_FIGURES),
         ({"alertname": "CostSpike"}, {"summary": "spend up"}, None, None, None, NO_FIGURES),
-        ({}, {"value": "12", "baseline": "0"}, None, 12.0, 0.0, "baseline is 0"),
+        ({}, {"value": "12", "baseline": "0"}, math.inf, 12.0, 0.0, "baseline 0"),
+        ({}, {"value": "0", "baseline": "0"}, math.inf, 0.0, 0.0, "baseline 0"),
+        ({}, {"ratio": "+Inf"}, math.inf, None, None, "baseline 0"),
+        ({"ratio": "NaN"}, {}, math.inf, None, None, "baseline 0"),
         ({}, {"value": "12"}, None, 12.0, None, "no baseline"),
         ({}, {"baseline": "12"}, None, None, 12.0, "no value"),
         ({}, {"value": "lots", "baseline": "3"}, None, None, 3.0, "value annotation 'lots'"),
@@ -154,7 +158,8 @@ def test_the_unknown_reading_says_so() -> None:
         ({"ratio": "5"}, 5.0, True),
         ({"ratio": "4.99"}, 5.0, False),
         ({"value": "50", "baseline": "10"}, 5.0, True),
-        ({"value": "50", "baseline": "0"}, 0.1, False),
+        ({"value": "50", "baseline": "0"}, 1000.0, True),  # infinite: "baseline 0" pages
+        ({"ratio": "+Inf"}, 5.0, True),
         ({}, 0.0, False),
     ],
 )
@@ -321,6 +326,7 @@ def test_one_line_per_service_and_model_with_its_figures() -> None:
         "last_seen": at(50),
         "still_firing": True,
         "missing_ratio": False,
+        "baseline_zero": False,
     }
     assert (digest.window_start, digest.window_end, digest.times_fired) == (*WINDOW, 4)
 

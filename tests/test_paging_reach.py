@@ -120,8 +120,11 @@ async def test_a_user_group_without_members_or_that_slack_does_not_know_is_not_r
         assert failed.data["target"] == "S0NOSUCH01"
         blocks = channel_blocks(bot)
         assert f"Paged: <@{CAROL}> (level 1)" in blocks
-        assert ":warning: Not reached: <!subteam^S0EMPTY001> (level 1), skipped: user group " \
-               "has no members · <!subteam^S0NOSUCH01> (level 1), failed: " in blocks
+        assert ":warning: level 1: <!subteam^S0EMPTY001> not paged: user group has no " \
+               "members" in blocks
+        assert ":warning: page to <!subteam^S0NOSUCH01> failed: usergroups.users.list " \
+               "failed: no_such_subteam" in blocks
+        assert "Paged: <@U0CAROL003> (level 1) · <!subteam" not in blocks
     finally:
         await bot.close()
         await bot.slack.stop()
@@ -138,7 +141,7 @@ async def test_a_role_nobody_holds_is_listed_on_the_message_and_the_timeline(
         [skipped] = await timeline(bot, incident_id, "page_skipped")
         assert skipped.data == {"target_kind": "secondary", "target": "secondary", "level": 2,
                                 "reason": "nobody is secondary on call now"}
-        assert "Not reached: secondary (level 2), skipped: nobody is secondary on call now" \
+        assert ":warning: level 2: secondary not paged: nobody is secondary on call now" \
                in channel_blocks(bot)
         assert "level 2 paged" in channel_blocks(bot)  # the pager still went out
     finally:
@@ -193,9 +196,12 @@ async def test_a_failed_pager_is_recorded_with_its_own_error(sqlite_url, receive
         [row] = [p for p in await pages(bot, incident_id) if p.target_kind == "pager"]
         assert (row.outcome, row.error) == ("failed", error)
         [failed] = await timeline(bot, incident_id, "page_failed")
-        assert failed.data == {"target_kind": "pager", "target": "pd", "level": 2,
-                               "reason": error}
-        assert f"Not reached: pager pd (level 2), failed: {error}" in channel_blocks(bot)
+        assert failed.data | {"intent_id": 0} == {
+            "target_kind": "pager", "target": "pd", "level": 2, "error": error,
+            "intent_kind": "pager_event", "intent_id": 0}
+        assert failed.text == f"pager pd failed: {error}"
+        assert f":warning: pager pd failed: {error}" in channel_blocks(bot)
+        assert "pager pd (level 2)" not in channel_blocks(bot)  # not listed as paged
     finally:
         await bot.close()
         await bot.slack.stop()
@@ -212,8 +218,8 @@ async def test_do_not_disturb_on_a_level_without_a_pager_is_a_page_not_reached(
 
         [failed] = await timeline(bot, incident_id, "page_failed")
         assert failed.data["target"] == CAROL and failed.data["level"] == 1
-        assert "no pager: nothing wakes them" in failed.data["reason"]
-        assert f"Not reached: <@{CAROL}> (level 1), in Do Not Disturb until" in \
+        assert "no pager: nothing wakes them" in failed.data["error"]
+        assert f":warning: page to <@{CAROL}> failed: in Do Not Disturb until" in \
             channel_blocks(bot)
     finally:
         await bot.close()
@@ -298,10 +304,10 @@ async def test_a_page_dm_slack_refuses_is_recorded_as_not_reached(sqlite_url, re
         incident_id = await open_paged_incident(bot)
 
         [failed] = await timeline(bot, incident_id, "page_failed")
-        assert failed.data == {"target_kind": "user", "target": ghost, "level": 1,
-                               "reason": "DM failed: user_not_found"}
-        assert f"Not reached: <@{ghost}> (level 1), failed: DM failed: user_not_found" in \
-            channel_blocks(bot)
+        assert failed.data | {"intent_id": 0} == {
+            "target_kind": "user", "target": ghost, "level": 1, "error": "user_not_found",
+            "intent_kind": "sync_dm", "intent_id": 0}
+        assert f":warning: page to <@{ghost}> failed: user_not_found" in channel_blocks(bot)
         assert len(dms_to(bot, CAROL)) == 1
     finally:
         await bot.close()

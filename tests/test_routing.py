@@ -298,7 +298,7 @@ def test_bad_matchers_are_load_errors_at_their_key() -> None:
     with pytest.raises(ValidationError) as caught:
         RouteNode.model_validate({"receiver": "infra", "routes": [{"matchers": ["team ml"]}]})
     error = caught.value.errors()[0]
-    assert error["loc"] == ("routes", 0, "matchers")
+    assert error["loc"] == ("routes", 0, "matchers", 0)
     assert "bad matcher format 'team ml'" in error["msg"]
 
 
@@ -371,14 +371,14 @@ def test_problems_carry_config_key_paths() -> None:
         ),
         (
             "route.routes[2].group_by",
-            "cannot have wildcard group_by ('...') and other labels at the same time",
+            "cannot have wildcard group_by (`...`) and other labels at the same time",
         ),
         ("route.routes[2].group_interval", "group_interval cannot be zero"),
         ("route.routes[2].mute_time_intervals", TIME_INTERVALS),
         ("route.routes[2].active_time_intervals", TIME_INTERVALS),
         ("route.routes[3].receiver_from_label", "'x-y' is not a valid label name"),
-        ("route.routes[3].group_by[1]", "duplicated label 'alertname'"),
-        ("route.routes[3].group_by[2]", "invalid label name 'bad-name'"),
+        ("route.routes[3].group_by[1]", 'duplicated label "alertname" in group_by'),
+        ("route.routes[3].group_by[2]", 'invalid label name "bad-name" in group_by list'),
         ("tool_owners.stripe", "team 'finance' is not defined under teams"),
     ]
 

@@ -336,9 +336,14 @@ def regex_receivers(value: str) -> str:
     return ",".join(matching) or "none"
 
 
-# Not parity cases: Go accepts `\\pL` and `(?U)`, which the bot refuses on purpose and says so
-# (see test_matchers.py).
 VALIDITY_CASES = [
+    ("regex", "\\pL+"),
+    ("regex", "\\p{Greek}"),
+    ("regex", "(?U)a+"),
+    ("regex", "\\C"),  # RE2 in C++ takes these four; Go 1.19 refuses them
+    ("regex", "(?<n>a)"),
+    ("regex", "(?P<naïve>a)"),
+    ("regex", "\\p{Kawi}"),
     # regexes (as `v=~"..."` matchers)
     ("regex", "a**"),
     ("regex", "a*+"),

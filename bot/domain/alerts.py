@@ -88,6 +88,15 @@ class PageLine(BaseModel):
     outcome: str = Field("sent", description="sent, skipped (reaches nobody) or failed")
 
 
+class FailureLine(BaseModel):
+    """A delivery for the incident that failed for good (other than a page: PageLine.error)."""
+
+    what: str  # "thread note", "runbook step", "file upload"...
+    target_kind: str = ""  # user|channel|pager|webhook, or "" when the incident's own thread
+    target: str = ""
+    error: str
+
+
 class IncidentView(BaseModel):
     """Everything the incident message shows, read from the database after commit."""
 
@@ -122,6 +131,7 @@ class IncidentView(BaseModel):
     handoff_error: str | None = None
     handoff_configured: bool = False
     auto_resolved_in_hold: bool = False
+    delivery_failures: list[FailureLine] = Field(default_factory=list)
 
     @property
     def escalation_level(self) -> int:

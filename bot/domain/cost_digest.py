@@ -26,11 +26,14 @@ __all__ = [
     "build_cost_digest",
     "digest_item",
     "parse_amount",
+    "ratio_text",
     "should_page",
     "spike_ratio",
 ]
 
 NO_FIGURES = "no value/baseline or ratio labels"
+#: How an infinite or not-a-number ratio is shown: a spend on a zero baseline. It pages.
+BASELINE_ZERO = "baseline 0"
 _SI = {"k": 1e3, "M": 1e6, "G": 1e9}
 _AMOUNT = re.compile(
     r"""\s*(?P<sign>[-+]?)\s*[$€£]?\s*
@@ -91,6 +94,9 @@ def spike_ratio(labels: Mapping[str, str], annotations: Mapping[str, str]) -> Ra
     ratio, ratio_problem = _figure(labels, annotations, "ratio")
     if ratio is not None:
         return RatioReading(ratio=ratio, value=value, baseline=baseline, reason="ratio as given")
+    if _non_finite(annotations.get("ratio", labels.get("ratio"))):
+        return RatioReading(ratio=math.inf, value=value, baseline=baseline,
+                            reason=f"{BASELINE_ZERO} (ratio given as not a finite number)")
     computed, reason = _divide(value, baseline, value_problem or baseline_problem)
     return RatioReading(
         ratio=computed,
@@ -138,9 +144,21 @@ def _divide(value: float | None, baseline: float | None, problem: str) -> tuple[
     if value is None or baseline is None:
         missing = "value" if value is None else "baseline"
         return None, f"no {missing}: cannot compute value / baseline"
-    if baseline == 0:
-        return None, "baseline is 0: the ratio is undefined"
+    if baseline == 0 or not math.isfinite(value / baseline):
+        return math.inf, f"{BASELINE_ZERO}: value / baseline is not a finite number"
     return value / baseline, "value / baseline"
+
+
+def _non_finite(text: str | None) -> bool:
+    """Prometheus renders x/0 as `+Inf` and 0/0 as `NaN` (what `{{ $value }}` prints)."""
+    return text is not None and text.strip().lower().lstrip("+") in {"inf", "infinity", "nan"}
+
+
+def ratio_text(ratio: float | None) -> str:
+    """`3.2x`, or `baseline 0` for a ratio that is infinite (or was not a number)."""
+    if ratio is None:
+        return "no ratio"
+    return BASELINE_ZERO if not math.isfinite(ratio) else f"{ratio:.1f}x"
 
 
 # -- the digest ---------------------------------------------------------------------------
@@ -182,6 +200,7 @@ class CostLine(BaseModel):
     last_seen: datetime
     still_firing: bool
     missing_ratio: bool
+    baseline_zero: bool = False  # the ratio was infinite: JSON has no infinity, so say it here
 
 
 class CostDigest(BaseModel):
@@ -222,13 +241,15 @@ def build_cost_digest(
 def _line(group: list[DigestItem]) -> CostLine:
     ordered = sorted(group, key=lambda item: item.fired_at)
     ratios = [item.ratio for item in ordered if item.ratio is not None]
+    worst = max(ratios, default=None)
     return CostLine(
         service=ordered[0].service,
         model=ordered[0].model,
         alertnames=sorted({item.alertname for item in ordered if item.alertname}),
         spend_rate=_latest(item.value for item in ordered),
         baseline=_latest(item.baseline for item in ordered),
-        ratio=max(ratios, default=None),
+        ratio=worst if worst is None or math.isfinite(worst) else None,
+        baseline_zero=worst is not None and not math.isfinite(worst),
         times_fired=len(ordered),
         first_seen=ordered[0].fired_at.astimezone(UTC),
         last_seen=ordered[-1].fired_at.astimezone(UTC),
@@ -246,8 +267,8 @@ def _latest(values: Iterable[float | None]) -> float | None:
 def _line_order(line: CostLine) -> tuple[bool, float, float, str, str]:
     """Worst ratio first, unknown ratios last; then higher spend; then by name, for ties."""
     return (
-        line.ratio is None,
-        -(line.ratio or 0.0),
+        line.ratio is None and not line.baseline_zero,
+        -math.inf if line.baseline_zero else -(line.ratio or 0.0),
         -(line.spend_rate or 0.0),
         line.service,
         line.model,

@@ -2,25 +2,30 @@
 
 Ports of `pkg/labels/parse.go` (ParseMatcher, ParseMatchers) and `pkg/labels/matcher.go`
 (Matcher, anchored regexes, sort order, rendering) from Alertmanager 0.25. Regexes are
-written in Go's RE2 syntax; `bot.domain.go_regex` translates them to Python `re` so that a
-pattern matches here exactly what it matches there, and is refused where Go refuses it.
+Go's RE2 syntax, compiled once per matcher by RE2 itself (`bot.domain.go_regex`), so a
+pattern matches here exactly what it matches there, in linear time, and is refused where
+Go refuses it. Routes, silences and `/oncall` arguments all use this one `Matcher` type.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
 
-from bot.domain.go_regex import MatcherError, compile_go_regex
+from bot.domain.go_regex import MatcherError, Regex, compile_regex
 
 __all__ = [
     "MatchOp",
     "Matcher",
     "MatcherError",
-    "compile_go_regex",
+    "Regex",
+    "compile_regex",
+    "go_quote",
     "is_label_name",
     "matchers_from_route",
     "parse_matcher",
@@ -52,6 +57,11 @@ _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _MATCHER_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
+def go_quote(text: str) -> str:
+    """Go's %q, as Alertmanager quotes names in its errors."""
+    return json.dumps(text, ensure_ascii=False)
+
+
 def is_label_name(name: str) -> bool:
     """Whether Alertmanager accepts `name` as a label name in match, match_re and group_by."""
     return _LABEL_NAME_RE.fullmatch(name) is not None
@@ -66,14 +76,14 @@ class Matcher(BaseModel):
     op: MatchOp
     value: str
 
-    _regex: re.Pattern[str] | None = PrivateAttr(default=None)
+    _regex: Regex | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _compile(self) -> Matcher:
         if _MATCHER_NAME_RE.fullmatch(self.name) is None:
             raise MatcherError(f"invalid label name {self.name!r} in matcher")
         if self.op.is_regex:
-            self._regex = compile_go_regex(self.value)
+            self._regex = compile_regex(self.value)
         return self
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -83,8 +93,20 @@ class Matcher(BaseModel):
             return actual == self.value
         if self.op is MatchOp.NOT_EQUAL:
             return actual != self.value
-        found = self._regex.search(actual) is not None  # type: ignore[union-attr]
+        found = self._regex.matches(actual)  # type: ignore[union-attr]
         return found if self.op is MatchOp.REGEX else not found
+
+    def predicate(self) -> Callable[[Mapping[str, str]], bool]:
+        """`matches` as a plain function, for compiled route trees (no model lookups per call)."""
+        name, value, regex = self.name, self.value, self._regex
+        if self.op is MatchOp.EQUAL:
+            return lambda labels: labels.get(name, "") == value
+        if self.op is MatchOp.NOT_EQUAL:
+            return lambda labels: labels.get(name, "") != value
+        test = regex.matches  # type: ignore[union-attr]
+        if self.op is MatchOp.REGEX:
+            return lambda labels: test(labels.get(name, ""))
+        return lambda labels: not test(labels.get(name, ""))
 
     def __str__(self) -> str:
         return f'{self.name}{self.op}"{openmetrics_escape(self.value)}"'
@@ -119,8 +141,13 @@ _GO_UNICODE_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u20
 _SYNTAX_HINT = 'expected NAME OP VALUE with OP one of =, !=, =~, !~, e.g. severity="critical"'
 
 
+@lru_cache(maxsize=4096)
 def parse_matcher(text: str) -> Matcher:
-    """Parse one matcher such as `severity=~"crit.*"`, quoted or not, as Alertmanager does."""
+    """Parse one matcher such as `severity=~"crit.*"`, quoted or not, as Alertmanager does.
+
+    Cached (matchers are immutable): a silence's stored matchers are parsed and their regexes
+    compiled once, not once per alert checked against it.
+    """
     found = _MATCHER_RE.fullmatch(text)
     if found is None:
         raise MatcherError(f"bad matcher format {text!r}: {_SYNTAX_HINT}")
@@ -191,7 +218,7 @@ def _split_matchers(text: str) -> list[str]:
 def new_matcher(name: str, op: MatchOp, value: str) -> Matcher:
     """Build a matcher, raising MatcherError (not a pydantic error) when it is invalid."""
     if op.is_regex:
-        compile_go_regex(value)
+        compile_regex(value)
     if _MATCHER_NAME_RE.fullmatch(name) is None:
         raise MatcherError(f"invalid label name {name!r} in matcher")
     return Matcher(name=name, op=op, value=value)
@@ -208,7 +235,14 @@ def matchers_from_route(
 
 
 def _legacy(name: str, op: MatchOp, value: str) -> Matcher:
-    """A `match`/`match_re` entry: the key must be a plain label name (no ':')."""
+    """A `match`/`match_re` entry: the key must be a plain label name (no ':').
+
+    Alertmanager compiles a `match_re` value as `^(?:value)$` when it reads the config, and
+    builds the matcher from that anchored text: `x=~"^(?:010)$"` is how it shows and sorts.
+    """
     if not is_label_name(name):
-        raise MatcherError(f"invalid label name {name!r}")
+        raise MatcherError(f"invalid label name {go_quote(name)}")
+    if op.is_regex:
+        compile_regex(value)  # the error names the pattern as written, as Go's does
+        value = f"^(?:{value})$"
     return new_matcher(name, op, value)

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from bot.domain.matchers import MatcherError, compile_go_regex, is_label_name, parse_matchers
+from bot.domain.matchers import (
+    MatcherError,
+    go_quote,
+    is_label_name,
+    matchers_from_route,
+    parse_matchers,
+)
 
 if TYPE_CHECKING:
     from bot.domain.routing import RouteNode
@@ -108,10 +114,7 @@ def _matcher_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
 
 
 def _check_legacy(name: str, value: str, regex: bool = False) -> None:
-    if not is_label_name(name):
-        raise MatcherError(f"invalid label name {name!r}")
-    if regex:
-        compile_go_regex(value)
+    matchers_from_route([], {} if regex else {name: value}, {name: value} if regex else {})
 
 
 def _problem_if_invalid(
@@ -129,14 +132,16 @@ def _group_by_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:
     if GROUP_BY_ALL in labels and len(labels) > 1:
         yield RouteProblem(
             path=f"{path}.group_by",
-            message="cannot have wildcard group_by ('...') and other labels at the same time",
+            message="cannot have wildcard group_by (`...`) and other labels at the same time",
         )
     for index, label in enumerate(labels):
         where = f"{path}.group_by[{index}]"
         if label != GROUP_BY_ALL and not is_label_name(label):
-            yield RouteProblem(path=where, message=f"invalid label name {label!r}")
+            message = f"invalid label name {go_quote(label)} in group_by list"
+            yield RouteProblem(path=where, message=message)
         elif label in labels[:index]:
-            yield RouteProblem(path=where, message=f"duplicated label {label!r}")
+            message = f"duplicated label {go_quote(label)} in group_by"
+            yield RouteProblem(path=where, message=message)
 
 
 def _timer_problems(node: RouteNode, path: str) -> Iterator[RouteProblem]:

@@ -15,23 +15,36 @@ Checking a tree (`validate_tree`) lives in `bot.domain.route_validation`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from bot.domain.alerts import Action
 from bot.domain.durations import Duration
 from bot.domain.matchers import (
     Matcher,
     MatchOp,
+    compile_regex,
+    go_quote,
     matchers_from_route,
     openmetrics_escape,
     parse_matchers,
 )
 from bot.domain.route_validation import GROUP_BY_ALL, RouteProblem, validate_tree  # re-exported
+
+GROUP_KEY_MAX = 1024  # the incident table's group_key and open_key columns
 
 __all__ = [
     "GROUP_BY_ALL",
@@ -41,12 +54,34 @@ __all__ = [
     "RouteProblem",
     "compile_route",
     "default_action",
+    "explain",
     "route",
     "validate_tree",
 ]
 
 T = TypeVar("T")
 DEFAULT_DIGEST_PAGE_RATIO = 5.0
+
+
+def _check_line(line: str) -> str:
+    parse_matchers(line)
+    return line
+
+
+def _check_legacy_name(name: str) -> str:
+    matchers_from_route([], {name: ""}, {})
+    return name
+
+
+def _check_legacy_regex(pattern: str) -> str:
+    compile_regex(pattern)
+    return pattern
+
+
+# Each checked on its own, so a load error names its key: `matchers[1]`, `match_re.env`.
+MatcherLine = Annotated[str, AfterValidator(_check_line)]
+LegacyName = Annotated[str, AfterValidator(_check_legacy_name)]
+LegacyRegex = Annotated[str, AfterValidator(_check_legacy_regex)]
 
 
 class RouteNode(BaseModel):
@@ -58,9 +93,9 @@ class RouteNode(BaseModel):
 
     receiver: str | None = None
     receiver_from_label: str | None = None
-    matchers: list[str] = Field(default_factory=list)
-    match: dict[str, str] = Field(default_factory=dict)
-    match_re: dict[str, str] = Field(default_factory=dict)
+    matchers: list[MatcherLine] = Field(default_factory=list)
+    match: dict[LegacyName, str] = Field(default_factory=dict)
+    match_re: dict[LegacyName, LegacyRegex] = Field(default_factory=dict)
     continue_: bool = Field(False, alias="continue")
     routes: list[RouteNode] = Field(default_factory=list)
     group_by: list[str] | None = None
@@ -78,24 +113,41 @@ class RouteNode(BaseModel):
     # (id of the tree it was built for, compiled tree): model_copy copies private attributes.
     _compiled: tuple[int, CompiledRoute] | None = PrivateAttr(default=None)
 
-    @field_validator("matchers")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_matchers(cls, lines: list[str]) -> list[str]:
-        for line in lines:
-            parse_matchers(line)
-        return lines
+    def _nulls_as_go_reads_them(cls, data: object) -> object:
+        """YAML nulls become what Go's yaml.v2 makes of them, never a Python None error."""
+        return go_nulls(data) if isinstance(data, dict) else data
 
-    @field_validator("match")
+    @field_validator("match_re", mode="before")
     @classmethod
-    def _check_match(cls, match: dict[str, str]) -> dict[str, str]:
-        matchers_from_route([], match, {})
-        return match
-
-    @field_validator("match_re")
-    @classmethod
-    def _check_match_re(cls, match_re: dict[str, str]) -> dict[str, str]:
-        matchers_from_route([], {}, match_re)
+    def _null_regex(cls, match_re: object) -> object:
+        """Alertmanager refuses `match_re: {x: null}` (where `match: {x: null}` is x="")."""
+        for name, value in match_re.items() if isinstance(match_re, dict) else ():
+            if value is None:
+                raise ValueError(f"invalid regexp value for {go_quote(str(name or ''))}")
         return match_re
+
+
+def go_nulls(node: dict) -> dict:
+    """`null` lists and maps are empty, a null string is "" (so `match: {a: null}` is a=""),
+    a null `continue` is false; a null `match_re` value is left for `_null_regex` to refuse."""
+    fixed = {key: value for key, value in node.items() if value is not None or key in _NULLABLE}
+    for key in ("matchers", "group_by", "mute_time_intervals", "active_time_intervals"):
+        if isinstance(fixed.get(key), list):
+            fixed[key] = ["" if item is None else item for item in fixed[key]]
+    if isinstance(fixed.get("match"), dict):
+        fixed["match"] = {_text(k): _text(v) for k, v in fixed["match"].items()}
+    if isinstance(fixed.get("match_re"), dict):
+        fixed["match_re"] = {_text(k): v for k, v in fixed["match_re"].items()}
+    return fixed
+
+
+_NULLABLE = frozenset({"group_by"})  # group_by: null is "not set": inherit
+
+
+def _text(value: object) -> object:
+    return "" if value is None else value
 
 
 class RouteDecision(BaseModel):
@@ -151,17 +203,26 @@ class CompiledRoute:
     continue_: bool
     settings: RouteSettings
     children: tuple[CompiledRoute, ...]
+    tests: tuple[Callable[[Mapping[str, str]], bool], ...] = ()
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
         """Alertmanager's Route.Match: the matching nodes, depth-first, left to right."""
-        if not all(matcher.matches(labels) for matcher in self.matchers):
-            return []
+        for test in self.tests:
+            if not test(labels):
+                return []
+        return self._below(labels)
+
+    def _below(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
+        """This node matched: its matching children (the first unless `continue`), else itself."""
         found: list[CompiledRoute] = []
         for child in self.children:
-            hits = child.match(labels)
-            found.extend(hits)
-            if hits and not child.continue_:
-                break
+            for test in child.tests:  # inlined child.match: this loop is the hot path
+                if not test(labels):
+                    break
+            else:
+                found += child._below(labels)
+                if not child.continue_:
+                    break
         return found or [self]
 
 
@@ -187,6 +248,7 @@ def _compile_node(
         continue_=node.continue_,
         settings=_inherit(inherited, node, key),
         children=(),
+        tests=tuple(matcher.predicate() for matcher in own),
     )
     children = tuple(
         _compile_node(child, compiled, compiled.settings, f"{key}/{i}", f"{path}.routes[{i}]")
@@ -277,11 +339,10 @@ def _decide(
     node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
 ) -> RouteDecision:
     settings = node.settings
-    team, team_reason = _team(settings, labels, tool_owners)
-    action, action_reason = _action(settings, labels)
-    ratio, ratio_reasons = _page_ratio(settings)
+    team, action, reasons = explain(node, labels, tool_owners)
+    ratio, _ = _page_ratio(settings)
     group_labels = _group_labels(settings.group_by, labels)
-    return RouteDecision(
+    return RouteDecision.model_construct(  # every field is built here, typed: skip validation
         team=team,
         receiver=settings.receiver,
         action=action,
@@ -290,13 +351,24 @@ def _decide(
         matched=[str(matcher) for matcher in node.path_matchers],
         group_by=list(settings.group_by),
         group_labels=group_labels,
-        group_key=f"{node.key}:{_render_labels(group_labels)}",
+        group_key=_bounded(f"{node.key}:{_render_labels(group_labels)}"),
         runbook=settings.runbook,
         page_after=settings.page_after,
         digest=settings.digest,
         page_if_ratio_at_least=ratio,
-        reasons=[*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons],
+        reasons=reasons,
     )
+
+
+def explain(
+    node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
+) -> tuple[str, Action, list[str]]:
+    """A matched node's team and action for these labels, and the reasons, in order."""
+    settings = node.settings
+    team, team_reason = _team(settings, labels, tool_owners)
+    action, action_reason = _action(settings, labels)
+    _, ratio_reasons = _page_ratio(settings)
+    return team, action, [*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons]
 
 
 def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
@@ -356,6 +428,15 @@ def _group_labels(group_by: tuple[str, ...], labels: Mapping[str, str]) -> dict[
     if group_by == (GROUP_BY_ALL,):
         return {name: value for name, value in sorted(labels.items()) if value}
     return {name: labels[name] for name in sorted(group_by) if labels.get(name)}
+
+
+def _bounded(key: str, limit: int = GROUP_KEY_MAX) -> str:
+    """A group key that fits its column: a longer one keeps its start and ends with a hash of
+    the whole, so two long keys never merge into one group."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: limit - len(digest) - 3]}…#{digest}"
 
 
 def _render_labels(labels: Mapping[str, str]) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
-import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from bot.ingest.body import BodyError, read_json
 from bot.ingest.parsers import (
     Parsed,
     PayloadError,
@@ -20,8 +22,7 @@ from bot.ingest.parsers import (
 )
 from bot.metrics import Metrics
 from bot.services.context import ServiceContext
-from bot.services.ingest import ingest_alerts
-from bot.store.db import UNAVAILABLE
+from bot.services.ingest import DatabaseUnavailable, ingest_alerts
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,16 @@ PARSERS: dict[str, Callable[[Any], Parsed]] = {
 }
 
 
+@dataclass(frozen=True)
+class WebhookLimits:
+    """How long a sender may take to send its body, and how many may be in progress at once
+    (HTTP_READ_TIMEOUT, WEBHOOK_MAX_CONCURRENT): slow clients cannot hold the door open."""
+
+    read_timeout: float = 15.0
+    max_concurrent: int = 32
+    retry_after: int = 5
+
+
 def error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
@@ -40,29 +51,45 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 class AlertReceiver:
     """One handler per sender format; the sender learns exactly what was kept and why not."""
 
-    def __init__(self, ctx: ServiceContext, metrics: Metrics, token: str):
+    def __init__(self, ctx: ServiceContext, metrics: Metrics, token: str,
+                 limits: WebhookLimits | None = None):
         self.ctx, self.metrics, self.token = ctx, metrics, token
+        self.limits = limits or WebhookLimits()
+        self.in_flight = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/alerts/{source}", self._handler(source)) for source in PARSERS]
 
     def _handler(self, source: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            response = await self._receive(source, request)
+            response = await self._admitted(source, request)
             self.metrics.ingest_requests.labels(source, str(response.status)).inc()
             return response
         return handle
+
+    async def _admitted(self, source: str, request: web.Request) -> web.Response:
+        """At most `max_concurrent` webhooks at once; beyond, a quick 503 with Retry-After."""
+        if self.in_flight >= self.limits.max_concurrent:
+            return self._retry_later(f"more than {self.limits.max_concurrent} webhooks in "
+                                     "progress; retry later")
+        self.in_flight += 1
+        try:
+            return await self._receive(source, request)
+        finally:
+            self.in_flight -= 1
 
     async def _receive(self, source: str, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return error(401, "missing or wrong bearer token" if self.token else
                          "ALERT_WEBHOOK_TOKEN is not set: only loopback senders are accepted")
         try:
-            body = json.loads(await request.read())
-        except web.HTTPRequestEntityTooLarge:
-            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return error(400, f"body is not valid JSON: {exc}", field="body")
+            async with asyncio.timeout(self.limits.read_timeout):
+                body = await read_json(request, MAX_BODY_BYTES)
+        except TimeoutError:
+            return error(408, f"body not received within {self.limits.read_timeout:g} s",
+                         field="body")
+        except BodyError as exc:
+            return error(exc.status, exc.message, field="body")
         try:
             parsed = PARSERS[source](body)
         except PayloadError as exc:
@@ -75,9 +102,11 @@ class AlertReceiver:
         try:
             result = await ingest_alerts(self.ctx, parsed.alerts,
                                          truncated_at_source=parsed.truncated)
-        except UNAVAILABLE as exc:
+        except DatabaseUnavailable as exc:
             log.error("database unavailable, asking %s to retry: %s", source, exc)
-            return error(503, "database unavailable; retry later")
+            return self._retry_later("database unavailable; retry later")
+        for position, why in result.refused:
+            parsed.refused(position, why)
         self.metrics.ingest_alerts.labels(source, "accepted").inc(result.accepted)
         self.metrics.ingest_alerts.labels(source, "rejected").inc(len(parsed.rejected))
         return web.json_response(
@@ -86,17 +115,38 @@ class AlertReceiver:
              "incidents_opened": result.opened, "truncated_at_source": parsed.truncated},
             status=202)
 
+    def _retry_later(self, message: str) -> web.Response:
+        response = error(503, message)
+        response.headers[hdrs.RETRY_AFTER] = str(self.limits.retry_after)
+        return response
+
     def _authorized(self, request: web.Request) -> bool:
         if not self.token:
-            return _is_loopback(request.remote)
-        header = request.headers.get("Authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
+            return _from_loopback(request)
+        header = request.headers.get(hdrs.AUTHORIZATION, "")
+        scheme, _, credentials = header.strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(  # schemes ignore case
             credentials.strip().encode(), self.token.encode())
 
 
-def _is_loopback(remote: str | None) -> bool:
+#: Headers a reverse proxy adds: the request came from elsewhere, whatever the socket says.
+PROXY_HEADERS = (hdrs.FORWARDED, hdrs.X_FORWARDED_FOR, hdrs.X_FORWARDED_HOST, "X-Real-IP")
+
+
+def _from_loopback(request: web.Request) -> bool:
+    """A sender on this machine, not proxied: the only one trusted without a token."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    return is_loopback(request.remote)
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or localhost."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
     try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

@@ -11,12 +11,13 @@ Grafana sends the same per-alert fields with "version": "1" and adds dashboardUR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.alerts import Alert, AlertStatus
+from bot.ingest.body import INT64_MAX, BadNumber
 
 ZERO_TIME_YEAR = 1  # Go's zero time, which Alertmanager sends as endsAt while firing
 
@@ -32,6 +33,12 @@ class Parsed:
     alerts: list[Alert] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     truncated: int = 0
+    indexes: list[int] = field(default_factory=list)  # each alert's place in the body
+
+    def refused(self, position: int, why: str) -> None:
+        """The database refused `alerts[position]` (of the parsed ones): report it as sent."""
+        index = self.indexes[position]
+        self.rejected.append(Rejection(index=index, field=f"alerts[{index}]", error=why))
 
 
 class PayloadError(ValueError):
@@ -55,7 +62,7 @@ class WireAlert(BaseModel):
     startsAt: datetime
     endsAt: datetime | None = None
     generatorURL: str = ""
-    fingerprint: str = ""
+    fingerprint: str = Field("", max_length=128)  # the identity: rejected, never cut
     dashboardURL: str = ""
     panelURL: str = ""
 
@@ -64,7 +71,10 @@ class WireAlert(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("a time with a zone, like 2026-11-23T03:12:00Z")
-        return value
+        try:
+            return value.astimezone(UTC) if value is not None else None
+        except OverflowError:
+            raise ValueError("its offset puts it outside the years 1 to 9999") from None
 
     def to_alert(self, source: str) -> Alert:
         annotations = dict(self.annotations or {})
@@ -82,14 +92,14 @@ def parse_alertmanager(body: Any) -> Parsed:
     if version != "4":
         raise PayloadError("version", f"expected webhook version '4', got {version!r}")
     parsed = _alerts(envelope["alerts"], "alertmanager")
-    parsed.truncated = _truncated(envelope)
+    _truncated(envelope, parsed)
     return parsed
 
 
 def parse_grafana(body: Any) -> Parsed:
     envelope = _envelope(body)
     parsed = _alerts(envelope["alerts"], "grafana")
-    parsed.truncated = _truncated(envelope)
+    _truncated(envelope, parsed)
     return parsed
 
 
@@ -110,18 +120,25 @@ def _envelope(body: Any) -> dict[str, Any]:
     return body
 
 
-def _truncated(envelope: dict[str, Any]) -> int:
+def _truncated(envelope: dict[str, Any], parsed: Parsed) -> None:
+    """How many alerts the sender left out; a count we cannot read is noted, not fatal."""
     value = envelope.get("truncatedAlerts", 0)
-    if not isinstance(value, int) or value < 0:
-        raise PayloadError("truncatedAlerts", "expected a whole number >= 0")
-    return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX:
+        parsed.truncated = value
+    else:
+        parsed.rejected.append(Rejection(index=None, field="truncatedAlerts",
+                                         error="expected a whole number from 0 to 2^63-1"))
 
 
 def _alerts(items: list[Any], source: str) -> Parsed:
     parsed = Parsed()
     for index, item in enumerate(items):
+        if (problem := unstorable(item, f"alerts[{index}]")) is not None:
+            parsed.rejected.append(Rejection(index=index, field=problem[0], error=problem[1]))
+            continue
         try:
             parsed.alerts.append(WireAlert.model_validate(item).to_alert(source))
+            parsed.indexes.append(index)
         except ValidationError as exc:
             parsed.rejected.extend(_rejections(index, exc))
     if items and not parsed.alerts:
@@ -136,3 +153,32 @@ def _rejections(index: int, exc: ValidationError) -> list[Rejection]:
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
         found.append(Rejection(index=index, field=f"alerts[{index}]{path}", error=error["msg"]))
     return found
+
+
+def unstorable(value: Any, path: str) -> tuple[str, str] | None:
+    """The first thing no database column can hold, as (field, why): a number beyond 64 bits
+    or not finite, a NUL character, or a lone UTF-16 surrogate (a summary cut mid-emoji)."""
+    if isinstance(value, BadNumber):
+        return path, f"{value.text} is {value.why}"
+    if isinstance(value, str):
+        return _bad_text(value, path)
+    if isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        for key in value:
+            if (problem := _bad_text(key, path)) is not None:
+                return path, f"a key {problem[1]}"
+        items = ((f"{path}.{k}", v) for k, v in value.items())
+    else:
+        return None
+    return next((p for sub, v in items if (p := unstorable(v, sub)) is not None), None)
+
+
+def _bad_text(text: str, path: str) -> tuple[str, str] | None:
+    if "\x00" in text:
+        return path, "contains a NUL character"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return path, "contains a lone UTF-16 surrogate (text cut mid-character?)"
+    return None

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, Alert, AlertStatus
-from bot.domain.cost_digest import RatioReading, should_page, spike_ratio
+from bot.domain.cost_digest import RatioReading, ratio_text, should_page, spike_ratio
 from bot.domain.routing import RouteDecision
 from bot.store import digest_queries
 from bot.store.models import AlertRow, DigestItemRow
@@ -62,7 +62,7 @@ def _refresh(item: DigestItemRow, reading: RatioReading, firing: bool, now: date
 
 def _paging(decision: RouteDecision, reading: RatioReading, threshold: float) -> RouteDecision:
     """The same route, turned into a page: the normal incident path takes it from here."""
-    why = (f"ratio {reading.ratio:.1f}x reached page_if_ratio_at_least {threshold:g}: "
+    why = (f"ratio {ratio_text(reading.ratio)} reached page_if_ratio_at_least {threshold:g}: "
            "paged at once instead of waiting for the digest")
     return decision.model_copy(update={"action": Action.PAGE,
                                        "reasons": [*decision.reasons, why]})

@@ -6,12 +6,14 @@ pages from there) and holds the line's alerts, so it resolves by itself when the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, IncidentStatus
+from bot.domain.cost_digest import ratio_text
 from bot.domain.digests import Window
 from bot.domain.errors import DomainError, NotAllowed
 from bot.domain.permissions import may_act
@@ -73,7 +75,10 @@ async def _open(ctx: ServiceContext, s: AsyncSession, key: str, line: DigestLine
     alerts = [await s.get(AlertRow, item.alert_id) for item in items]
     ratios = [item.ratio for item in items if item.ratio is not None]
     what = " / ".join(part for part in (line.service, line.model) if part) or "unknown service"
-    title = f"Cost spike: {what}" + (f" at {max(ratios):.1f}x baseline" if ratios else "")
+    worst = max(ratios, default=None)
+    shown = "" if worst is None else f" at {ratio_text(worst)}" + (
+        " baseline" if math.isfinite(worst) else "")
+    title = f"Cost spike: {what}{shown}"
     reason = (f"opened from the cost digest of {line.window.start:%Y-%m-%d %H:%M} UTC "
               f"by <@{actor.user_id}>")
     incident = IncidentRow(

@@ -8,6 +8,8 @@ the ticks look back over every window still unsent, so none is skipped. On-deman
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,9 +23,12 @@ from bot.domain.digests import Window, digest_window, last_due_window, previous_
 from bot.domain.errors import DomainError
 from bot.domain.noise import NoiseReview, noise_review
 from bot.services.context import ServiceContext
-from bot.store import digest_queries, repo
+from bot.services.install import record_start
+from bot.store import digest_queries, install, repo
 from bot.store.models import DigestRun
 from bot.store.noise_records import action_items, incident_records
+
+log = logging.getLogger(__name__)
 
 COST, NOISE = "cost", "noise"
 DIGEST_POST = "digest_post"
@@ -58,10 +63,39 @@ async def cost_tick(ctx: ServiceContext) -> int:
     sent = 0
     for team, window in sorted(windows):
         if (team, window.start) not in claimed:
-            sent += await _send_cost_window(ctx, team, window, now)
+            sent += await _isolated(ctx, COST, team, window, now,
+                                    _send_cost_window(ctx, team, window, now))
     if sent:
         ctx.wake_delivery()
     return sent
+
+
+async def _isolated(ctx: ServiceContext, kind: str, team: str, window: Window, now: datetime,
+                    send: Awaitable[int]) -> int:
+    """One window's send, in its own transaction: a failure rolls back its claim (so the next
+    tick tries it again), is recorded, and does not stop the other teams' or later windows."""
+    try:
+        return await send
+    except Exception as exc:
+        log.exception("%s digest of %s for %s failed; retried at the next tick", kind, team,
+                      window.start)
+        await _record_failure(ctx, kind, team, window, exc, now)
+        return 0
+
+
+async def _record_failure(ctx: ServiceContext, kind: str, team: str, window: Window,
+                          exc: Exception, now: datetime) -> None:
+    """A timeline row with no incident: `digest_failed`, the window and the error."""
+    error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+    try:
+        async with ctx.db.transaction() as s:
+            repo.timeline(s, incident_id=None, at=now, kind="digest_failed", actor="bot",
+                          text=f"{kind} digest for {team} ({window.start:%Y-%m-%d %H:%M} UTC) "
+                               f"failed: {error}",
+                          data={"digest": kind, "team": team,
+                                "window_start": window.start.isoformat(), "error": error})
+    except Exception:  # the database itself is down: the log above is all we can do
+        log.exception("could not record the failed %s digest", kind)
 
 
 async def _send_cost_window(ctx: ServiceContext, team: str, window: Window, now: datetime) -> int:
@@ -103,18 +137,25 @@ async def send_cost_digests_now(ctx: ServiceContext, team: str | None = None) ->
 
 
 async def noise_tick(ctx: ServiceContext) -> int:
-    """Queue the review of the week the schedule last fired for, unless already sent."""
+    """Queue the review of the week the schedule last fired for, unless already sent.
+
+    Weeks that ended before the install first started are never reviewed (a new install would
+    post an empty review to every channel on day one), nor, unless `post_empty`, quiet weeks.
+    """
     now, config = ctx.clock.now(), ctx.config.digests.noise
     fired = last_fire(config.schedule, config.time_zone, now)
     if fired is None:
         return 0
     async with ctx.db.reader() as s:  # most minutes: all sent already, and no write needed
         claimed = await digest_queries.claimed_windows(s, NOISE, fired - timedelta(days=15))
+        started = await install.first_start(s)
+    started = started or await record_start(ctx)  # no start recorded yet: this is the first
     sent = 0
     for target in review_targets(ctx):
         week = previous_week(fired, ZoneInfo(target.time_zone))
-        if (target.key, week.start) not in claimed:
-            sent += await _send_review(ctx, target, week, now)
+        if week.end > started and (target.key, week.start) not in claimed:
+            sent += await _isolated(ctx, NOISE, target.key, week, now,
+                                    _send_review(ctx, target, week, now))
     if sent:
         ctx.wake_delivery()
     return sent
@@ -126,6 +167,8 @@ async def _send_review(ctx: ServiceContext, target: ReviewTarget, week: Window,
         if not await digest_queries.claim(s, NOISE, target.key, week, now):
             return 0
         review = await _review(ctx, s, target, week, now)
+        if review.fired == review.incidents == 0 and not ctx.config.digests.noise.post_empty:
+            return 0  # a quiet week: claimed (decided once), not posted
         intent_id = await queue_digest(s, NOISE, target.key, target.channel, review.to_json(),
                                        now)
         await _record_intent(s, NOISE, target.key, week, intent_id)

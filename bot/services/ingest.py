@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,9 +20,14 @@ from bot.services.notify import (
     sync_everywhere,
 )
 from bot.store import repo
+from bot.store.db import DatabaseUnavailable, Fault, classify
 from bot.store.models import AlertRow, IncidentRow, SilenceRow
 
 REOPEN_WINDOW = timedelta(hours=1)
+MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
+log = logging.getLogger(__name__)
+
+__all__ = ["DatabaseUnavailable", "IngestResult", "ingest_alerts", "release_silences"]
 
 
 @dataclass
@@ -35,11 +41,71 @@ class IngestResult:
     digested: int = 0
     silenced: int = 0
     touched: set[int] = field(default_factory=set)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, why)
 
 
 async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
                         truncated_at_source: int = 0) -> IngestResult:
-    """Commit every alert of one webhook before anyone answers the sender."""
+    """Commit every alert of one webhook before anyone answers the sender.
+
+    One transaction for the batch. A uniqueness race (two replicas opening the same incident)
+    is retried once; an error about the data itself falls back to one transaction per alert,
+    so only the alert the database refuses is lost (and reported). Only an unavailable
+    database raises, as DatabaseUnavailable: the sender retries later.
+    """
+    try:
+        result = await _retried(_ingest_batch, ctx, alerts, truncated_at_source)
+    except _Refused as refused:
+        log.warning("the database refused a batch of %d alerts (%s): ingesting one by one",
+                    len(alerts), refused.reason)
+        result = await _ingest_each(ctx, alerts, truncated_at_source)
+    ctx.wake_delivery()
+    return result
+
+
+class _Refused(Exception):
+    """The database refused the data, and will again: not a reason to answer 503."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+async def _retried(work, *args) -> IngestResult:
+    """`work(*args)`, once more after a conflict; DATA faults become _Refused."""
+    for attempt in (1, 2):
+        try:
+            return await work(*args)
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is Fault.UNAVAILABLE:
+                raise DatabaseUnavailable(str(exc).splitlines()[0][:200]) from exc
+            if fault is Fault.DATA or attempt == 2:
+                log.exception("ingest transaction failed (%s)", fault.value)
+                raise _Refused(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+    raise AssertionError("unreachable")
+
+
+async def _ingest_each(ctx: ServiceContext, alerts: list[Alert],
+                       truncated: int) -> IngestResult:
+    total = IngestResult()
+    for index, alert in enumerate(alerts):
+        try:
+            one = await _retried(_ingest_batch, ctx, [alert], truncated)
+        except _Refused as refused:
+            total.refused.append((index, f"the database refused this alert: {refused.reason}"))
+            continue
+        total.accepted += one.accepted
+        total.new_alerts += one.new_alerts
+        total.redeliveries += one.redeliveries
+        total.opened += one.opened
+        total.digested += one.digested
+        total.silenced += one.silenced
+    return total
+
+
+async def _ingest_batch(ctx: ServiceContext, alerts: list[Alert],
+                        truncated_at_source: int) -> IngestResult:
     result = IngestResult()
     now = ctx.clock.now()
     async with ctx.db.transaction() as s:
@@ -48,7 +114,6 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
             result.accepted += 1
         for incident_id in sorted(result.touched):
             await _settle(s, incident_id, now, truncated_at_source)
-    ctx.wake_delivery()
     return result
 
 
@@ -296,6 +361,7 @@ async def _settle(s: AsyncSession, incident_id: int, now: datetime, truncated: i
     incident = await repo.incident(s, incident_id)
     if incident is None:
         return
+    truncated = min(truncated, MAX_TRUNCATED)
     if truncated != incident.truncated_at_source:
         incident.truncated_at_source = truncated
     if incident.status != IncidentStatus.RESOLVED and await repo.firing_count(s, incident_id) == 0:

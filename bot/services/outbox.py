@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, text
@@ -117,16 +118,76 @@ async def retry(db: Database, intent_id: int, now: datetime, delay: timedelta, e
         s.add(intent)
 
 
-async def fail(db: Database, intent_id: int, now: datetime, error: str) -> None:
-    """Give up on an intent that can never succeed, and say so on the incident's timeline."""
+async def mark_failed(s: AsyncSession, intent_id: int, now: datetime,
+                      error: str) -> OutboxIntent:
+    """Give up on an intent inside the caller's transaction; its lane moves on at once."""
+    intent = await s.get(OutboxIntent, intent_id)
+    intent.state, intent.claimed_until, intent.done_at = "failed", None, now
+    intent.last_error = error[:512]
+    s.add(intent)
+    return intent
+
+
+async def requeue(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent | None:
+    """A failed intent goes again now, with a fresh budget of attempts and age.
+
+    `maybe_sent` is kept: a post that may have landed is still looked for first.
+    """
+    intent = await s.get(OutboxIntent, intent_id)
+    if intent is None or intent.state != "failed":
+        return None
+    intent.state, intent.due_at, intent.created_at = "pending", now, now
+    intent.attempts, intent.done_at, intent.claimed_until = 0, None, None
+    s.add(intent)
+    return intent
+
+
+async def release(db: Database, now: datetime, kinds: Collection[str],
+                  outage_errors: Collection[str]) -> int:
+    """The far side answered again: intents backing off after an outage go now, not at their
+    own (up to minutes away) retry times. A Retry-After is not an outage and is kept."""
     async with db.transaction() as s:
-        intent = await s.get(OutboxIntent, intent_id)
-        intent.state, intent.claimed_until, intent.done_at = "failed", None, now
-        intent.last_error = error[:512]
-        s.add(intent)
-        repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_failed",
-                      actor="bot", text=f"Slack refused {intent.kind}: {error}",
-                      data={"intent_id": intent.id, "error": error})
+        return await repo.set_where(s, OutboxIntent, [
+            OutboxIntent.state == "pending", col(OutboxIntent.due_at) > now,
+            col(OutboxIntent.kind).in_(list(kinds)),
+            col(OutboxIntent.last_error).in_(list(outage_errors))], {"due_at": now})
+
+
+async def waiting_on(db: Database, now: datetime, kinds: Collection[str],
+                     outage_errors: Collection[str]) -> bool:
+    """Whether any intent of these kinds is backing off after an outage error."""
+    async with db.reader() as s:
+        found = await s.exec(select(OutboxIntent.id).where(
+            OutboxIntent.state == "pending", col(OutboxIntent.due_at) > now,
+            col(OutboxIntent.kind).in_(list(kinds)),
+            col(OutboxIntent.last_error).in_(list(outage_errors))).limit(1))
+        return found.first() is not None
+
+
+async def done_of(db: Database, incident_id: int | None, kind: str) -> list[OutboxIntent]:
+    """The intents of this kind already delivered for the incident."""
+    async with db.reader() as s:
+        return list((await s.exec(select(OutboxIntent).where(
+            OutboxIntent.incident_id == incident_id, OutboxIntent.kind == kind,
+            OutboxIntent.state == "done"))).all())
+
+
+async def listing(db: Database, failed_only: bool = False, limit: int = 500) -> list[OutboxIntent]:
+    """Deliveries not done: failed ones, and (unless `failed_only`) those still waiting."""
+    states = ["failed"] if failed_only else ["pending", "inflight", "failed"]
+    async with db.reader() as s:
+        query = (select(OutboxIntent).where(col(OutboxIntent.state).in_(states))
+                 .order_by(col(OutboxIntent.id)).limit(limit))
+        return list((await s.exec(query)).all())
+
+
+async def failed_by_kind(db: Database) -> dict[str, int]:
+    """Failed intents still on record, by kind: the `/metrics` gauge that stays until retried."""
+    async with db.reader() as s:
+        rows = (await s.exec(select(OutboxIntent.kind, func.count())
+                             .where(OutboxIntent.state == "failed")
+                             .group_by(OutboxIntent.kind))).all()
+    return dict(rows)
 
 
 async def depth(db: Database, now: datetime) -> tuple[int, float]:

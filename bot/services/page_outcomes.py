@@ -1,8 +1,10 @@
-"""What became of each page: group members found, DND, failed pagers and DMs, re-page DMs.
+"""What became of each page that its sender learns at send time: user group members found
+(or none), Do Not Disturb, re-page DMs.
 
-Adapters learn these things at send time (Slack answers, a pager's HTTP status) and report
-them here; each report is one transaction that records the page row, a timeline row and a
-re-render of the incident message, so nobody believes a page went out that did not.
+Adapters report here; each report is one transaction that records the page row, a timeline row
+and a re-render of the incident message, so nobody believes a page went out that did not. A
+page whose outbox intent fails for good is recorded by `delivery_failures.record` instead (the
+one door for outbox failures); a failed page written here reads the same (`mark_page_failed`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
 from bot.services.context import ServiceContext
+from bot.services.delivery_failures import mark_page_failed
 from bot.services.notify import queue_dm_sync
 from bot.services.outbox import SYNC_MESSAGE, mark_done, queue_sync
 from bot.services.paging import FAILED, SKIPPED
@@ -62,17 +65,6 @@ async def _page_members(s: AsyncSession, incident: IncidentRow, group: str, step
                            + ", ".join(f"<@{m}>" for m in fresh),
                       data={"level": level, "usergroup": group, "people": fresh})
     return fresh
-
-
-async def record_failure(ctx: ServiceContext, incident_id: int, target_kind: str, target: str,
-                         reason: str) -> None:
-    """A page that did not go out (a pager's error, a DM Slack refused): say so, with why."""
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as s:
-        await _mark(s, incident_id, target_kind, target, FAILED, reason, now)
-        incident = await repo.incident(s, incident_id)
-        await queue_sync(s, incident, now)
-    ctx.wake_delivery()
 
 
 async def record_dnd(ctx: ServiceContext, incident_id: int, user: str, until: datetime) -> None:
@@ -143,12 +135,15 @@ async def _mark(s: AsyncSession, incident_id: int, kind: str, target: str, outco
         row = None
     if row is None:
         return
+    if outcome == FAILED:
+        mark_page_failed(s, row, reason, now)
+        return
     row.outcome, row.error = outcome, reason[:512]
     s.add(row)
     shown = {"user": f"<@{target}>", "usergroup": f"<!subteam^{target}>",
-             "pager": f"pager:{target}"}.get(kind, target)
+             "pager": f"pager {target}"}.get(kind, target)
     where = f"level {row.level}" if row.level else "by hand"
     repo.timeline(s, incident_id=incident_id, at=now, kind=f"page_{outcome}", actor="bot",
-                  text=f"{where}: {shown} not reached: {reason}",
+                  text=f"{where}: {shown} not paged: {reason}",
                   data={"target_kind": kind, "target": target, "level": row.level,
                         "reason": reason})

@@ -16,6 +16,7 @@ from bot.domain.alerts import (
     Link,
     PageLine,
 )
+from bot.services import delivery_failures
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow, PageRow
 
@@ -44,7 +45,8 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         unowned=incident.unowned, humans_mode=incident.humans_mode, humans_by=incident.humans_by,
         humans_at=incident.humans_at, handoff_error=incident.handoff_error,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
-        auto_resolved_in_hold=incident.auto_resolved_in_hold)
+        auto_resolved_in_hold=incident.auto_resolved_in_hold,
+        delivery_failures=await delivery_failures.failures_of(s, incident.id))
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

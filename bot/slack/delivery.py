@@ -11,15 +11,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.delivery.outcome import Undelivered
 from bot.delivery.worker import DeliveryPolicy
 from bot.metrics import Metrics
-from bot.services import outbox
+from bot.services import lookups, outbox
 from bot.services.context import ServiceContext
-from bot.services.views import incident_view
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
 from bot.slack.directory import ChannelDirectory
 from bot.slack.errors import RateLimitedLocally, classify
 from bot.slack.messages import incident_message
 from bot.slack.rate import RateLimiter
-from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -37,10 +35,8 @@ class SlackSender:
 
     async def sync_message(self, intent: OutboxIntent) -> None:
         """Post the incident's message the first time, update it in place afterwards."""
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident, self.ctx.config.handoff)
-            posted = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        incident, view, posted = await lookups.view_and_message(self.ctx, intent.incident_id,
+                                                                ALERT_MESSAGE)
         text, blocks = incident_message(view)
         if posted is None and intent.maybe_sent:
             posted = await self._find_earlier_post(incident.channel, incident.id, intent)
@@ -101,6 +97,14 @@ class SlackSender:
                     and all(payload.get(k) == v for k, v in match.items())):
                 return message["ts"]
         return None
+
+    async def probe(self) -> bool:
+        """Whether Slack answers at all (auth.test): the worker asks during an outage."""
+        try:
+            await self.call("auth.test")
+        except Undelivered:
+            return False
+        return True
 
     async def call(self, method: str, **kwargs: Any):
         """One Web API call; failures leave as Undelivered with what to do about them."""

@@ -106,7 +106,8 @@ def cost_digest_message(team: str, digest: CostDigest, *,
         blocks.append(context(f"… and {len(digest.lines) - len(lines)} more: "
                               "`oncall-bot digest cost --json` lists them all"))
     worst = digest.lines[0]
-    worst_ratio = f"at {worst.ratio:.1f}x" if worst.ratio is not None else "with no ratio"
+    worst_ratio = ("at baseline 0" if worst.baseline_zero else
+                   f"at {worst.ratio:.1f}x" if worst.ratio is not None else "with no ratio")
     text = (f"{title}: {plural(len(digest.lines), 'line')}, worst "
             f"{name(worst.service, 'unknown')} {worst_ratio}")
     return text, blocks
@@ -139,6 +140,8 @@ def _cost_line(team: str, digest: CostDigest, line: CostLine, index: int) -> Sec
 
 
 def _ratio(line: CostLine) -> str:
+    if line.baseline_zero:
+        return "*baseline 0* (spend on a zero baseline: the ratio is infinite)"
     if line.ratio is None:
         return (":warning: *no ratio* (add `value` and `baseline`, or `ratio`, "
                 "to the alert)")

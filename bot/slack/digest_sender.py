@@ -11,11 +11,10 @@ import asyncio
 from typing import Any
 
 from slack_sdk.models.blocks import Block
-from sqlmodel import select
 
 from bot.domain.cost_digest import CostDigest
 from bot.domain.noise import NoiseReview
-from bot.services import outbox
+from bot.services import lookups, outbox
 from bot.services.digests import ALL_TEAMS, NOISE
 from bot.slack.delivery import SlackSender
 from bot.slack.digest_blocks import cost_digest_message
@@ -51,9 +50,7 @@ class DigestSender:
 
     async def _posted(self, intent: OutboxIntent, channel: str) -> str | None:
         """The ts of this intent's message if an earlier attempt posted it."""
-        async with self.ctx.db.reader() as s:
-            found = (await s.exec(select(SlackMessage).where(
-                SlackMessage.kind == DIGEST_MESSAGE, SlackMessage.intent_id == intent.id))).first()
+        found = await lookups.message_of_intent(self.ctx, DIGEST_MESSAGE, intent.id)
         if found is not None:
             return found.ts
         if not intent.maybe_sent:
@@ -65,11 +62,10 @@ class DigestSender:
         return ts
 
     async def _remember(self, intent: OutboxIntent, channel: str, ts: str) -> None:
-        async with self.ctx.db.transaction() as s:
-            s.add(SlackMessage(incident_id=None, kind=DIGEST_MESSAGE,
-                               recipient=f"{intent.payload['digest']}:{intent.payload['team']}",
-                               channel_id=channel, ts=ts, intent_id=intent.id,
-                               posted_at=self.ctx.clock.now()))
+        await lookups.remember_message(self.ctx, SlackMessage(
+            incident_id=None, kind=DIGEST_MESSAGE,
+            recipient=f"{intent.payload['digest']}:{intent.payload['team']}",
+            channel_id=channel, ts=ts, intent_id=intent.id, posted_at=self.ctx.clock.now()))
 
     async def _upload_chart(self, intent: OutboxIntent, channel: str, ts: str) -> None:
         """Pages per day as a PNG in the message's thread (files_upload_v2: files:write)."""

@@ -1,4 +1,10 @@
-"""Narrow Slack call failures into what delivery should do about them."""
+"""Narrow Slack call failures into what delivery should do about them.
+
+Retrying is the exception, not the rule: only errors on an allowlist (rate limits, Slack's own
+server trouble, timeouts, lost connections) are tried again. Everything else (`not_in_channel`,
+`cannot_dm_bot`, `invalid_arguments`, an error code Slack adds next year...) cannot be fixed by
+asking again, so the intent fails at once, visibly, and its channel's queue moves on.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,17 @@ from slack_sdk.errors import SlackApiError, SlackObjectFormationError
 
 from bot.delivery.outcome import Outcome
 
-#: Errors no retry can fix: fail the intent at once instead of blocking the channel's queue.
-FATAL_ERRORS = frozenset({
-    "channel_not_found", "is_archived", "invalid_blocks", "invalid_blocks_format",
-    "msg_blocks_too_long", "message_not_found", "not_in_channel", "msg_too_long",
-    "cant_update_message", "edit_window_closed", "invalid_auth", "not_authed",
-    "account_inactive", "token_revoked", "missing_scope", "restricted_action",
-    "no_text", "is_inactive", "invalid_metadata_format", "invalid_metadata_schema",
-    "user_not_found",
+#: `ok: false` error codes worth another try: Slack's side had trouble, not our request.
+#: (`fatal_error`: "some aspect of the operation may have succeeded", so look before re-posting.)
+RETRYABLE_ERRORS = frozenset({
+    "ratelimited", "internal_error", "service_unavailable", "request_timeout", "fatal_error",
+})
+
+#: Labels of a Slack-wide outage (as opposed to a refusal of one request): one success after
+#: them means Slack is back, and every intent that waited on them may go at once.
+OUTAGE_LABELS = frozenset({
+    "timeout", "connection_error", "internal_error", "service_unavailable", "request_timeout",
+    "fatal_error", *(f"http_{status}" for status in range(500, 600)),
 })
 
 
@@ -55,7 +64,9 @@ def _api_error(exc: SlackApiError) -> Outcome:
     if status >= 500:
         return Outcome(f"http_{status}", maybe_sent=True)
     error = str(exc.response.get("error", "unknown_error")) if exc.response.data else "unknown"
-    return Outcome(error, fatal=error in FATAL_ERRORS)
+    if error in RETRYABLE_ERRORS:
+        return Outcome(error, maybe_sent=error != "ratelimited")
+    return Outcome(error, fatal=True)
 
 
 def _retry_after(exc: SlackApiError) -> float:

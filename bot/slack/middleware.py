@@ -9,9 +9,9 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.services import lookups
 from bot.services.context import ServiceContext
 from bot.slack.usergroups import UsergroupDirectory
-from bot.store import repo
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,10 @@ def register(app: AsyncApp, ctx: ServiceContext, usergroups: UsergroupDirectory)
     async def drop_repeated_events(body: dict, req: AsyncBoltRequest,
                                    next: Callable[[], Awaitable[None]]):
         event_id = body.get("event_id")
-        if event_id:
-            async with ctx.db.transaction() as s:
-                first = await repo.remember_event(s, f"event:{event_id}", ctx.clock.now())
-            if not first:
-                retry = req.headers.get("x-slack-retry-num", [None])[0]
-                log.info("dropping repeated Slack event %s (retry %s)", event_id, retry)
-                return BoltResponse(status=200, body="")
+        if event_id and not await lookups.first_sight_of_event(ctx, event_id):
+            retry = req.headers.get("x-slack-retry-num", [None])[0]
+            log.info("dropping repeated Slack event %s (retry %s)", event_id, retry)
+            return BoltResponse(status=200, body="")
         await next()
 
     app.middleware(provide_services)

@@ -9,12 +9,10 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
 from bot.delivery.outcome import Outcome, Undelivered
-from bot.services import outbox, page_outcomes
-from bot.services.views import incident_view
+from bot.services import lookups, outbox, page_outcomes
 from bot.slack.blocks import MarkdownTextObject, PlainTextObject
 from bot.slack.delivery import SlackSender
 from bot.slack.messages import page_dm
-from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)
@@ -33,22 +31,15 @@ class SlackNotes:
 
     async def sync_dm(self, intent: OutboxIntent) -> None:
         """One DM per person and incident, updated in place; a page (again) posts a fresh one
-        so it notifies. A page Slack refuses for good is recorded as a failed page."""
-        try:
-            await self._sync_dm(intent)
-        except Undelivered as exc:
-            if exc.outcome.fatal and intent.payload.get("page"):
-                await page_outcomes.record_failure(self.ctx, intent.incident_id, "user",
-                                                   intent.payload["user"],
-                                                   f"DM failed: {exc.outcome.label}")
-            raise
-
-    async def _sync_dm(self, intent: OutboxIntent) -> None:
+        so it notifies; a re-render never creates one. A page Slack refuses for good is
+        recorded by the worker (delivery_failures.record) as a failed page."""
         user = intent.payload["user"]
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            view = await incident_view(s, incident, self.ctx.config.handoff)
-            posted = await repo.slack_message(s, incident.id, DM_MESSAGE, recipient=user)
+        incident, view, posted = await lookups.view_and_message(self.ctx, intent.incident_id,
+                                                                DM_MESSAGE, recipient=user)
+        if posted is None and intent.payload.get("page") is False:
+            # A re-render of a DM never posted: the page posts it (or failed, and says so).
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
         text, blocks = page_dm(view, user)
         if posted is not None and intent.payload.get("page"):
             await self._repage(intent, incident.id, user, posted, text, blocks)
@@ -113,9 +104,8 @@ class SlackNotes:
     async def thread_note(self, intent: OutboxIntent) -> None:
         """A reply in the incident's thread, or a post in another channel."""
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        incident, parent = await lookups.incident_and_message(self.ctx, intent.incident_id,
+                                                              ALERT_MESSAGE)
         if payload.get("channel"):
             channel, thread_ts = await self.sender.resolve_channel(payload["channel"]), None
         elif parent is not None:
@@ -172,19 +162,29 @@ class SlackNotes:
     async def file_upload(self, intent: OutboxIntent) -> None:
         """A file in the incident's thread (a postmortem draft)."""
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
+        parent = await lookups.posted_message(self.ctx, intent.incident_id, ALERT_MESSAGE)
         if parent is None:
             raise Undelivered(Outcome("the incident message is not posted yet"))
-        await self.sender.call("files.upload_v2", channel=parent.channel_id,
-                               thread_ts=parent.ts, content=payload["content"],
-                               filename=payload["filename"], title=payload["title"])
+        if not (intent.maybe_sent and await self._uploaded_before(intent, parent)):
+            await self.sender.call("files.upload_v2", channel=parent.channel_id,
+                                   thread_ts=parent.ts, content=payload["content"],
+                                   filename=payload["filename"], title=payload["title"])
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
+    async def _uploaded_before(self, intent: OutboxIntent, parent: SlackMessage) -> bool:
+        """Whether a timed-out upload landed: the thread holds more files of this name than
+        the uploads of it already settled (a file carries no metadata to match on)."""
+        name = intent.payload["filename"]
+        replies = await self.sender.call("conversations.replies", channel=parent.channel_id,
+                                         ts=parent.ts, limit=200)
+        in_thread = sum(1 for message in replies.get("messages", [])
+                        for file in message.get("files") or [] if file.get("name") == name)
+        settled = await outbox.done_of(self.ctx.db, intent.incident_id, intent.kind)
+        return in_thread > sum(1 for done in settled if done.payload.get("filename") == name)
+
     async def ephemeral(self, intent: OutboxIntent) -> None:
-        async with self.ctx.db.reader() as s:
-            incident = await repo.incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, incident.id, ALERT_MESSAGE)
+        incident, parent = await lookups.incident_and_message(self.ctx, intent.incident_id,
+                                                              ALERT_MESSAGE)
         channel = (parent.channel_id if parent
                    else await self.sender.resolve_channel(incident.channel))
         await self.sender.call("chat.postEphemeral", channel=channel,

@@ -7,8 +7,8 @@ import logging
 
 from bot.delivery.outcome import Undelivered
 from bot.domain.pagers import PagePerson
+from bot.services import lookups
 from bot.slack.delivery import SlackSender
-from bot.store import repo
 from bot.store.models import ALERT_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ class SlackPageLookup:
         """chat.getPermalink of the incident's channel message; "" until it is posted."""
         if incident_id in self._permalinks:
             return self._permalinks[incident_id]
-        async with self.ctx.db.reader() as s:
-            posted = await repo.slack_message(s, incident_id, ALERT_MESSAGE)
+        posted = await lookups.posted_message(self.ctx, incident_id, ALERT_MESSAGE)
         if posted is None:
             return ""
         try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from bot.delivery.outcome import Outcome, Undelivered
 from bot.domain.templating import make_context
-from bot.services import outbox
+from bot.services import lookups, outbox
 from bot.services.runbooks import runbook_of
 from bot.slack.delivery import SlackSender
 from bot.slack.runbook_blocks import StepRef, step_message
-from bot.store import repo
-from bot.store.models import ALERT_MESSAGE, OutboxIntent, RunbookRun, SlackMessage
+from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 STEP_MESSAGE = "runbook_step"
+STEP_EVENT_TYPE = "oncall_runbook_step"
 
 
 class RunbookSender:
@@ -25,13 +25,19 @@ class RunbookSender:
         text, blocks = step_message(runbook, payload["node"], context, ref, payload["steps"] + 1)
         if parent is None:
             raise Undelivered(Outcome("the incident message is not posted yet"))
-        response = await self.sender.call("chat.postMessage", channel=parent.channel_id,
-                                          thread_ts=parent.ts, text=text, blocks=blocks)
+        ts = intent.maybe_sent and await self.sender.find_posted(
+            parent.channel_id, {"intent_id": intent.id}, event_type=STEP_EVENT_TYPE,
+            thread_ts=parent.ts)  # a timed-out post may have landed: never post a step twice
+        if not ts:
+            response = await self.sender.call(
+                "chat.postMessage", channel=parent.channel_id, thread_ts=parent.ts, text=text,
+                blocks=blocks, metadata={"event_type": STEP_EVENT_TYPE, "event_payload": {
+                    "incident_id": intent.incident_id, "intent_id": intent.id}})
+            ts = response["ts"]
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now(), message=SlackMessage(
             incident_id=intent.incident_id, kind=STEP_MESSAGE,
-            recipient=f"{payload['run']}:{payload['seq']}", channel_id=response["channel"],
-            ts=response["ts"], thread_ts=parent.ts, intent_id=intent.id,
-            posted_at=self.ctx.clock.now()))
+            recipient=f"{payload['run']}:{payload['seq']}", channel_id=parent.channel_id,
+            ts=ts, thread_ts=parent.ts, intent_id=intent.id, posted_at=self.ctx.clock.now()))
 
     async def close_step(self, intent: OutboxIntent) -> None:
         payload = intent.payload
@@ -48,12 +54,9 @@ class RunbookSender:
 
     async def _load(self, intent: OutboxIntent):
         payload = intent.payload
-        async with self.ctx.db.reader() as s:
-            run = await s.get(RunbookRun, payload["run"])
-            alerts = await repo.alerts_of_incident(s, intent.incident_id)
-            parent = await repo.slack_message(s, intent.incident_id, ALERT_MESSAGE)
-            posted = await repo.slack_message(s, intent.incident_id, STEP_MESSAGE,
-                                              recipient=f"{payload['run']}:{payload['seq']}")
+        run, alerts, parent, posted = await lookups.runbook_step(
+            self.ctx, payload["run"], intent.incident_id, ALERT_MESSAGE, STEP_MESSAGE,
+            f"{payload['run']}:{payload['seq']}")
         lead = alerts[0] if alerts else None
         context = make_context(lead.labels if lead else {}, lead.annotations if lead else {})
         return runbook_of(self.ctx, run.runbook_id), context, parent, posted

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -12,14 +14,68 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+from bot.store.limits import FittingSession
+
+#: The Alembic scripts ship inside the package (bot/migrations), so `pip install .` then
+#: `oncall-bot migrate` works from any directory, with no alembic.ini in sight.
+MIGRATIONS_DIR = Path(str(resources.files("bot.migrations")))
 
 #: Errors that mean "the database is not there right now", answered 503 so senders retry.
 UNAVAILABLE = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+class Fault(StrEnum):
+    """What a database error means for the caller: wait, retry once, or give up on this data."""
+
+    UNAVAILABLE = "unavailable"  # connection lost, lock timeout, read-only, disk: retry later
+    CONFLICT = "conflict"  # a uniqueness race or a deadlock: the same work again succeeds
+    DATA = "data"  # this data or statement will fail every time: retrying never helps
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot take writes right now; callers answer 503 / try at the next tick."""
+
+
+#: SQLite primary result codes that are about the database, not the data: BUSY, LOCKED,
+#: NOMEM, READONLY, IOERR, CORRUPT, FULL, CANTOPEN, PROTOCOL, NOTADB.
+_SQLITE_UNAVAILABLE = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
+#: PostgreSQL SQLSTATEs (or their class) meaning the same: connection exception, insufficient
+#: resources (disk full), operator intervention and query canceled (statement or lock
+#: timeout), system error, lock not available, read-only transaction, undefined table
+#: (not migrated yet).
+_PG_UNAVAILABLE = ("08", "53", "57", "58", "55P03", "25006", "42P01")
+_PG_CONFLICT = ("23", "40001", "40P01")
+
+
+def classify(exc: BaseException) -> Fault:
+    """Sort an error raised inside a transaction; anything unknown counts as DATA (no 503)."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | SATimeoutError):
+        return Fault.UNAVAILABLE
+    if not isinstance(exc, DBAPIError):
+        return Fault.DATA
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return Fault.UNAVAILABLE
+    orig = exc.orig
+    if (code := getattr(orig, "sqlite_errorcode", None)) is not None:
+        return _sqlite_fault(code, orig)
+    if (state := getattr(orig, "sqlstate", None)) is not None:
+        if state.startswith(_PG_UNAVAILABLE):
+            return Fault.UNAVAILABLE
+        return Fault.CONFLICT if state.startswith(_PG_CONFLICT) else Fault.DATA
+    if isinstance(exc, IntegrityError):
+        return Fault.CONFLICT
+    return Fault.UNAVAILABLE if isinstance(exc, OperationalError) else Fault.DATA
+
+
+def _sqlite_fault(code: int, orig: BaseException) -> Fault:
+    if code & 0xFF in _SQLITE_UNAVAILABLE or "no such table" in str(orig):
+        return Fault.UNAVAILABLE
+    return Fault.CONFLICT if code & 0xFF == 19 else Fault.DATA  # 19: SQLITE_CONSTRAINT
 
 
 def async_url(url: str) -> str:
@@ -62,10 +118,12 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
+        self._head: str | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession,
+                                            sync_session_class=FittingSession,
                                             expire_on_commit=False)
 
     @contextlib.asynccontextmanager
@@ -88,15 +146,45 @@ class Database:
             return False
 
     async def at_head(self) -> bool:
-        """True when the schema is at the newest migration (readiness)."""
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        """True when the schema is at the newest migration."""
         try:
             async with self.engine.connect() as conn:
                 current = await conn.run_sync(
                     lambda sync: MigrationContext.configure(sync).get_current_revision())
         except UNAVAILABLE:
             return False
-        return current == head
+        return current == self.head()
+
+    def head(self) -> str | None:
+        """The newest migration of this code, read from the scripts once (they do not change
+        while the process runs; readiness asks every few seconds)."""
+        if self._head is None:
+            self._head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        return self._head
+
+    async def readiness(self) -> dict[str, bool]:
+        """`database`: a write goes through (made and rolled back), so a read-only or deleted
+        file, a read-only replica or a full disk count as not ready; `migrations`: at head."""
+        if not self._file_present():
+            return {"database": False, "migrations": False}
+        try:
+            async with self.engine.connect() as conn, conn.begin() as tx:
+                current = (await conn.execute(
+                    text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+                await conn.execute(
+                    text("UPDATE alembic_version SET version_num = version_num"))
+                await tx.rollback()
+        except Exception:  # readiness reports; it never raises (unmigrated: not ready either)
+            return {"database": False, "migrations": False}
+        return {"database": True, "migrations": current == self.head()}
+
+    def _file_present(self) -> bool:
+        """A deleted SQLite file keeps working through open handles: look for it by name."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return True
+        path = database.removeprefix("file:").split("?", 1)[0]
+        return Path(path).exists()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -270,6 +270,15 @@ class DigestRun(SQLModel, table=True):
     intent_id: int | None = None
 
 
+class InstallInfo(SQLModel, table=True):
+    """One row: when this install first started. No noise review covers a week before it."""
+
+    __tablename__ = "install_info"
+
+    id: int = Field(default=1, primary_key=True)
+    first_started_at: datetime
+
+
 class SilenceRow(SQLModel, table=True):
     """Alerts matching these matchers are stored and counted but not posted until it ends."""
 

@@ -1,7 +1,7 @@
 """paging: each page row's outcome; a heartbeat watched before it ever arrived
 
-Revision ID: 0005_paging
-Revises: 0004
+Revision ID: 0006_paging
+Revises: 0005_first_start
 Create Date: 2026-12-03 13:40:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel column types)
 from alembic import op
 
 
-revision: str = '0005_paging'
-down_revision: str | None = '0004'
+revision: str = '0006_paging'
+down_revision: str | None = '0005_first_start'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Alembic revisions (one module each); alembic itself skips this file."""

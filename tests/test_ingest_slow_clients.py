@@ -1,0 +1,70 @@
+"""Slow clients cannot hold the webhook door open: headers and bodies must arrive within the
+read timeout, and beyond a number of webhooks in progress the answer is a quick 503 with
+Retry-After (Alertmanager retries it) instead of an ever longer queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.appkit import start_bot
+from tests.test_ingest_fuzz import envelope, good_alert
+
+TIMEOUT = 0.5
+
+
+@pytest.fixture
+async def bot(tmp_path):
+    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", settings={
+        "http_read_timeout": TIMEOUT, "webhook_max_concurrent": 1})
+    yield running
+    await running.close()
+    await running.slack.stop()
+
+
+async def open_request(bot, head: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = bot.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_headers_that_never_finish_are_cut_off(bot):
+    reader, writer = await open_request(bot, b"POST /alerts/alertmanager HTTP/1.1\r\nHost: x\r\n")
+
+    closed = await asyncio.wait_for(reader.read(), timeout=TIMEOUT * 10)
+
+    assert closed == b""  # the server hung up without waiting for the rest
+    writer.close()
+
+
+async def test_a_body_that_never_finishes_is_answered_408(bot):
+    reader, writer = await open_request(bot, (
+        b"POST /alerts/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer test-alert-token\r\nContent-Length: 500\r\n\r\n{\"vers"))
+
+    status_line = await asyncio.wait_for(reader.readline(), timeout=TIMEOUT * 10)
+
+    assert status_line.startswith(b"HTTP/1.1 408")
+    writer.close()
+    assert await bot.alerts() == []
+
+
+async def test_beyond_the_concurrency_cap_a_quick_503_with_retry_after(bot):
+    _, slow = await open_request(bot, (
+        b"POST /alerts/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer test-alert-token\r\nContent-Length: 500\r\n\r\n{"))
+    await asyncio.sleep(TIMEOUT / 5)  # the slow request holds the only slot
+
+    async with bot.http.post(f"{bot.url}/alerts/alertmanager", json=envelope([good_alert()]),
+                             headers={"Authorization": "Bearer test-alert-token"}) as refused:
+        assert refused.status == 503
+        assert refused.headers["Retry-After"] == "5"
+        assert "retry later" in (await refused.json())["error"]
+    slow.close()
+
+    await asyncio.sleep(TIMEOUT * 2)  # the slow one timed out and gave its slot back
+    status, _ = await bot.post_alerts(envelope([good_alert()]))
+    assert status == 202
