@@ -308,6 +308,9 @@ async def test_a_page_dm_slack_refuses_is_recorded_as_not_reached(sqlite_url, re
             "target_kind": "user", "target": ghost, "level": 1, "error": "user_not_found",
             "intent_kind": "sync_dm", "intent_id": 0}
         assert f":warning: page to <@{ghost}> failed: user_not_found" in channel_blocks(bot)
+        assert channel_blocks(bot).count(ghost) == 1  # one warning, not also a "Paged" entry
+        [row] = [p for p in await pages(bot, incident_id) if p.target == ghost]
+        assert (row.outcome, row.error) == ("failed", "user_not_found")
         assert len(dms_to(bot, CAROL)) == 1
     finally:
         await bot.close()
