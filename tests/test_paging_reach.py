@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import col, select
 
-from bot.services import heartbeat
+from bot.services import delivery_failures, heartbeat, paging
 from bot.store.models import PageRow, TimelineEvent
 from tests.appkit import BotUnderTest, database_url, radio, start_bot
 from tests.fakes.receiver import Receiver
@@ -239,6 +239,31 @@ async def test_a_new_level_reaching_the_same_person_notifies_again(sqlite_url, r
         assert "(level 1, 2)" in str(again["blocks"])
         assert [e.text for e in await timeline(bot, incident_id, "dm_sent")] == [
             f"paged <@{CAROL}> by DM", f"paged <@{CAROL}> again by DM"]
+    finally:
+        await bot.close()
+        await bot.slack.stop()
+
+
+async def test_a_re_page_slack_refuses_is_a_failed_page_of_its_level(sqlite_url, receiver,
+                                                                      pd_key):
+    bot = await started(sqlite_url, receiver,
+                        level_1=LEVEL_1 + '      - {notify: [primary], after: 5m}\n')
+    try:
+        incident_id = await open_paged_incident(bot)  # level 1: Carol's DM is posted
+        bot.clock.advance(minutes=5)
+        await paging.tick(bot.parts.services)  # level 2 pages her again: a fresh DM, queued
+        [repage] = [i for i in await bot.intents()
+                    if i.kind == "sync_dm" and i.state == "pending" and i.payload["page"]]
+
+        await delivery_failures.record(bot.parts.services, repage.id, "invalid_arguments")
+        await bot.drain()
+
+        rows = [(p.level, p.outcome, p.error) for p in await pages(bot, incident_id)
+                if p.target == CAROL]
+        assert rows == [(1, "sent", None), (2, "failed", "invalid_arguments")]
+        [failed] = await timeline(bot, incident_id, "page_failed")
+        assert (failed.data["level"], failed.data["intent_id"]) == (2, repage.id)
+        assert f":warning: page to <@{CAROL}> failed: invalid_arguments" in channel_blocks(bot)
     finally:
         await bot.close()
         await bot.slack.stop()
