@@ -130,6 +130,34 @@ async def test_a_user_group_without_members_or_that_slack_does_not_know_is_not_r
         await bot.slack.stop()
 
 
+async def test_a_user_group_lookup_that_fails_for_good_is_a_failed_page(sqlite_url, receiver,
+                                                                         pd_key):
+    bot = await started(sqlite_url, receiver,
+                        level_1=f'      - {{notify: [primary, {SRE}], after: 0m}}\n')
+    bot.slack.add_usergroup(SRE, "sre", [SRE_A])
+    try:
+        await bot.post_alerts(infra_alert())
+        [lookup] = [i for i in await bot.intents() if i.kind == "page_usergroup"]
+        error = "ratelimited (gave up after 20 attempts)"  # what the worker's cap records
+
+        await delivery_failures.record(bot.parts.services, lookup.id, error)
+        await bot.drain()
+
+        [incident] = await bot.incidents()
+        [row] = [p for p in await pages(bot, incident.id) if p.target == SRE]
+        assert (row.target_kind, row.outcome, row.error) == ("usergroup", "failed", error)
+        [failed] = await timeline(bot, incident.id, "page_failed")
+        assert failed.text == f"page to <!subteam^{SRE}> failed: {error}"
+        blocks = channel_blocks(bot)
+        assert f":warning: page to <!subteam^{SRE}> failed: {error}" in blocks
+        assert f"Paged: <@{CAROL}> (level 1)" in blocks and f"<!subteam^{SRE}> (level 1)" \
+            not in blocks
+        assert not dms_to(bot, SRE_A)
+    finally:
+        await bot.close()
+        await bot.slack.stop()
+
+
 async def test_a_role_nobody_holds_is_listed_on_the_message_and_the_timeline(
         sqlite_url, receiver, pd_key):
     bot = await started(sqlite_url, receiver, members="U0CAROL003")  # no secondary
