@@ -308,7 +308,9 @@ def unmigrated_url(request, tmp_path) -> str:
 async def test_an_install_from_before_0005_started_no_later_than_its_first_incident(
         unmigrated_url):
     command.upgrade(alembic_config(unmigrated_url), "0004")
-    ctx = ServiceContext(db=Database(unmigrated_url), config=parse_config(CONFIG),
+    # Nobody is paged: the page table of 0004 lacks what later migrations add (0006 outcome).
+    unpaged = CONFIG.replace(" escalation_policy: standard,", "")
+    ctx = ServiceContext(db=Database(unmigrated_url), config=parse_config(unpaged),
                          clock=FakeClock(MONDAY))
     try:
         await ingest_alerts(ctx, [page("DiskFull", MONDAY - timedelta(hours=1))])
