@@ -24,7 +24,7 @@ from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
-from bot.services import audit, install, notify, outbox
+from bot.services import audit, heartbeat, install, notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
@@ -45,8 +45,9 @@ from bot.slack.directory import ChannelDirectory
 from bot.slack.door import SlackDoor
 from bot.slack.errors import OUTAGE_LABELS
 from bot.slack.notes import SlackNotes
+from bot.slack.page_lookup import SlackPageLookup
 from bot.slack.runbook_sender import RunbookSender
-from bot.slack.usergroups import UsergroupDirectory
+from bot.slack.usergroups import UsergroupDirectory, UsergroupPager
 from bot.store.db import Database
 from commands import slack as slash
 
@@ -116,7 +117,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     worker = DeliveryWorker(services, metrics, policy)
     slack = SlackSender(services, client, directory, metrics, policy)
     notes, steps = SlackNotes(slack), RunbookSender(slack)
-    http = OutboundSender(services, metrics, timeout=policy.call_timeout)
+    http = OutboundSender(services, metrics, timeout=policy.call_timeout,
+                          lookup=SlackPageLookup(slack))
     group = Group("slack", OUTAGE_LABELS, probe=slack.probe)
     for kind, sender in ((SYNC_MESSAGE, slack.sync_message), (notify.SYNC_DM, notes.sync_dm),
                          (notify.THREAD_NOTE, notes.thread_note),
@@ -125,6 +127,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.CHANNEL_POST, notes.channel_post),
                          (notify.TEST_DM, notes.test_dm),
                          (notify.FILE_UPLOAD, notes.file_upload),
+                         (notify.PAGE_USERGROUP, UsergroupPager(slack).page_usergroup),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
                          (DIGEST_POST, DigestSender(slack).digest_post)):
         worker.register(kind, sender, group)
@@ -205,6 +208,7 @@ def _lifecycle(parts: Components):
         await install.record_start(parts.services)
         await audit.record_config_load(parts.services)
         await outbox.recover_after_restart(parts.db, parts.services.clock.now())
+        await heartbeat.watch(parts.services)
         await _prepare_channels(parts)
         background = _start_background(parts) if parts.run_background else None
         await _connect_socket_mode(parts)

@@ -193,8 +193,10 @@ async def test_failed_pages_show_on_the_message_timeline_metrics_and_cli(paging_
     text = message_text(bot.slack.calls_to("chat.update")[-1].args["blocks"])
     assert f":warning: page to <@{CAROL}> failed: cannot_dm_bot" in text
     assert ":warning: pager pagerduty-ai failed: PAGERDUTY_ROUTING_KEY_AI is not set" in text
-    assert {(p.target, p.error) for p in await pages(bot)} == {
-        (CAROL, "cannot_dm_bot"), ("pagerduty-ai", "PAGERDUTY_ROUTING_KEY_AI is not set")}
+    assert {(p.target, p.outcome, p.error) for p in await pages(bot)} == {
+        (CAROL, "failed", "cannot_dm_bot"),
+        ("pagerduty-ai", "failed", "PAGERDUTY_ROUTING_KEY_AI is not set")}
+    assert "Paged:" not in text  # neither page went out
 
     failed = {e.data["target"]: e for e in await timeline(bot, 1) if e.kind == "page_failed"}
     assert failed["pagerduty-ai"].text == (
@@ -224,8 +226,9 @@ async def test_failed_pages_show_on_the_message_timeline_metrics_and_cli(paging_
     assert "You are paged" in json.dumps(dm["blocks"])
     text = message_text(bot.slack.calls_to("chat.update")[-1].args["blocks"])
     assert "cannot_dm_bot" not in text and "pagerduty-ai failed" in text
-    assert {(p.target, p.error) for p in await pages(bot)} == {
-        (CAROL, None), ("pagerduty-ai", "PAGERDUTY_ROUTING_KEY_AI is not set")}
+    assert {(p.target, p.outcome, p.error) for p in await pages(bot)} == {
+        (CAROL, "sent", None), ("pagerduty-ai", "failed", "PAGERDUTY_ROUTING_KEY_AI is not set")}
+    assert f"Paged: <@{CAROL}> (level 1)" in text
     listed = await asyncio.to_thread(cli, "outbox", "--failed", "--json")
     assert [row["target"] for row in json.loads(listed.output)["intents"]] == ["pagerduty-ai"]
 

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from bot.domain.durations import Duration, DurationError, format_duration, parse_duration
+from bot.domain.durations import (
+    Duration,
+    DurationError,
+    format_duration,
+    format_elapsed,
+    parse_duration,
+)
 
 DAY = timedelta(days=1)
 
@@ -131,3 +137,11 @@ def test_field_error_says_what_is_expected(bad: object) -> None:
     with pytest.raises(ValidationError) as caught:
         _Timers.model_validate({"wait": bad})
     assert caught.value.errors()[0]["loc"] == ("wait",)
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (20, "20s"), (20.7, "20s"), (630, "10m30s"), (3900, "1h5m"),
+    (3 * 86400 + 7200, "3d2h"), (-5, "0s")])
+def test_format_elapsed_reads_like_a_person_would_say_it(seconds, text):
+    assert format_elapsed(timedelta(seconds=seconds)) == text
+    assert parse_duration(text) == timedelta(seconds=max(int(seconds), 0))

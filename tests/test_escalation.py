@@ -212,6 +212,16 @@ def test_an_empty_group_is_nobody_but_an_unknown_group_is_kept() -> None:
     assert (unknown.empty, unknown.usergroups, unknown.people) == (False, ["S0UNKNOWN1"], [])
 
 
+def test_targets_that_reach_nobody_are_listed_with_the_reason() -> None:
+    resolved = resolve_targets(level("primary", "secondary", "S0EMPTY001", "pager:pd"),
+                               OnCall("U0PRIMARY1", None), {"S0EMPTY001": []})
+    assert [(s.kind, s.target, s.reason) for s in resolved.skipped] == [
+        ("secondary", "secondary", "nobody is secondary on call now"),
+        ("usergroup", "S0EMPTY001", "user group has no members"),
+    ]
+    assert resolve_targets(level("primary"), OnCall(), {}).skipped == []
+
+
 @pytest.mark.parametrize("target", ["#ai-eng", "pager:pagerduty-ai"])
 def test_a_channel_or_a_pager_alone_is_somebody(target: str) -> None:
     assert not resolve_targets(level("primary", target), OnCall(None, None), {}).empty

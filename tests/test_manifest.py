@@ -24,7 +24,7 @@ METHOD_SCOPES = {
     "chat.postEphemeral": {"chat:write"},
     "dnd.info": {"dnd:read"},
     "usergroups.users.list": {"usergroups:read"},
-    "users.info": {"users:read"},
+    "users.info": {"users:read", "users:read.email"},  # the email field needs the second
     "views.open": set(),
     "views.update": set(),
     "files.getUploadURLExternal": {"files:write"},

@@ -15,12 +15,15 @@ from bot.domain.pagers import (
     PAGERDUTY_EVENTS_URL,
     OutcomeKind,
     PageIncident,
+    PagePerson,
     PagerDutySpec,
     PagerSpec,
     WebhookSpec,
     classify_pagerduty_response,
     incident_dedup_key,
     json_body,
+    page_details,
+    page_links,
     pagerduty_event,
     pagerduty_severity,
     webhook_headers,
@@ -42,6 +45,8 @@ INCIDENT = PageIncident(
     summary="5xx from the model gateway above 5% for 10m",
     links=[RUNBOOK],
 )
+ANA = PagePerson(id="U0PRIMARY1", name="Ana Lima", email="ana@example.com")
+BO = PagePerson(id="U0SECOND01")
 
 
 # -- config -----------------------------------------------------------------------------
@@ -298,14 +303,18 @@ def test_ok_answer_keeps_pagerduty_dedup_key() -> None:
 
 
 def test_webhook_page_golden() -> None:
-    assert webhook_page("trigger", INCIDENT, "U0PRIMARY1", level=1) == {
+    assert webhook_page("trigger", INCIDENT, ANA, level=1, people=[ANA, BO]) == {
         "version": 1,
         "event": "trigger",
         "dedup_key": "oncall-bot-incident-42",
         "title": "Page: #42 LLM error rate high",
         "message": "critical, team ai-eng: 5xx from the model gateway above 5% for 10m",
         "priority": "critical",
-        "person": "U0PRIMARY1",
+        "person": {"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"},
+        "people": [
+            {"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"},
+            {"id": "U0SECOND01", "name": "", "email": ""},
+        ],
         "level": 1,
         "incident": {
             "id": 42,
@@ -329,7 +338,24 @@ def test_webhook_page_other_events() -> None:
     assert page["title"] == "Resolved: #42 LLM error rate high"
     assert page["message"] == "team ai-eng: LLM error rate high"
     assert (page["priority"], page["person"], page["level"]) == ("info", None, None)
-    assert webhook_page("test", INCIDENT, "U0LEAD0001")["title"].startswith("Test: #42")
+    assert webhook_page("test", INCIDENT, BO)["title"].startswith("Test: #42")
+
+
+def test_pagerduty_details_and_links_say_whom_to_wake_and_where_to_look() -> None:
+    details = page_details(INCIDENT, ANA, level=2, people=[ANA])
+    assert details == {
+        "person": {"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"},
+        "people": [{"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"}],
+        "level": 2,
+        "incident_id": 42,
+        "team": "ai-eng",
+        "severity": "critical",
+        "summary": "5xx from the model gateway above 5% for 10m",
+        "slack_url": "https://example.slack.com/archives/C0123ABCD/p1711760100000100",
+    }
+    assert page_links(INCIDENT) == [
+        Link(label="Slack incident message", url=INCIDENT.url), RUNBOOK]
+    assert page_links(INCIDENT.model_copy(update={"url": ""})) == [RUNBOOK]
 
 
 def test_webhook_page_truncates_long_text() -> None:
@@ -339,8 +365,8 @@ def test_webhook_page_truncates_long_text() -> None:
 
 
 def test_webhook_body_is_stable_across_retries() -> None:
-    first = json_body(webhook_page("trigger", INCIDENT, "U0PRIMARY1", level=1))
-    assert first == json_body(webhook_page("trigger", INCIDENT, "U0PRIMARY1", level=1))
+    first = json_body(webhook_page("trigger", INCIDENT, ANA, level=1))
+    assert first == json_body(webhook_page("trigger", INCIDENT, ANA, level=1))
     assert json.loads(first)["incident"]["id"] == 42
 
 
@@ -348,7 +374,7 @@ def test_webhook_headers_sign_the_body_and_cannot_be_overridden() -> None:
     spec = WebhookSpec(
         type="webhook", url="https://x.example", secret_env="S", headers={"X-Team": "ai-eng"}
     )
-    body = json_body(webhook_page("trigger", INCIDENT, "U0PRIMARY1"))
+    body = json_body(webhook_page("trigger", INCIDENT, ANA))
     headers = webhook_headers(spec, body, "s3cret", 1_700_000_000, "key-1")
     assert headers["X-Team"] == "ai-eng"
     assert headers["Content-Type"] == "application/json"

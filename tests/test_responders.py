@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlmodel import select
 
 from bot.domain.signing import verify
 from bot.services import heartbeat, paging, rotation
+from bot.store.models import SlackMessage
 from tests.appkit import (
     BotUnderTest,
     database_url,
@@ -117,9 +119,6 @@ async def test_a_page_reaches_the_primary_by_dm_and_in_the_thread(bot):
     assert "paged" in await bot.timeline_kinds(incident_id)
     message = bot.slack.messages("CPLATFORM1")[0]
     assert "level 1 paged" in str(message["blocks"])
-    from sqlmodel import select
-
-    from bot.store.models import SlackMessage
     kinds = {m.kind for m in await bot._all(select(SlackMessage))}
     assert kinds == {"alert", "dm", "thread_note"}  # every post is recorded
 
@@ -439,7 +438,12 @@ async def test_an_ack_not_followed_by_a_resolve_in_time_triggers_again(bot):
     incident = await bot.incident(incident_id)
     assert incident.status == "triggered"
     assert "ack_timeout" in await bot.timeline_kinds(incident_id)
-    assert len(dms_to(bot, CAROL)) == 1  # her DM is updated in place, not posted again
+    first, again = dms_to(bot, CAROL)  # paged again: a fresh DM that notifies, not an edit
+    assert again["text"].startswith("Paged again.")
+    assert "You are paged for *#1*" in str(again["blocks"])
+    assert "see the newer message below" in first["text"] and not first.get("blocks")
+    kept = await bot._all(select(SlackMessage).where(SlackMessage.kind == "dm"))
+    assert [m.ts for m in kept] == [again["ts"]]  # later updates go to the new one
     assert any("Paging" in t for t in thread_texts(bot)[1:])
 
 
@@ -493,12 +497,22 @@ async def test_a_webhook_pager_gets_a_signed_page_and_its_acknowledge(tmp_path, 
         "pagers:\n", f"pagers:\n  bridge: {{type: webhook, url: \"{receiver.url}/bridge\", "
                      "secret_env: TEST_BRIDGE_SECRET}\n")
     bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
-    bot.slack.add_user(CAROL, "carol")
+    bot.slack.add_user(CAROL, "Carol Diaz", email="carol@example.com")
     try:
         incident_id = await open_paged_incident(bot)
         [page] = receiver.requests
         assert page.path == "/bridge" and page.json["event"] == "trigger"
-        assert page.json["person"] is None and page.json["incident"]["id"] == incident_id
+        carol = {"id": CAROL, "name": "Carol Diaz", "email": "carol@example.com"}
+        assert (page.json["person"], page.json["people"], page.json["level"]) == (
+            carol, [carol], 1)
+        incident = page.json["incident"]
+        posted = bot.slack.messages("CPLATFORM1")[0]["ts"]
+        assert incident["id"] == incident_id and incident["severity"] == "critical"
+        assert incident["summary"] == "FTL p95 above 800 ms for healthcare"
+        assert incident["url"] == ("https://fake-workspace.slack.com/archives/CPLATFORM1/p"
+                                   + posted.replace(".", ""))
+        assert {"label": "Runbook", "url": "https://runbooks.example.com/ftl-p95"} in incident[
+            "links"]
         assert verify(page.headers["X-Oncall-Signature"], page.body, "bridge-secret",
                       int(bot.clock.now().timestamp()))
 

@@ -200,12 +200,13 @@ class FakeSlack(SlackMethods):
                                             is_member=is_member, is_archived=is_archived)
 
     def add_user(self, id: str, name: str, *, tz: str = "UTC", dnd_until: int | None = None,
-                 is_bot: bool = False, dnd_from: int | None = None) -> None:
-        """dnd_until: the user is in Do Not Disturb from now (or `dnd_from`) until this second."""
+                 is_bot: bool = False, dnd_from: int | None = None, email: str = "") -> None:
+        """dnd_until: the user is in Do Not Disturb from now (or `dnd_from`) until this second.
+        `email` shows in users.info's profile (as with the users:read.email scope)."""
         ZoneInfo(tz)  # fail here, not inside a request, on a typo
         start = int(self._clock()) if dnd_from is None else dnd_from
         self._users[id] = {"id": id, "name": name, "tz": tz, "is_bot": is_bot,
-                           "dnd_start": start, "dnd_until": dnd_until}
+                           "dnd_start": start, "dnd_until": dnd_until, "email": email}
 
     def add_usergroup(self, id: str, handle: str, users: list[str]) -> None:
         """usergroups.users.list answers with ``users``; the handle is for readability."""

@@ -282,7 +282,8 @@ class SlackMethods(WorkspaceState):
             "is_bot": user["is_bot"], "is_app_user": False, "updated": int(self._clock()),
             "profile": {"real_name": user["name"], "display_name": user["name"],
                         "real_name_normalized": user["name"],
-                        "display_name_normalized": user["name"], "team": self.team_id},
+                        "display_name_normalized": user["name"], "team": self.team_id,
+                        **({"email": user["email"]} if user.get("email") else {})},
         }
 
     def _usergroups_users_list(self, args: Json) -> Json:

@@ -94,6 +94,7 @@ class PageLine(BaseModel):
     at: datetime
     dnd_until: datetime | None = None
     error: str | None = None
+    outcome: str = Field("sent", description="sent, skipped (reaches nobody) or failed")
 
 
 class FailureLine(BaseModel):
@@ -143,7 +144,7 @@ class IncidentView(BaseModel):
 
     @property
     def escalation_level(self) -> int:
-        return max((p.level for p in self.pages), default=0)
+        return max((p.level for p in self.pages if p.outcome != "skipped"), default=0)
 
     @property
     def time_to_ack(self) -> timedelta | None:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-__all__ = ["Duration", "DurationError", "format_duration", "parse_duration"]
+__all__ = ["Duration", "DurationError", "format_duration", "format_elapsed", "parse_duration"]
 
 _UNITS_MS: tuple[tuple[str, int], ...] = (
     ("y", 365 * 24 * 3600 * 1000),
@@ -64,6 +64,18 @@ def format_duration(duration: timedelta) -> str:
     candidates = ((_render(total_ms, units), len(units)) for units in _unit_choices())
     # Fewest characters first, then fewest components ("366d" over "1y1d").
     return min((len(text), parts, text) for text, parts in candidates if text)[2]
+
+
+def format_elapsed(duration: timedelta) -> str:
+    """How long something took, for people: whole seconds, largest unit first, every unit up
+    to days (`20s`, `10m30s`, `1h5m`, `2d3h`); also a valid duration for parse_duration."""
+    left = max(int(duration.total_seconds()), 0)
+    parts = []
+    for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, left = divmod(left, seconds)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 def _whole_milliseconds(duration: timedelta) -> int:

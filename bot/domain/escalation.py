@@ -102,13 +102,18 @@ class Level(BaseModel):
 
 
 class EscalationPolicy(BaseModel):
-    """Ordered levels, run `1 + repeat` times; an ack lapses after `ack_timeout` if set."""
+    """Ordered levels, run `1 + repeat` times; an ack lapses after `ack_timeout` if set.
+
+    `unowned_after` is how long the last level gets to acknowledge before the incident is
+    declared UNOWNED; left out, the last level's own `after` (at least 5m) stands in.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     levels: list[Level] = Field(min_length=1)
     repeat: int = Field(0, ge=0, le=100)
     ack_timeout: Duration | None = None
+    unowned_after: Duration | None = None
 
     @model_validator(mode="after")
     def _positive_ack_timeout(self) -> EscalationPolicy:
@@ -194,6 +199,16 @@ class OnCallLike(Protocol):
     def secondary(self) -> str | None: ...
 
 
+class SkippedTarget(BaseModel):
+    """A target of a level that reaches nobody, and why: listed, so nobody assumes a page."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str
+    target: str
+    reason: str
+
+
 class ResolvedTargets(BaseModel):
     """A level resolved to people to DM, groups and channels to post in, and pagers to call."""
 
@@ -201,6 +216,7 @@ class ResolvedTargets(BaseModel):
     usergroups: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
     pagers: list[str] = Field(default_factory=list)
+    skipped: list[SkippedTarget] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -218,11 +234,21 @@ def resolve_targets(
     is dropped, while one missing from it is kept (its members are unknown, not absent).
     """
     buckets: dict[str, list[str]] = {"people": [], "usergroups": [], "channels": [], "pagers": []}
+    skipped: list[SkippedTarget] = []
     for target in level.notify:
-        for bucket, value in _expand(target, on_call, group_members):
+        expanded = list(_expand(target, on_call, group_members))
+        if not expanded:
+            skipped.append(_skipped(target))
+        for bucket, value in expanded:
             if value not in buckets[bucket]:
                 buckets[bucket].append(value)
-    return ResolvedTargets(**buckets)
+    return ResolvedTargets(**buckets, skipped=skipped)
+
+
+def _skipped(target: Target) -> SkippedTarget:
+    reason = ("user group has no members" if target.kind is TargetKind.USERGROUP
+              else f"nobody is {target.kind.value} on call now")
+    return SkippedTarget(kind=target.kind.value, target=str(target), reason=reason)
 
 
 _BUCKETS = {TargetKind.USER: "people", TargetKind.CHANNEL: "channels", TargetKind.PAGER: "pagers"}

@@ -255,6 +255,16 @@ def _pagerduty_text(body: Mapping[str, Any]) -> str:
 # -- generic webhooks -------------------------------------------------------------------
 
 
+class PagePerson(BaseModel):
+    """Whom a page is meant to wake: the Slack id, with name and e-mail when Slack told us."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str = ""
+    email: str = ""
+
+
 class PageIncident(BaseModel):
     """The incident fields a generic pager receives."""
 
@@ -275,20 +285,28 @@ _VERBS = {"trigger": "Page", "acknowledge": "Acknowledged", "resolve": "Resolved
 
 
 def webhook_page(
-    event: PageEvent, incident: PageIncident, person: str | None, *, level: int | None = None
+    event: PageEvent,
+    incident: PageIncident,
+    person: PagePerson | None,
+    *,
+    level: int | None = None,
+    people: Sequence[PagePerson] = (),
 ) -> dict[str, Any]:
     """The JSON body for a generic pager; the same on every retry, so receivers can dedupe.
 
     {"version": 1, "event": "trigger", "dedup_key": "oncall-bot-incident-42",
      "title": "Page: #42 LLM error rate high", "message": "critical, team ai-eng: ...",
-     "priority": "critical", "person": "U0PRIMARY1", "level": 1,
+     "priority": "critical", "level": 1,
+     "person": {"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"},
+     "people": [{"id": "U0PRIMARY1", ...}],
      "incident": {"id": 42, "title": "...", "severity": "critical", "team": "ai-eng",
                   "status": "triggered", "started_at": "2025-01-01T03:00:00Z", "url": "...",
                   "summary": "...", "links": [{"label": "Runbook", "url": "..."}]}}
 
     `event` is trigger, acknowledge, resolve or test (`oncall-bot test-page`); `person` is
-    the Slack user id being paged (None for a team-wide page); `priority` uses PagerDuty's
-    four levels; `title` and `message` are ready for a phone or push notification.
+    whom to wake (None for a team-wide page), `people` everyone the level pages; `url` is
+    the incident message's Slack permalink; `priority` uses PagerDuty's four levels;
+    `title` and `message` are ready for a phone or push notification.
     """
     title = truncate(f"{_VERBS[event]}: #{incident.id} {incident.title}", 250)
     lead = ", ".join(part for part in (incident.severity, f"team {incident.team}") if part)
@@ -300,10 +318,42 @@ def webhook_page(
         "title": title,
         "message": message,
         "priority": pagerduty_severity(incident.severity),
-        "person": person,
+        "person": person.model_dump() if person else None,
+        "people": [p.model_dump() for p in people],
         "level": level,
         "incident": incident.model_dump(mode="json"),
     }
+
+
+def page_details(
+    incident: PageIncident,
+    person: PagePerson | None,
+    *,
+    level: int | None = None,
+    people: Sequence[PagePerson] = (),
+) -> dict[str, Any]:
+    """PagerDuty's custom_details for a trigger: whom to wake and where to look.
+
+    {"person": {"id": "U0PRIMARY1", "name": "Ana Lima", "email": "ana@example.com"},
+     "people": [...], "level": 1, "incident_id": 42, "team": "ai-eng",
+     "severity": "critical", "summary": "...", "slack_url": "https://...slack.com/archives/..."}
+    """
+    return {
+        "person": person.model_dump() if person else None,
+        "people": [p.model_dump() for p in people],
+        "level": level,
+        "incident_id": incident.id,
+        "team": incident.team,
+        "severity": incident.severity,
+        "summary": incident.summary or incident.title,
+        "slack_url": incident.url,
+    }
+
+
+def page_links(incident: PageIncident) -> list[Link]:
+    """The incident's Slack message first, then its own links (runbook, dashboard, source)."""
+    slack = [Link(label="Slack incident message", url=incident.url)] if incident.url else []
+    return [*slack, *incident.links]
 
 
 def json_body(payload: Mapping[str, Any]) -> bytes:

@@ -1,9 +1,12 @@
 """A delivery that failed for good is final and visible: timeline, page row, incident message.
 
-The delivery worker calls `record` once it gives up on an intent. One transaction marks the
+The delivery worker calls `record` once it gives up on an intent: the one door through which
+every outbox failure is recorded (senders raise, they do not record). One transaction marks the
 intent failed, writes the timeline row naming the real target (a PagerDuty key missing is not
-"Slack refused"), sets `PageRow.error` when the failure was a page, and queues a re-render of
-the incident message, which shows a warning line for it. `retry` is the way back.
+"Slack refused"), marks the page row failed (`outcome`, `error`) when the failure was a page,
+and queues a re-render of the incident message, which shows a warning line for it. A page that
+fails without an intent failing (a user group Slack does not know, Do Not Disturb with no pager)
+goes through `mark_page_failed` too, so each failed page reads the same. `retry` is the way back.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from bot.domain.alerts import FailureLine
 from bot.services import notify, outbox
 from bot.services.context import ServiceContext
 from bot.services.digests import DIGEST_POST
+from bot.services.paging import FAILED, SENT, SKIPPED
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.store import repo
@@ -37,7 +41,8 @@ _WHAT = {outbox.SYNC_MESSAGE: "incident message", notify.SYNC_DM: "page DM",
          notify.VIEW_UPDATE: "modal update", notify.CHANNEL_POST: "channel post",
          notify.TEST_DM: "test page DM", notify.FILE_UPLOAD: "file upload",
          RUNBOOK_POST: "runbook step", RUNBOOK_CLOSE: "runbook step update",
-         DIGEST_POST: "digest", REMEDIATION_HOOK: "remediation hook"}
+         DIGEST_POST: "digest", REMEDIATION_HOOK: "remediation hook",
+         notify.PAGE_USERGROUP: "user group page"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class Target:
     page: bool  # a failure here means someone was not paged
 
     def describe(self) -> str:
-        who = {"user": f"<@{self.value}>", "channel": self.value,
+        who = {"user": f"<@{self.value}>", "usergroup": f"<!subteam^{self.value}>",
+               "channel": self.value,
                "pager": f"pager {self.value}", "webhook": f"webhook {self.value}"}
         where = who.get(self.kind, "")
         if self.page and self.kind == "pager":
@@ -64,8 +70,12 @@ def target_of(intent: OutboxIntent) -> Target:
     """Name the far side of an intent from its kind, payload and lane."""
     payload, kind = intent.payload or {}, intent.kind
     what = _WHAT.get(kind, kind)
-    if kind in (notify.SYNC_DM, notify.TEST_DM, notify.EPHEMERAL):
-        return Target(what, "user", payload.get("user", ""), page=kind == notify.SYNC_DM)
+    if kind == notify.SYNC_DM:  # a re-render (page=False) is no page; older intents lack the key
+        return Target(what, "user", payload.get("user", ""), page=payload.get("page") is not False)
+    if kind in (notify.TEST_DM, notify.EPHEMERAL):
+        return Target(what, "user", payload.get("user", ""), page=False)
+    if kind == notify.PAGE_USERGROUP:
+        return Target(what, "usergroup", payload.get("usergroup", ""), page=True)
     if kind == notify.PAGER_EVENT:
         page = payload.get("action") == "trigger" and intent.incident_id is not None
         return Target(f"{payload.get('action', 'pager')} event", "pager",
@@ -97,29 +107,46 @@ async def record(ctx: ServiceContext, intent_id: int, error: str) -> Target:
 async def _show(s: AsyncSession, intent: OutboxIntent, target: Target, error: str,
                 now: datetime) -> None:
     page = await _page_row(s, intent, target) if target.page else None
+    data = {"intent_id": intent.id, "intent_kind": intent.kind}
     if page is not None:
-        page.error = error[:512]
-        s.add(page)
-    elif target.page:  # e.g. the update of a page DM already delivered: nobody went unpaged
+        mark_page_failed(s, page, error, now, **data)
+    else:
+        # e.g. the update of a page DM already delivered: nobody went unpaged
         target = replace(target, page=False)
-    repo.timeline(s, incident_id=intent.incident_id, at=now,
-                  kind="page_failed" if page is not None else "delivery_failed", actor="bot",
-                  text=f"{target.describe()} failed: {error}",
-                  data={"intent_id": intent.id, "intent_kind": intent.kind,
-                        "target_kind": target.kind, "target": target.value, "error": error})
+        repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_failed",
+                      actor="bot", text=f"{target.describe()} failed: {error}",
+                      data={**data, "target_kind": target.kind, "target": target.value,
+                            "error": error})
     if intent.kind != outbox.SYNC_MESSAGE:
         incident = await repo.incident(s, intent.incident_id)
         await outbox.queue_sync(s, incident, now)
 
 
+def mark_page_failed(s: AsyncSession, page: PageRow, error: str, now: datetime,
+                     **data: object) -> None:
+    """The page did not reach its target: the row says failed and why, and the timeline has
+    one `page_failed` row (the caller re-renders the incident message)."""
+    page.outcome, page.error = FAILED, error[:512]
+    s.add(page)
+    target = Target("page", page.target_kind, page.target, page=True)
+    repo.timeline(s, incident_id=page.incident_id, at=now, kind="page_failed", actor="bot",
+                  text=f"{target.describe()} failed: {error}",
+                  data={**data, "target_kind": page.target_kind, "target": page.target,
+                        "level": page.level, "error": error})
+
+
 async def _page_row(s: AsyncSession, intent: OutboxIntent, target: Target) -> PageRow | None:
     """The page this intent delivered, if its failure means the person was never reached.
 
-    A DM already posted whose update failed did reach them: that is no failed page.
+    A DM this intent already posted, whose update failed, did reach them: no failed page. A
+    re-page (a fresh DM posted because a new level pages the person again) that fails is one.
     """
-    if intent.kind == notify.SYNC_DM and await repo.slack_message(
-            s, intent.incident_id, DM_MESSAGE, recipient=target.value) is not None:
-        return None
+    if intent.kind == notify.SYNC_DM:
+        posted = await repo.slack_message(s, intent.incident_id, DM_MESSAGE,
+                                          recipient=target.value)
+        if posted is not None and (posted.intent_id == intent.id
+                                   or "page" not in (intent.payload or {})):
+            return None
     query = (select(PageRow).where(PageRow.incident_id == intent.incident_id,
                                    PageRow.target_kind == target.kind,
                                    PageRow.target == target.value)
@@ -128,7 +155,9 @@ async def _page_row(s: AsyncSession, intent: OutboxIntent, target: Target) -> Pa
 
 
 async def failures_of(s: AsyncSession, incident_id: int) -> list[FailureLine]:
-    """Failed deliveries the incident message warns about (pages show on their own line)."""
+    """Failed deliveries the incident message warns about. Pages show through their page row;
+    a failed re-render of a page DM stays on the timeline (the page itself went out, or its
+    own failure is already shown)."""
     query = (select(OutboxIntent).where(OutboxIntent.incident_id == incident_id,
                                         OutboxIntent.state == "failed",
                                         col(OutboxIntent.kind).not_in(NOT_ON_MESSAGE))
@@ -136,7 +165,7 @@ async def failures_of(s: AsyncSession, incident_id: int) -> list[FailureLine]:
     lines = []
     for intent in (await s.exec(query)).all():
         target = target_of(intent)
-        if not target.page:
+        if not target.page and intent.kind != notify.SYNC_DM:
             lines.append(FailureLine(what=target.what, target_kind=target.kind,
                                      target=target.value, error=intent.last_error or ""))
     return lines
@@ -151,10 +180,11 @@ async def retry(ctx: ServiceContext, intent_id: int) -> OutboxIntent | None:
             return None
         target = target_of(intent)
         if intent.incident_id is not None:
-            if target.page:
+            if target.page:  # the page is no longer failed: it is being sent again
                 await repo.set_where(s, PageRow, [
                     PageRow.incident_id == intent.incident_id, PageRow.target_kind == target.kind,
-                    PageRow.target == target.value], {"error": None})
+                    PageRow.target == target.value, PageRow.outcome != SKIPPED],
+                    {"error": None, "outcome": SENT})
             repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_retried",
                           actor="cli", text=f"{target.describe()}: retry requested",
                           data={"intent_id": intent.id})

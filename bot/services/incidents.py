@@ -22,6 +22,7 @@ from bot.services.notify import (
     queue_dm_sync,
     queue_pager_event,
     queue_thread_note,
+    queue_usergroup_page,
     sync_everywhere,
 )
 from bot.store import repo
@@ -168,10 +169,11 @@ async def _page_chosen(s: AsyncSession, incident: IncidentRow, user: str | None,
     if user:
         s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=0,
                       target_kind="user", target=user, at=now))
-        await queue_dm_sync(s, incident, user, now)
+        await queue_dm_sync(s, incident, user, now, page=True)
     if usergroup:
         s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=0,
                       target_kind="usergroup", target=usergroup, at=now))
+        await queue_usergroup_page(s, incident, usergroup, incident.escalation_step, 0, now)
     await queue_thread_note(s, incident, f"Paging {_target_text(user, usergroup)}.", now)
 
 

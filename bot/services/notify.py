@@ -24,13 +24,28 @@ VIEW_UPDATE = "view_update"
 CHANNEL_POST = "channel_post"
 TEST_DM = "test_dm"
 FILE_UPLOAD = "file_upload"
+PAGE_USERGROUP = "page_usergroup"
 
 
 async def queue_dm_sync(s: AsyncSession, incident: IncidentRow, user: str,
-                        at: datetime) -> None:
-    """Post or update this person's page DM for the incident: one DM per person and incident."""
+                        at: datetime, *, page: bool = False) -> None:
+    """Post or update this person's page DM for the incident.
+
+    With `page` the person is being paged (again): a DM they already have gets a fresh one
+    that notifies, rather than only a silent edit. Without it the DM is re-rendered in place.
+    """
+    key = f"{'page' if page else 'dm'}:{incident.id}:{user}"
     await repo.enqueue(s, kind=SYNC_DM, lane=f"dm:{user}", at=at, incident_id=incident.id,
-                       payload={"user": user}, pending_key=f"dm:{incident.id}:{user}")
+                       payload={"user": user, "page": page}, pending_key=key)
+
+
+async def queue_usergroup_page(s: AsyncSession, incident: IncidentRow, group: str, step: int,
+                               level: int, at: datetime) -> None:
+    """Page every member of a user group: the adapter looks them up (usergroups.users.list)
+    and hands them back to `paging.page_group_members`, which records and DMs each."""
+    await repo.enqueue(s, kind=PAGE_USERGROUP, lane=f"usergroup:{group}", at=at,
+                       incident_id=incident.id,
+                       payload={"usergroup": group, "step": step, "level": level})
 
 
 async def queue_thread_note(s: AsyncSession, incident: IncidentRow, text: str, at: datetime,
@@ -45,10 +60,14 @@ async def queue_thread_note(s: AsyncSession, incident: IncidentRow, text: str, a
 
 
 async def queue_pager_event(s: AsyncSession, incident: IncidentRow, pager: str, action: str,
-                            at: datetime, *, person: str | None = None) -> None:
+                            at: datetime, *, person: str | None = None, level: int | None = None,
+                            people: list[str] | None = None) -> None:
+    """An external pager event; a trigger names whom to wake (`person`, the level's first,
+    and all of the level's `people`) and the level, for the sender to enrich."""
     await repo.enqueue(s, kind=PAGER_EVENT, lane=f"pager:{pager}", at=at,
                        incident_id=incident.id,
-                       payload={"pager": pager, "action": action, "person": person})
+                       payload={"pager": pager, "action": action, "person": person,
+                                "level": level, "people": people or []})
 
 
 async def queue_handoff_webhook(s: AsyncSession, incident: IncidentRow, payload: dict[str, Any],

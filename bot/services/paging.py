@@ -13,19 +13,34 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
-from bot.domain.escalation import Level, ResolvedTargets, plan_step, policy_for, resolve_targets
+from bot.domain.escalation import (
+    EscalationPolicy,
+    Level,
+    ResolvedTargets,
+    Step,
+    plan_step,
+    policy_for,
+    resolve_targets,
+)
 from bot.domain.schedules import OnCall, Override, who_is_on_call
 from bot.domain.text import escape_mrkdwn
 from bot.services import silences
 from bot.services.context import ServiceContext
-from bot.services.notify import queue_dm_sync, queue_pager_event, queue_thread_note
+from bot.services.notify import (
+    queue_dm_sync,
+    queue_pager_event,
+    queue_thread_note,
+    queue_usergroup_page,
+)
 from bot.services.outbox import queue_sync
 from bot.store import repo
 from bot.store.models import IncidentRow, OverrideRow, PageRow
 
-#: How long after the last level of a policy the incident is declared UNOWNED.
+#: The least time the last level of a policy gets before the incident is declared UNOWNED,
+#: unless the policy sets `unowned_after`.
 UNOWNED_GRACE = timedelta(minutes=5)
 PAGE, ESCALATE, ACK_TIMEOUT, UNOWNED = "page", "escalate", "ack_timeout", "unowned"
+SENT, SKIPPED, FAILED = "sent", "skipped", "failed"  # PageRow.outcome
 
 
 def policy_of(ctx: ServiceContext, incident: IncidentRow):
@@ -70,6 +85,7 @@ async def notify_step(ctx: ServiceContext, s: AsyncSession, incident: IncidentRo
     while (step := plan_step(policy, incident.escalation_step)) is not None:
         incident.escalation_step += 1
         targets = resolve_targets(Level(notify=step.notify), on_call, {})
+        _record_skipped(s, incident, step.level, targets, now)
         if targets.empty:
             repo.timeline(s, incident_id=incident.id, at=now, kind="level_skipped", actor="bot",
                           text=f"level {step.level} resolves to nobody (schedule gap): skipped")
@@ -77,11 +93,34 @@ async def notify_step(ctx: ServiceContext, s: AsyncSession, incident: IncidentRo
         await _page(s, incident, step.level, targets, now)
         following = plan_step(policy, incident.escalation_step)
         if following is None:
-            _schedule(incident, now + max(step.delay, UNOWNED_GRACE), UNOWNED)
+            _schedule(incident, now + unowned_after(policy, step), UNOWNED)
         else:
             _schedule(incident, now + following.delay, ESCALATE)
         return
     await declare_unowned(s, incident, now)
+
+
+def unowned_after(policy: EscalationPolicy, last: Step) -> timedelta:
+    """How long the last level has to acknowledge: the policy's `unowned_after`, else the last
+    level's own `after`, at least UNOWNED_GRACE."""
+    if policy.unowned_after is not None:
+        return policy.unowned_after
+    return max(last.delay, UNOWNED_GRACE)
+
+
+def _record_skipped(s: AsyncSession, incident: IncidentRow, level: int,
+                    targets: ResolvedTargets, now: datetime) -> None:
+    """Targets of the level that reach nobody go on the message and the timeline."""
+    for skipped in targets.skipped:
+        s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=level,
+                      target_kind=skipped.kind, target=skipped.target, at=now,
+                      outcome=SKIPPED, error=skipped.reason))
+        repo.timeline(s, incident_id=incident.id, at=now, kind="page_skipped", actor="bot",
+                      text=f"level {level}: {skipped.target} not paged: {skipped.reason}",
+                      data={"target_kind": skipped.kind, "target": skipped.target,
+                            "level": level, "reason": skipped.reason})
+    if targets.skipped:
+        s.add(incident)
 
 
 async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: ResolvedTargets,
@@ -94,9 +133,13 @@ async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: Res
             s.add(PageRow(incident_id=incident.id, step=incident.escalation_step, level=level,
                           target_kind=kind, target=value, at=now))
     for person in targets.people:
-        await queue_dm_sync(s, incident, person, now)
+        await queue_dm_sync(s, incident, person, now, page=True)
+    for group in targets.usergroups:  # its members are looked up by the Slack adapter
+        await queue_usergroup_page(s, incident, group, incident.escalation_step, level, now)
     for pager in targets.pagers:
-        await queue_pager_event(s, incident, pager, "trigger", now)
+        await queue_pager_event(s, incident, pager, "trigger", now,
+                                person=targets.people[0] if targets.people else None,
+                                level=level, people=targets.people)
     mentions = [f"<@{p}>" for p in targets.people] + [
         f"<!subteam^{g}>" for g in targets.usergroups]
     for channel in targets.channels:
@@ -198,18 +241,3 @@ async def _act(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, kind
     else:
         await notify_step(ctx, s, incident, now)
     s.add(incident)
-
-
-async def record_dnd(ctx: ServiceContext, incident_id: int, user: str, until: datetime) -> None:
-    """A paged person is in Do Not Disturb: show it, so the channel knows the DM is silent."""
-    now = ctx.clock.now()
-    async with ctx.db.transaction() as s:
-        await repo.set_where(s, PageRow, [PageRow.incident_id == incident_id,
-                                          PageRow.target == user, PageRow.target_kind == "user"],
-                             {"dnd_until": until})
-        repo.timeline(s, incident_id=incident_id, at=now, kind="dnd", actor="bot",
-                      text=f"<@{user}> is in Do Not Disturb until {until:%H:%M} UTC: "
-                           "the DM will not wake them", data={"until": until.isoformat()})
-        incident = await repo.incident(s, incident_id)
-        await queue_sync(s, incident, now)
-    ctx.wake_delivery()

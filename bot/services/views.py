@@ -59,7 +59,8 @@ async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
     rows = (await s.exec(select(PageRow).where(PageRow.incident_id == incident_id)
                          .order_by(col(PageRow.id)))).all()
     return [PageLine(target_kind=r.target_kind, target=r.target, level=r.level, at=r.at,
-                     dnd_until=r.dnd_until, error=r.error) for r in rows]
+                     dnd_until=r.dnd_until, error=r.error, outcome=r.outcome)
+            for r in rows]
 
 
 def _links(alert: AlertRow | None, hidden: Collection[str]) -> list[Link]:

@@ -35,20 +35,30 @@ def handoff_text(view: IncidentView) -> str:
 
 
 def failures_text(view: IncidentView) -> str:
-    """One warning line per page or delivery that failed for good: nobody should believe a
-    page went out when it did not."""
-    lines = [f":warning: {_page_failure(p)} failed: {escape_mrkdwn(p.error)}"
-             for p in view.pages if p.error]
+    """One warning line per target that was not reached: a page that failed for good (a DM Slack
+    refused, a pager's error, Do Not Disturb with no pager), a target of a level that reaches
+    nobody (skipped), and any other delivery that failed: nobody should believe a page went out
+    when it did not."""
+    lines = [_missed(p) for p in view.pages if p.error]
     lines += [f":warning: {_failure(f)} failed: {escape_mrkdwn(f.error)}"
               for f in view.delivery_failures]
     return "\n".join(lines)
 
 
 def paged_text(view: IncidentView) -> str:
-    pages = [p for p in view.pages if not p.error]
+    """Who was paged: the pages that went out (those not reached have their own lines)."""
+    pages = [p for p in view.pages if not p.error and p.outcome != "skipped"]
     if not pages:
         return ""
     return "Paged: " + " · ".join(_page(p) for p in pages)
+
+
+def _missed(page: PageLine) -> str:
+    error = escape_mrkdwn(page.error or "")
+    if page.outcome == "skipped":
+        where = f"level {page.level}" if page.level else "by hand"
+        return f":warning: {where}: {_who(page.target_kind, page.target)} not paged: {error}"
+    return f":warning: {_page_failure(page)} failed: {error}"
 
 
 def _who(kind: str, target: str) -> str:

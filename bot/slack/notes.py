@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
 from bot.delivery.outcome import Outcome, Undelivered
-from bot.services import lookups, outbox, paging
+from bot.services import lookups, outbox, page_outcomes
 from bot.slack.blocks import MarkdownTextObject, PlainTextObject
 from bot.slack.delivery import SlackSender
 from bot.slack.messages import page_dm
@@ -31,11 +31,20 @@ class SlackNotes:
         self._dm_channels: dict[str, str] = {}
 
     async def sync_dm(self, intent: OutboxIntent) -> None:
-        """One DM per person and incident: posted once (after a DND check), updated after."""
+        """One DM per person and incident, updated in place; a page (again) posts a fresh one
+        so it notifies; a re-render never creates one. A page Slack refuses for good is
+        recorded by the worker (delivery_failures.record) as a failed page."""
         user = intent.payload["user"]
         incident, view, posted = await lookups.view_and_message(self.ctx, intent.incident_id,
                                                                 DM_MESSAGE, recipient=user)
+        if posted is None and intent.payload.get("page") is False:
+            # A re-render of a DM never posted: the page posts it (or failed, and says so).
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return
         text, blocks = page_dm(view, user)
+        if posted is not None and intent.payload.get("page"):
+            await self._repage(intent, incident.id, user, posted, text, blocks)
+            return
         if posted is not None:
             await self.sender.call("chat.update", channel=posted.channel_id, ts=posted.ts,
                                    text=text, blocks=blocks)
@@ -55,6 +64,27 @@ class SlackNotes:
             intent_id=intent.id, posted_at=self.ctx.clock.now()),
             timeline_kind="dm_sent", timeline_text=f"paged <@{user}> by DM")
 
+    async def _repage(self, intent: OutboxIntent, incident_id: int, user: str,
+                      posted: SlackMessage, text: str, blocks: list) -> None:
+        """Paged again: an edit makes no sound, so post a new DM and keep that one current;
+        the old one is pointed at it (best effort)."""
+        ts = intent.maybe_sent and await self._find(posted.channel_id, None, intent.id)
+        if not ts:
+            await self._check_dnd(incident_id, user)
+            response = await self.sender.call(
+                "chat.postMessage", channel=posted.channel_id, text=f"Paged again. {text}",
+                blocks=blocks, metadata=_metadata(incident_id, intent.id))
+            ts = response["ts"]
+        await page_outcomes.record_repage_dm(self.ctx, intent.id, incident_id, user,
+                                             posted.channel_id, ts)
+        try:
+            await self.sender.call("chat.update", channel=posted.channel_id, ts=posted.ts,
+                                   text=f"You were paged again for #{incident_id}: "
+                                        "see the newer message below.", blocks=[])
+        except Undelivered as exc:
+            log.warning("could not point the old page DM at the new one: %s",
+                        exc.outcome.label)
+
     async def _dm_channel(self, user: str) -> str:
         if user not in self._dm_channels:
             response = await self.sender.call("conversations.open", users=user)
@@ -70,7 +100,7 @@ class SlackNotes:
             return
         until = _dnd_until(info, self.ctx.clock.now())
         if until is not None:
-            await paging.record_dnd(self.ctx, incident_id, user, until)
+            await page_outcomes.record_dnd(self.ctx, incident_id, user, until)
 
     async def thread_note(self, intent: OutboxIntent) -> None:
         """A reply in the incident's thread, or a post in another channel."""

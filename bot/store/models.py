@@ -162,7 +162,12 @@ class ProcessedEvent(SQLModel, table=True):
 
 
 class PageRow(SQLModel, table=True):
-    """Who was notified for an incident, at which step, and what stood in the way (DND)."""
+    """Who was notified for an incident, at which step, and what stood in the way.
+
+    `outcome` is sent, skipped (nobody to reach: a role nobody holds, an empty user group) or
+    failed (a pager or DM that did not go out, or a DM that cannot wake anyone); `error` says
+    why, so nobody believes a page went out that did not.
+    """
 
     __tablename__ = "page"
 
@@ -175,6 +180,8 @@ class PageRow(SQLModel, table=True):
     at: datetime
     dnd_until: datetime | None = None
     error: str | None = Field(default=None, max_length=512)
+    outcome: str = Field(default="sent", max_length=16,
+                         sa_column_kwargs={"server_default": "sent"})
 
 
 class OverrideRow(SQLModel, table=True):
@@ -193,12 +200,14 @@ class OverrideRow(SQLModel, table=True):
 
 
 class HeartbeatRow(SQLModel, table=True):
-    """The dead-man's switch: when the always-firing alert was last seen."""
+    """The dead-man's switch: when the always-firing alert was last seen (None: never, since
+    the bot started watching for it at `watching_since`)."""
 
     __tablename__ = "heartbeat"
 
     name: str = Field(primary_key=True, max_length=128)
-    last_seen: datetime
+    last_seen: datetime | None = None
+    watching_since: datetime | None = None
     missing_since: datetime | None = None  # set while the owners have been paged
 
 
