@@ -291,8 +291,9 @@ async def test_a_failed_thread_note_shows_on_the_incident_message(bot):
 
 
 def slow_backoff(probe_every: float) -> DeliveryPolicy:
-    """Backoffs long enough that only a release can explain an early delivery."""
-    return DeliveryPolicy(**{**fast_policy().__dict__, "base_backoff": 20.0,
+    """Backoffs long enough (and exact: no jitter) that only a release can explain an early
+    delivery."""
+    return DeliveryPolicy(**{**fast_policy().__dict__, "base_backoff": 20.0, "jitter": 0.0,
                              "max_backoff": 300.0, "outage_probe_interval": probe_every})
 
 

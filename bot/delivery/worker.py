@@ -42,6 +42,7 @@ class DeliveryPolicy:
     burst: int = 5
     base_backoff: float = 1.0
     max_backoff: float = 300.0
+    jitter: float = 0.5                        # a retry waits (1 - jitter..1) x its backoff
     history_lookback: int = 100                # messages searched before re-posting
     call_timeout: float = 10.0                 # seconds before a call's outcome is unknown
     idle_poll: float = 1.0
@@ -196,4 +197,4 @@ class DeliveryWorker:
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.policy.max_backoff, self.policy.base_backoff * 2 ** (attempts - 1))
-        return ceiling * (0.5 + random.random() / 2)
+        return ceiling * (1 - self.policy.jitter * random.random())
