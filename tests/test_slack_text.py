@@ -113,3 +113,18 @@ async def test_the_show_timeline_shortcut_answers_the_clicker_alone(bot):
     assert answer["response_type"] == "ephemeral"
     assert f"*Timeline of #{incident_id}*" in answer["text"]
     assert f"acknowledged by <@{RESPONDER}>" in answer["text"]
+
+
+async def test_a_refusal_and_a_drafted_postmortem_name_people_live_on_the_timeline(bot):
+    """Rows the bot writes about people (a denied click, a postmortem drafted) keep their
+    mentions live in `/oncall timeline`, not `&lt;@U…&gt;`."""
+    incident_id = await open_nasty_incident(bot)
+    assert await bot.click("incident.ack", incident_id, user="U0STRANGER1") == 200
+    await bot.slash(f"postmortem #{incident_id}")
+
+    reply = await bot.slash(f"timeline #{incident_id}")
+
+    assert "<@U0STRANGER1> was not allowed" in reply["text"]
+    assert f"<@{RESPONDER}> drafted the postmortem" in reply["text"]
+    assert "&lt;@U0STRANGER1&gt;" not in reply["text"]
+    assert live_tokens(bot, [reply]) == []

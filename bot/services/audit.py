@@ -84,7 +84,7 @@ async def record_refusal(ctx: ServiceContext, verdict: Refused, actor: Actor, *,
         if incident_id is not None:
             repo.timeline(s, incident_id=incident_id, at=now, kind="denied", actor=actor.user_id,
                           text=f"<@{actor.user_id}> was not allowed to {verdict.action.value}",
-                          data={"action": verdict.action.value})
+                          data={"action": verdict.action.value}, mrkdwn=True)
 
 
 async def entries(ctx: ServiceContext, *, since: datetime | None = None,

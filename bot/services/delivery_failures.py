@@ -11,6 +11,7 @@ goes through `mark_page_failed` too, so each failed page reads the same. `retry`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import FailureLine
+from bot.domain.text import escape_mrkdwn
 from bot.services import notify, outbox
 from bot.services.context import ServiceContext
 from bot.services.digests import DIGEST_POST
@@ -34,6 +36,7 @@ SELF_REPORTING = frozenset({notify.HANDOFF_WEBHOOK, REMEDIATION_HOOK})
 NOT_ON_MESSAGE = frozenset({outbox.SYNC_MESSAGE, notify.VIEW_UPDATE, notify.EPHEMERAL,
                             *SELF_REPORTING})
 
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 DM_MESSAGE = "dm"  # SlackMessage.kind of a page DM (written by the Slack sender)
 _WHAT = {outbox.SYNC_MESSAGE: "incident message", notify.SYNC_DM: "page DM",
          notify.THREAD_NOTE: "thread note", notify.PAGER_EVENT: "pager event",
@@ -55,9 +58,10 @@ class Target:
     page: bool  # a failure here means someone was not paged
 
     def describe(self) -> str:
-        who = {"user": f"<@{self.value}>", "usergroup": f"<!subteam^{self.value}>",
-               "channel": self.value,
-               "pager": f"pager {self.value}", "webhook": f"webhook {self.value}"}
+        value = escape_mrkdwn(self.value)  # config names; Slack ids become mentions
+        channel = f"<#{self.value}>" if CHANNEL_ID.match(self.value) else value
+        who = {"user": f"<@{value}>", "usergroup": f"<!subteam^{value}>", "channel": channel,
+               "pager": f"pager {value}", "webhook": f"webhook {value}"}
         where = who.get(self.kind, "")
         if self.page and self.kind == "pager":
             return where
@@ -114,9 +118,9 @@ async def _show(s: AsyncSession, intent: OutboxIntent, target: Target, error: st
         # e.g. the update of a page DM already delivered: nobody went unpaged
         target = replace(target, page=False)
         repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_failed",
-                      actor="bot", text=f"{target.describe()} failed: {error}",
+                      actor="bot", text=f"{target.describe()} failed: {escape_mrkdwn(error)}",
                       data={**data, "target_kind": target.kind, "target": target.value,
-                            "error": error})
+                            "error": error}, mrkdwn=True)
     if intent.kind != outbox.SYNC_MESSAGE:
         incident = await repo.incident(s, intent.incident_id)
         await outbox.queue_sync(s, incident, now)
@@ -130,9 +134,9 @@ def mark_page_failed(s: AsyncSession, page: PageRow, error: str, now: datetime,
     s.add(page)
     target = Target("page", page.target_kind, page.target, page=True)
     repo.timeline(s, incident_id=page.incident_id, at=now, kind="page_failed", actor="bot",
-                  text=f"{target.describe()} failed: {error}",
+                  text=f"{target.describe()} failed: {escape_mrkdwn(error)}",
                   data={**data, "target_kind": page.target_kind, "target": page.target,
-                        "level": page.level, "error": error})
+                        "level": page.level, "error": error}, mrkdwn=True)
 
 
 async def _page_row(s: AsyncSession, intent: OutboxIntent, target: Target) -> PageRow | None:
@@ -187,7 +191,7 @@ async def retry(ctx: ServiceContext, intent_id: int) -> OutboxIntent | None:
                     {"error": None, "outcome": SENT})
             repo.timeline(s, incident_id=intent.incident_id, at=now, kind="delivery_retried",
                           actor="cli", text=f"{target.describe()}: retry requested",
-                          data={"intent_id": intent.id})
+                          data={"intent_id": intent.id}, mrkdwn=True)
             if intent.kind != outbox.SYNC_MESSAGE:
                 await outbox.queue_sync(s, await repo.incident(s, intent.incident_id), now)
     ctx.wake_delivery()

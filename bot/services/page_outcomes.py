@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import IncidentStatus
+from bot.domain.text import escape_mrkdwn
 from bot.services.context import ServiceContext
 from bot.services.delivery_failures import mark_page_failed
 from bot.services.notify import queue_dm_sync
@@ -63,7 +64,7 @@ async def _page_members(s: AsyncSession, incident: IncidentRow, group: str, step
         repo.timeline(s, incident_id=incident.id, at=now, kind="paged", actor="bot",
                       text=f"level {level}: paged the members of <!subteam^{group}>: "
                            + ", ".join(f"<@{m}>" for m in fresh),
-                      data={"level": level, "usergroup": group, "people": fresh})
+                      data={"level": level, "usergroup": group, "people": fresh}, mrkdwn=True)
     return fresh
 
 
@@ -77,7 +78,8 @@ async def record_dnd(ctx: ServiceContext, incident_id: int, user: str, until: da
                              {"dnd_until": until})
         repo.timeline(s, incident_id=incident_id, at=now, kind="dnd", actor="bot",
                       text=f"<@{user}> is in Do Not Disturb until {until:%H:%M} UTC: "
-                           "the DM will not wake them", data={"until": until.isoformat()})
+                           "the DM will not wake them", data={"until": until.isoformat()},
+                      mrkdwn=True)
         latest = await _latest(s, incident_id, "user", user)
         if latest is not None and not await _has_pager(s, incident_id, latest.step):
             where = f"level {latest.level}" if latest.level else "a page by hand"
@@ -100,7 +102,7 @@ async def record_repage_dm(ctx: ServiceContext, intent_id: int, incident_id: int
             SlackMessage.recipient == user],
             {"channel_id": channel, "ts": ts, "intent_id": intent_id, "posted_at": now})
         repo.timeline(s, incident_id=incident_id, at=now, kind="dm_sent", actor="bot",
-                      text=f"paged <@{user}> again by DM")
+                      text=f"paged <@{user}> again by DM", mrkdwn=True)
 
 
 async def awaiting_message(ctx: ServiceContext, incident_id: int) -> bool:
@@ -141,9 +143,9 @@ async def _mark(s: AsyncSession, incident_id: int, kind: str, target: str, outco
     row.outcome, row.error = outcome, reason[:512]
     s.add(row)
     shown = {"user": f"<@{target}>", "usergroup": f"<!subteam^{target}>",
-             "pager": f"pager {target}"}.get(kind, target)
+             "pager": f"pager {escape_mrkdwn(target)}"}.get(kind, escape_mrkdwn(target))
     where = f"level {row.level}" if row.level else "by hand"
     repo.timeline(s, incident_id=incident_id, at=now, kind=f"page_{outcome}", actor="bot",
-                  text=f"{where}: {shown} not paged: {reason}",
+                  text=f"{where}: {shown} not paged: {escape_mrkdwn(reason)}",
                   data={"target_kind": kind, "target": target, "level": row.level,
-                        "reason": reason})
+                        "reason": reason}, mrkdwn=True)

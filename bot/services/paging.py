@@ -116,7 +116,8 @@ def _record_skipped(s: AsyncSession, incident: IncidentRow, level: int,
                       target_kind=skipped.kind, target=skipped.target, at=now,
                       outcome=SKIPPED, error=skipped.reason))
         repo.timeline(s, incident_id=incident.id, at=now, kind="page_skipped", actor="bot",
-                      text=f"level {level}: {skipped.target} not paged: {skipped.reason}",
+                      text=f"level {level}: {escape_mrkdwn(skipped.target)} not paged: "
+                           f"{escape_mrkdwn(skipped.reason)}", mrkdwn=True,
                       data={"target_kind": skipped.kind, "target": skipped.target,
                             "level": level, "reason": skipped.reason})
     if targets.skipped:
@@ -232,7 +233,7 @@ async def _act(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, kind
         incident.escalation_step = max(incident.escalation_step - 1, 0)
         repo.timeline(s, incident_id=incident.id, at=now, kind="ack_timeout", actor="bot",
                       text=f"acknowledged by <@{incident.acked_by}> but not resolved in time: "
-                           "triggered again")
+                           "triggered again", mrkdwn=True)
         await notify_step(ctx, s, incident, now)
     elif incident.status != IncidentStatus.TRIGGERED.value:
         _schedule(incident, None, None)

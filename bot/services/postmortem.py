@@ -71,5 +71,6 @@ async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
                                     "title": f"Postmortem draft: #{incident_id}",
                                     "content": markdown})
         repo.timeline(s, incident_id=incident_id, at=now, kind="postmortem_drafted",
-                      actor=actor.user_id, text=f"<@{actor.user_id}> drafted the postmortem")
+                      actor=actor.user_id, text=f"<@{actor.user_id}> drafted the postmortem",
+                      mrkdwn=True)
     ctx.wake_delivery()

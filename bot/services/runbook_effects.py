@@ -73,8 +73,9 @@ async def _request_hook(ctx: ServiceContext, incident_id: int, hook: str, runboo
         await repo.enqueue(s, kind=REMEDIATION_HOOK, lane=f"hook:{hook}", at=now,
                            incident_id=incident_id, payload=payload)
         repo.timeline(s, incident_id=incident_id, at=now, kind="remediation_requested",
-                      actor=actor.user_id, text=f"<@{actor.user_id}> confirmed {hook}",
-                      data=payload)
+                      actor=actor.user_id,
+                      text=f"<@{actor.user_id}> confirmed {escape_mrkdwn(hook)}",
+                      data=payload, mrkdwn=True)
         audit.record(s, now, actor.user_id, "remediation_hook", team=incident.team,
                      target=f"hook:{hook}", incident_id=incident_id,
                      after={"runbook": runbook_id, "step": node_id}, detail="requested")

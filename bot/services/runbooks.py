@@ -16,6 +16,7 @@ from bot.domain.errors import DomainError
 from bot.domain.permissions import Action
 from bot.domain.runbook_walk import Step, Walk, back, choose, find_runbook, restart, start
 from bot.domain.runbooks import ActionNode, Runbook, StaleStep
+from bot.domain.text import escape_mrkdwn
 from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, as_actor, check_allowed, recording_denials
@@ -59,7 +60,8 @@ async def start_run(ctx: ServiceContext, incident_id: int, actor: Actor | str,
             await s.flush()
             repo.timeline(s, incident_id=incident_id, at=now, kind="runbook_started",
                           actor=actor.user_id, text=f"<@{actor.user_id}> started runbook "
-                          f"{runbook.title}", data={"runbook": runbook.id, "run": run.id})
+                          f"{escape_mrkdwn(runbook.title)}",
+                          data={"runbook": runbook.id, "run": run.id}, mrkdwn=True)
             audit.record(s, now, actor.user_id, Action.RUNBOOK, team=incident.team,
                          target=f"incident:{incident_id}", incident_id=incident_id,
                          after={"runbook": runbook.id, "run": run.id}, detail="started")
