@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlmodel import select
 
 from bot.domain.privacy import may_see
+from bot.store.models import AuditRow
 from tests.appkit import BotUnderTest, eventually, payload, start_bot
 
 SECOPS, PLATFORM, STRANGER, ADMIN = "U0SECOPS01", "U0PLATFORM1", "U0STRANGER1", "U0ADMIN001"
@@ -50,6 +52,9 @@ async def test_a_private_teams_timeline_is_refused_to_outsiders(bot):
     admin = await bot.slash(f"timeline #{incident_id}", user=ADMIN)
 
     assert "private team" in refused["text"] and "TokenLeak" not in refused["text"]
+    [denial] = await bot._all(select(AuditRow).where(AuditRow.outcome == "refused"))
+    assert (denial.actor, denial.action, denial.target) == (STRANGER, "timeline",
+                                                            f"incident:{incident_id}")
     assert "TokenLeak" in shown["text"] and "received" in shown["text"]
     assert "TokenLeak" in admin["text"]
 

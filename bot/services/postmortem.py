@@ -17,7 +17,7 @@ from bot.services import audit
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, check_allowed, recording_denials
 from bot.services.notify import FILE_UPLOAD
-from bot.services.privacy import check_visible
+from bot.services.privacy import ensure_visible
 from bot.store import repo
 from bot.store.models import ActionItemRow
 
@@ -56,7 +56,7 @@ async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, incident_id)
     if incident is not None:
-        check_visible(ctx, incident, actor)
+        await ensure_visible(ctx, incident, actor, Action.POSTMORTEM)
     markdown = await draft(ctx, incident_id)
     now = ctx.clock.now()
     async with recording_denials(ctx, incident_id, actor, Action.POSTMORTEM), \

@@ -6,8 +6,9 @@ private) hides the team's incidents from users outside its responders and the ad
 
 from __future__ import annotations
 
-from bot.domain.errors import NotAllowed
+from bot.domain.permissions import Action, Refused
 from bot.domain.privacy import may_see
+from bot.services import audit
 from bot.services.actors import Actor
 from bot.services.context import ServiceContext
 from bot.store.models import IncidentRow
@@ -19,7 +20,12 @@ def visible_to(ctx: ServiceContext, team: str, actor: Actor) -> bool:
                    responders=config.responders if config else (), admins=ctx.config.admins)
 
 
-def check_visible(ctx: ServiceContext, incident: IncidentRow, actor: Actor) -> None:
-    if not visible_to(ctx, incident.team, actor):
-        raise NotAllowed(f"#{incident.id} belongs to {incident.team}, a private team: only its "
-                         f"responders and admins can see it.")
+async def ensure_visible(ctx: ServiceContext, incident: IncidentRow, actor: Actor,
+                         action: Action) -> None:
+    """Refuse (on the audit trail, like every refusal) an outsider a private team's incident."""
+    if visible_to(ctx, incident.team, actor):
+        return
+    verdict = Refused(action, f"#{incident.id} belongs to {incident.team}, a private team.",
+                      "its responders and admins")
+    await audit.refuse(ctx, verdict, actor, team=incident.team,
+                       target=f"incident:{incident.id}", incident_id=incident.id)

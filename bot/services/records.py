@@ -21,7 +21,7 @@ from bot.services.incidents import (
     recording_denials,
 )
 from bot.services.notify import queue_thread_note
-from bot.services.privacy import check_visible, visible_to
+from bot.services.privacy import ensure_visible, visible_to
 from bot.store import repo
 from bot.store.models import ALERT_MESSAGE, IncidentRow, SlackMessage, TimelineEvent
 
@@ -111,7 +111,8 @@ async def timeline(ctx: ServiceContext, incident_id: int, actor: Actor | str,
         incident = await repo.incident(s, incident_id)
         if incident is None:
             raise IncidentNotFound(incident_id)
-        check_visible(ctx, incident, actor)
+    await ensure_visible(ctx, incident, actor, Action.READ_TIMELINE)
+    async with ctx.db.reader() as s:
         here = where is not None and (await s.exec(select(SlackMessage.id).where(
             SlackMessage.incident_id == incident_id,
             SlackMessage.channel_id == where.channel_id))).first() is not None
