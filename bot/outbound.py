@@ -24,7 +24,6 @@ from bot.domain.pagers import (
     pagerduty_event,
     webhook_page,
 )
-from bot.domain.privacy import visible_title
 from bot.domain.signing import idempotency_key, signed_headers
 from bot.metrics import Metrics
 from bot.services import handoff, lookups, outbox, page_outcomes, runbook_effects
