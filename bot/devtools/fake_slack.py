@@ -49,6 +49,7 @@ BOT_SCOPES = ",".join([
     "app_mentions:read", "channels:history", "channels:join", "channels:read", "chat:write",
     "chat:write.public", "commands", "dnd:read", "files:write", "groups:history",
     "groups:read", "im:history", "im:write", "usergroups:read", "users:read",
+    "users:read.email",
 ])
 
 
