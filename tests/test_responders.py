@@ -11,6 +11,7 @@ from bot.services import heartbeat, paging, rotation
 from tests.appkit import (
     BotUnderTest,
     database_url,
+    eventually,
     payload,
     radio,
     start_bot,
@@ -349,6 +350,7 @@ async def test_a_service_without_handoff_config_says_what_to_add(bot):
     await bot.drain()
 
     assert await bot.click("incident.route_to_humans", 1, user=CAROL) == 200
+    await eventually(lambda: bot.slack.responses)  # the answer comes after the ack
     assert "handoff.batch-eval" in bot.slack.responses[-1]["text"]
 
 
