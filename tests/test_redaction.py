@@ -33,6 +33,8 @@ teams:
 route:
   receiver: platform
   group_by: [alertname]
+  routes:
+    - {{matchers: ['customer="acme-corp"'], receiver: platform}}
 schedules:
   platform:
     time_zone: UTC

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 
 from bot.domain.alerts import alert_title
@@ -10,6 +11,15 @@ from bot.domain.alerts import alert_title
 def visible(values: Mapping[str, str], hidden: Collection[str]) -> dict[str, str]:
     """The labels (or annotations) a team lets its renderings show."""
     return {key: value for key, value in values.items() if key not in hidden}
+
+
+def visible_reasons(reasons: list[str], hidden: Collection[str]) -> list[str]:
+    """Routing reasons (or route path steps) with those that name a hidden label replaced:
+    `matched customer="acme"` would show the value."""
+    if not hidden:
+        return reasons
+    names = re.compile(r"\b(?:" + "|".join(re.escape(h) for h in sorted(hidden)) + r")\b")
+    return ["(hidden label)" if names.search(reason) else reason for reason in reasons]
 
 
 def visible_title(title: str, labels: Mapping[str, str], annotations: Mapping[str, str],

@@ -16,7 +16,7 @@ from bot.domain.alerts import (
     Link,
     PageLine,
 )
-from bot.domain.privacy import visible, visible_title
+from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow, PageRow
@@ -39,8 +39,9 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         action=Action(incident.action), alert_type=incident.alert_type, service=incident.service,
         started_at=min((a.starts_at for a in alerts), default=incident.opened_at),
         summary=annotations.get("summary", ""), description=annotations.get("description", ""),
-        links=_links(lead, hidden), reasons=list(incident.rationale.get("reasons", [])),
-        route_path=" > ".join(incident.rationale.get("route_path", [])),
+        links=_links(lead, hidden),
+        reasons=visible_reasons(list(incident.rationale.get("reasons", [])), hidden),
+        route_path=" > ".join(visible_reasons(incident.rationale.get("route_path", []), hidden)),
         alerts=[_line(a, hidden) for a in alerts],
         alerts_truncated_at_source=incident.truncated_at_source,
         acked_by=incident.acked_by, acked_at=incident.acked_at,
