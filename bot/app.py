@@ -31,23 +31,20 @@ from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
-from bot.slack import (
-    actions,
-    answers,
-    digest_actions,
-    middleware,
-    quiet_actions,
-    runbook_actions,
-)
-from bot.slack.delivery import SlackSender
-from bot.slack.digest_sender import DigestSender
-from bot.slack.directory import ChannelDirectory
-from bot.slack.door import SlackDoor
-from bot.slack.errors import OUTAGE_LABELS
-from bot.slack.notes import SlackNotes
-from bot.slack.page_lookup import SlackPageLookup
-from bot.slack.runbook_sender import RunbookSender
-from bot.slack.usergroups import UsergroupDirectory, UsergroupPager
+from bot.slack.digest import actions as digest_actions
+from bot.slack.digest.sender import DigestSender
+from bot.slack.incident import actions
+from bot.slack.outbox.notes import SlackNotes
+from bot.slack.outbox.page_lookup import SlackPageLookup
+from bot.slack.outbox.sender import SlackSender
+from bot.slack.quiet import actions as quiet_actions
+from bot.slack.runbook import actions as runbook_actions
+from bot.slack.runbook.sender import RunbookSender
+from bot.slack.transport import answers, middleware
+from bot.slack.transport.directory import ChannelDirectory
+from bot.slack.transport.door import SlackDoor
+from bot.slack.transport.errors import OUTAGE_LABELS
+from bot.slack.transport.usergroups import UsergroupDirectory, UsergroupPager
 from bot.store.db import Database
 from commands import slack as slash
 
@@ -81,7 +78,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
                               runbooks=_load_runbooks(config))
     policy = policy or DeliveryPolicy()
     # process_before_response=False: the HTTP answer leaves as soon as a listener calls ack(),
-    # and every listener acks before touching the database or Slack (bot/slack/answers.py).
+    # and every listener acks before touching the database or Slack
+    # (bot/slack/transport/answers.py).
     bolt = AsyncApp(token=settings.secret("slack_bot_token") or None,
                     signing_secret=settings.secret("slack_signing_secret"),
                     process_before_response=False)

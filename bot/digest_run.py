@@ -58,7 +58,7 @@ def figures_json(kind: str, figures: dict[str, Any]) -> str:
 def _as_text(kind: str, figures: dict[str, Any]) -> list[str]:
     """Each message as a channel would show it."""
     from bot.demo import render_text
-    from bot.slack.digest_sender import render
+    from bot.slack.digest.sender import render
 
     if not figures:
         return ["nothing to report: no cost alert in the last period" if kind == digests.COST

@@ -25,7 +25,7 @@ from bot.config import (
     load_config,
 )
 from bot.settings import Settings
-from bot.slack.preflight import SlackTargets, check_slack
+from bot.slack.transport.preflight import SlackTargets, check_slack
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 GROUP_ID = re.compile(r"^S[A-Z0-9]{6,}$")

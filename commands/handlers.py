@@ -13,7 +13,7 @@ from bot.services import audit, digests, incidents, lookups, postmortem, records
 from bot.services.context import ServiceContext
 from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
-from bot.slack.blocks import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
+from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 from commands import parsing as p
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply

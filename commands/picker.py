@@ -7,6 +7,7 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     InputBlock,
+    MarkdownTextObject,
     Option,
     PlainTextObject,
     SectionBlock,
@@ -16,7 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.services.records import AmbiguousIncident
 from bot.slack.action_ids import ActionId, IncidentRef
-from bot.slack.blocks import MarkdownTextObject, escape_mrkdwn
+from bot.slack.text import escape_mrkdwn
 
 BUTTONS = {"ack": (ActionId.INCIDENT_ACK, "Ack"), "resolve": (ActionId.INCIDENT_RESOLVE, "Resolve"),
            "escalate": (ActionId.INCIDENT_ESCALATE, "Escalate")}

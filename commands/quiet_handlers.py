@@ -6,7 +6,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import DomainError
 from bot.services import followups, records, silences
 from bot.services.context import ServiceContext
-from bot.slack.blocks import escape_mrkdwn, slack_date
+from bot.slack.text import escape_mrkdwn, slack_date
 from commands import parsing as p
 from commands.reply import Invocation, Reply
 

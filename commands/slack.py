@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.errors import DomainError
 from bot.services import records
 from bot.services.records import AmbiguousIncident, Where
-from bot.slack.answers import answered, user_text, within_budget
+from bot.slack.transport.answers import answered, user_text, within_budget
 from commands.arguments import strip_bot_mention
 from commands.handlers import run
 from commands.parsing import ParseError, parse

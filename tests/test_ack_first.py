@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 from bot.slack.action_ids import IncidentRef
-from bot.slack.digest_blocks import DigestLineRef
+from bot.slack.digest.blocks import DigestLineRef
 from tests.appkit import CONFIG, BotUnderTest, block_actions, payload, start_bot, text_input
 
 RESPONDER = "U0PLATFORM1"
@@ -108,7 +108,8 @@ async def test_every_button_answers_with_an_error_id_when_the_database_is_gone(b
     texts = ephemeral_texts(bot)
     assert len(texts) == 5 and all("error id" in text for text in texts), texts
     error_ids = [text.split("error id ")[1][:8] for text in texts]
-    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "bot.slack.answers")
+    logged = "\n".join(r.getMessage() for r in caplog.records
+                       if r.name == "bot.slack.transport.answers")
     assert all(error_id in logged for error_id in error_ids)
     for secret_ish in ("13345224609", bot.slack.response_url("x")[:20], "SELECT", "[parameters"):
         assert secret_ish not in logged  # no request body, response_url or SQL

@@ -17,12 +17,11 @@ from bot.slack.action_ids import (
     BadActionValue,
     IncidentRef,
 )
-from bot.slack.blocks import (
+from bot.slack.incident.blocks import alert_message, pack_lines
+from bot.slack.text import (
     MAX_BLOCKS,
-    alert_message,
     escape_mrkdwn,
     mrkdwn_link,
-    pack_lines,
     safe_url,
     slack_date,
     truncate_mrkdwn,

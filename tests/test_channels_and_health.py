@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.directory import ChannelDirectory
-from bot.slack.errors import ChannelNotFound
+from bot.slack.transport.directory import ChannelDirectory
+from bot.slack.transport.errors import ChannelNotFound
 from tests.appkit import BOT_TOKEN, payload
 from tests.fakes.slack_api import FakeSlack
 

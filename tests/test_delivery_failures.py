@@ -15,7 +15,7 @@ from bot.config import ConfigError, parse_config
 from bot.delivery.worker import DeliveryPolicy
 from bot.domain.alerts import Action, FailureLine, IncidentStatus, IncidentView, PageLine
 from bot.services import delivery_failures, records
-from bot.slack.blocks_responders import failures_text, paged_text
+from bot.slack.incident.responders import failures_text, paged_text
 from bot.store.models import PageRow, TimelineEvent
 from tests.appkit import (
     CONFIG,

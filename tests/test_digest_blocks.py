@@ -18,9 +18,9 @@ from bot.domain.digests import (
 )
 from bot.domain.noise import NoiseReview, noise_review
 from bot.slack.action_ids import BadActionValue
-from bot.slack.digest_blocks import DigestLineRef, cost_digest_message
-from bot.slack.review_blocks import duration as say_duration
-from bot.slack.review_blocks import noise_review_message
+from bot.slack.digest.blocks import DigestLineRef, cost_digest_message
+from bot.slack.digest.review import duration as say_duration
+from bot.slack.digest.review import noise_review_message
 from tests.fakes.slack_api import block_kit_problems
 
 HOUR = Window(datetime(2026, 11, 23, 10, tzinfo=UTC), datetime(2026, 11, 23, 11, tzinfo=UTC))

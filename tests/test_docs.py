@@ -24,7 +24,7 @@ def test_links_stay_inside_the_repository_and_exist(doc):
     text = doc.read_text()
     targets = [t.split("#")[0] for t in _LINK.findall(text)
                if not t.startswith(("http://", "https://", "mailto:", "#"))]
-    targets += _PATH.findall(text)  # files named in code spans, `bot/slack/blocks.py`
+    targets += _PATH.findall(text)  # files named in code spans, `bot/slack/incident/blocks.py`
     assert targets, "no paths found: the patterns are wrong"
     for target in targets:
         path = (ROOT / target if _PATH.fullmatch(f"`{target}`") else doc.parent / target).resolve()

@@ -1,7 +1,7 @@
 """The dependency direction of docs/architecture.md, read from every import with `ast`.
 
 domain <- store <- services <- adapters (slack, commands, ingest, jobs, delivery, outbound)
-<- app <- cli. Adapters do not import each other (except `commands` reusing `bot.slack.blocks`
+<- app <- cli. Adapters do not import each other (except `commands` reusing `bot.slack.text`
 and `bot.slack.action_ids`, and senders registering with `bot.delivery`), reach the database
 only through services, and nothing below services reads the environment.
 """
@@ -51,9 +51,10 @@ ALLOWED = {
 }
 #: Named exceptions, each with its reason.
 EXCEPTIONS = {
-    ("commands", "bot.slack.blocks"): "the command reuses the escaping and Block Kit helpers",
+    ("commands", "bot.slack.text"): "the command reuses the one escaping path",
     ("commands", "bot.slack.action_ids"): "the command's picker buttons are the bot's buttons",
-    ("commands", "bot.slack.answers"): "one error handler and answer budget for every listener",
+    ("commands", "bot.slack.transport.answers"):
+        "one error handler and answer budget for every listener",
 }
 #: Adapters may name row classes (data passed to and from services), never open a session.
 ROWS = "bot.store.models"
@@ -187,12 +188,12 @@ def test_the_checks_catch_what_they_should():
                                         "from commands.parsing import parse\n"
                                         "async def f(ctx):\n"
                                         "    async with ctx.db.reader() as s: pass\n")
-    command = _fake("commands.example", "from bot.slack.blocks import escape_mrkdwn\n"
-                                        "from bot.slack.delivery import SlackSender\n")
+    command = _fake("commands.example", "from bot.slack.text import escape_mrkdwn\n"
+                                        "from bot.slack.outbox.sender import SlackSender\n")
     assert import_violations([domain, sender, command]) == [
         "bot/domain/example.py:1: domain imports bot.store (store)",
         "bot/domain/example.py:1: domain imports bot.store.repo (store)",
         "bot/slack/example.py:2: slack imports commands.parsing (commands)",
-        "commands/example.py:2: commands imports bot.slack.delivery (slack)"]
+        "commands/example.py:2: commands imports bot.slack.outbox.sender (slack)"]
     assert environment_reads([domain]) == ["bot/domain/example.py:3: os.environ"]
     assert opened_sessions([sender]) == ["bot/slack/example.py:4: db.reader()"]

@@ -17,9 +17,9 @@ from sqlmodel import col, func, select
 from bot.domain.permissions import RULES, Action, Scope
 from bot.services import followups, incidents, runbooks, silences
 from bot.slack.action_ids import ActionId, QuietRef
-from bot.slack.digest_blocks import DigestLineRef
-from bot.slack.modals import ModalMeta, ViewId
-from bot.slack.runbook_blocks import BACK, CHOOSE_PREFIX, RESTART, StepRef
+from bot.slack.digest.blocks import DigestLineRef
+from bot.slack.incident.modals import ModalMeta, ViewId
+from bot.slack.runbook.blocks import BACK, CHOOSE_PREFIX, RESTART, StepRef
 from bot.store.models import AuditRow, RunbookRun
 from commands.parsing import COMMAND_NAMES
 from commands.picker import PICK_FOR_TIMELINE, CopiedMessage

@@ -9,7 +9,7 @@ import time
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slack.door import MAX_SLACK_BODY_BYTES
+from bot.slack.transport.door import MAX_SLACK_BODY_BYTES
 from tests.appkit import SIGNING_SECRET
 from tests.test_interactions import open_incident
 

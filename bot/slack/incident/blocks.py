@@ -1,16 +1,13 @@
 """Block Kit builders for the incident message: pure functions from an IncidentView to blocks.
 
-Everything that comes from an alert is escaped before it reaches mrkdwn, and every
-message-level budget Slack enforces but slack_sdk does not check (50 blocks, 2,000 per
-field, 3,000 per context text) is enforced here by truncating, never by raising.
+Everything that comes from an alert is escaped (bot.slack.text) before it reaches mrkdwn, and
+the message stays within Slack's budgets by truncating, never by raising.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from datetime import datetime
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -31,26 +28,34 @@ from bot.domain.alerts import (
     IncidentView,
     Link,
 )
-from bot.domain.text import escape_mrkdwn, user_mention  # one escaping path, with services
 from bot.slack.action_ids import ActionId, IncidentRef
+from bot.slack.text import (
+    CONTEXT_ELEMENTS_MAX,
+    CONTEXT_TEXT_MAX,
+    FIELD_TEXT_MAX,
+    HEADER_TEXT_MAX,
+    LINK_LABEL_MAX,
+    LINKS_MAX,
+    MAX_BLOCKS,
+    SECTION_FIELDS_MAX,
+    SECTION_TEXT_MAX,
+    as_utc,
+    escape_mrkdwn,
+    mrkdwn_link,
+    mrkdwn_text,
+    one_line,
+    slack_date,
+    truncate_mrkdwn,
+    truncate_plain,
+    user_mention,
+)
 
-MAX_BLOCKS = 50
-HEADER_TEXT_MAX = HeaderBlock.text_max_length  # 150
-SECTION_TEXT_MAX = SectionBlock.text_max_length  # 3,000
-SECTION_FIELDS_MAX = SectionBlock.fields_max_length  # 10
-FIELD_TEXT_MAX = 2000
-CONTEXT_ELEMENTS_MAX = ContextBlock.elements_max_length  # 10
-CONTEXT_TEXT_MAX = 3000
 FALLBACK_TITLE_MAX = 150
 ALERT_LINES_MAX = 50
 ALERT_LINE_MAX = 1000
 ALERT_LINK_MAX = 800
 ALERT_LABEL_KEYS_MAX = 5
-LINKS_MAX = CONTEXT_ELEMENTS_MAX
-LINK_LABEL_MAX = 75
 SEVERITY_MAX = 20
-ELLIPSIS = "…"
-DATE_FORMAT = "{date_short_pretty} {time}"
 
 STATUS_EMOJI = {
     IncidentStatus.TRIGGERED: ":red_circle:",
@@ -58,83 +63,6 @@ STATUS_EMOJI = {
     IncidentStatus.RESOLVED: ":large_green_circle:",
 }
 ALERT_EMOJI = {AlertStatus.FIRING: ":fire:", AlertStatus.RESOLVED: ":white_check_mark:"}
-
-# An escape sequence or a <...> control sequence: a cut must never land inside one.
-_ATOM = re.compile(r"<[^<>]*>|&(?:amp|lt|gt);")
-_URL_UNSAFE = re.compile(r"[<>|\s\x00-\x1f\x7f]")
-
-
-# ---------------------------------------------------------------- text helpers
-
-
-def truncate_mrkdwn(text: str, limit: int) -> str:
-    """Cut escaped mrkdwn to `limit` chars with an ellipsis, never inside `&amp;` or `<...>`."""
-    if len(text) <= limit:
-        return text
-    cut = limit - len(ELLIPSIS)
-    for atom in _ATOM.finditer(text):
-        if atom.start() >= cut:
-            break
-        if atom.end() > cut:
-            cut = atom.start()
-            break
-    return text[:cut].rstrip() + ELLIPSIS
-
-
-def truncate_plain(text: str, limit: int) -> str:
-    """Cut plain text to `limit` chars with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(ELLIPSIS)].rstrip() + ELLIPSIS
-
-
-def one_line(text: str) -> str:
-    """Collapse newlines and runs of whitespace so a value fits on one line."""
-    return " ".join(text.split())
-
-
-def safe_url(url: str) -> str | None:
-    """Return the URL ready for a `<url|label>` link, or None unless it is http(s)."""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return _URL_UNSAFE.sub(lambda m: quote(m.group(), safe=""), url).replace("&", "&amp;")
-
-
-def escape_link_label(label: str) -> str:
-    """Escape a link label so it cannot close the link or start a new control sequence."""
-    return escape_mrkdwn(one_line(label)).replace("|", "¦")
-
-
-def mrkdwn_link(url: str, label: str) -> str | None:
-    """Render `<url|label>`, or None when the URL is not a safe http(s) URL."""
-    href = safe_url(url)
-    if href is None:
-        return None
-    text = escape_link_label(truncate_plain(one_line(label), LINK_LABEL_MAX)) or "link"
-    return f"<{href}|{text}>"
-
-
-def slack_date(dt: datetime, fmt: str = DATE_FORMAT) -> str:
-    """Render a date each reader sees in their own time zone, with a UTC fallback."""
-    utc = _as_utc(dt)
-    fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(utc.timestamp())}^{fmt}|{fallback}>"
-
-
-def _as_utc(dt: datetime) -> datetime:
-    """Treat naive datetimes as UTC, as the store writes them."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _mrkdwn(text: str) -> MarkdownTextObject:
-    """Build a verbatim mrkdwn object: Slack adds no links or mentions of its own."""
-    return MarkdownTextObject(text=text, verbatim=True)
-
 
 # ---------------------------------------------------------------- the message
 
@@ -186,7 +114,7 @@ def _fields_block(view: IncidentView) -> SectionBlock:
 
 def _field(name: str, value: str) -> MarkdownTextObject:
     """One labelled field, cut to Slack's 2,000 characters."""
-    return _mrkdwn(truncate_mrkdwn(f"*{name}*\n{value}", FIELD_TEXT_MAX))
+    return mrkdwn_text(truncate_mrkdwn(f"*{name}*\n{value}", FIELD_TEXT_MAX))
 
 
 def status_text(view: IncidentView) -> str:
@@ -238,7 +166,7 @@ def _annotation_blocks(view: IncidentView) -> list[SectionBlock]:
 
 
 def _text_section(text: str) -> SectionBlock:
-    return SectionBlock(text=_mrkdwn(truncate_mrkdwn(text, SECTION_TEXT_MAX)))
+    return SectionBlock(text=mrkdwn_text(truncate_mrkdwn(text, SECTION_TEXT_MAX)))
 
 
 # ---------------------------------------------------------------- alert list
@@ -258,7 +186,7 @@ def _alert_list_blocks(view: IncidentView, budget: int) -> list[Block]:
 
 def _alert_order(alert: AlertLine) -> tuple[bool, datetime]:
     """Firing before resolved, then oldest first."""
-    return (alert.status is not AlertStatus.FIRING, _as_utc(alert.starts_at))
+    return (alert.status is not AlertStatus.FIRING, as_utc(alert.starts_at))
 
 
 def _alerts_heading(view: IncidentView) -> str:
@@ -320,7 +248,7 @@ def _alerts_footer(hidden: int, view: IncidentView) -> list[Block]:
     if view.alerts_truncated_at_source > 0:
         n = view.alerts_truncated_at_source
         notes.append(f"Alertmanager truncated {n} alerts from this notification")
-    return [ContextBlock(elements=[_mrkdwn(n) for n in notes])] if notes else []
+    return [ContextBlock(elements=[mrkdwn_text(n) for n in notes])] if notes else []
 
 
 # ---------------------------------------------------------------- links, reasons, buttons
@@ -329,7 +257,7 @@ def _alerts_footer(hidden: int, view: IncidentView) -> list[Block]:
 def _links_blocks(view: IncidentView) -> list[Block]:
     """Source, runbook and dashboard links; unsafe or oversized URLs are dropped."""
     links = [_link_text(link) for link in view.links]
-    elements = [_mrkdwn(t) for t in links if t][:LINKS_MAX]
+    elements = [mrkdwn_text(t) for t in links if t][:LINKS_MAX]
     return [ContextBlock(elements=elements)] if elements else []
 
 
@@ -343,7 +271,7 @@ def _reasons_blocks(view: IncidentView) -> list[Block]:
     reasons = " · ".join(escape_mrkdwn(one_line(r)) for r in view.reasons if r.strip())
     route = escape_mrkdwn(one_line(view.route_path))
     texts = [f"Routed via {route}: {reasons}" if route else f"Routed: {reasons}"]
-    elements = [_mrkdwn(truncate_mrkdwn(t, CONTEXT_TEXT_MAX)) for t in texts if t]
+    elements = [mrkdwn_text(truncate_mrkdwn(t, CONTEXT_TEXT_MAX)) for t in texts if t]
     return [ContextBlock(elements=elements[:CONTEXT_ELEMENTS_MAX])] if elements else []
 
 

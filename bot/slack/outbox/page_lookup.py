@@ -8,7 +8,7 @@ import logging
 from bot.delivery.outcome import Undelivered
 from bot.domain.pagers import PagePerson
 from bot.services import lookups
-from bot.slack.delivery import SlackSender
+from bot.slack.outbox.sender import SlackSender
 from bot.store.models import ALERT_MESSAGE
 
 log = logging.getLogger(__name__)

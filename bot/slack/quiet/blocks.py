@@ -7,7 +7,8 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, SectionBlock
 
 from bot.slack.action_ids import ActionId, QuietRef
-from bot.slack.blocks import MarkdownTextObject, PlainTextObject, escape_mrkdwn, slack_date
+from bot.slack.incident.blocks import MarkdownTextObject, PlainTextObject
+from bot.slack.text import escape_mrkdwn, slack_date
 
 
 def quiet_announcement(quiet: dict) -> tuple[str, list[Block]]:

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
 from bot.services import lookups
 from bot.services.context import ServiceContext
-from bot.slack.usergroups import UsergroupDirectory
+from bot.slack.transport.usergroups import UsergroupDirectory
 
 log = logging.getLogger(__name__)
 

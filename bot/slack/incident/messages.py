@@ -5,8 +5,9 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, SectionBlock
 
 from bot.domain.alerts import IncidentView
-from bot.slack.blocks import MarkdownTextObject, alert_message, escape_mrkdwn
-from bot.slack.blocks_responders import responder_blocks
+from bot.slack.incident.blocks import MarkdownTextObject, alert_message
+from bot.slack.incident.responders import responder_blocks
+from bot.slack.text import escape_mrkdwn
 
 
 def incident_message(view: IncidentView) -> tuple[str, list[Block]]:

@@ -14,10 +14,10 @@ from bot.metrics import Metrics
 from bot.services import lookups, outbox
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
-from bot.slack.directory import ChannelDirectory
-from bot.slack.errors import RateLimitedLocally, classify
-from bot.slack.messages import incident_message
-from bot.slack.rate import RateLimiter
+from bot.slack.incident.messages import incident_message
+from bot.slack.transport.directory import ChannelDirectory
+from bot.slack.transport.errors import RateLimitedLocally, classify
+from bot.slack.transport.rate import RateLimiter
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,8 @@ from slack_sdk.models.blocks import Block, SectionBlock
 
 from bot.domain.noise import NoiseReview, OnCallHealth, RuleFigures, WeekOverWeek
 from bot.domain.stats import Summary
-from bot.slack.blocks import (
+from bot.slack.digest.blocks import context, header, mrkdwn, plural
+from bot.slack.text import (
     MAX_BLOCKS,
     SECTION_TEXT_MAX,
     escape_mrkdwn,
@@ -21,7 +22,6 @@ from bot.slack.blocks import (
     truncate_mrkdwn,
     user_mention,
 )
-from bot.slack.digest_blocks import context, header, mrkdwn, plural
 
 RULES_SHOWN = 10
 PEOPLE_SHOWN = 10

@@ -1,5 +1,5 @@
 """Runbook buttons: start on the alert, answer a step, go back, restart. Ack, one service call;
-a refusal or failure is answered by the error handler (bot/slack/answers.py)."""
+a refusal or failure is answered by the error handler (bot/slack/transport/answers.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.services import runbook_effects, runbooks
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import ActionId, IncidentRef
-from bot.slack.answers import answered
-from bot.slack.runbook_blocks import BACK, CHOOSE_PATTERN, RESTART, StepRef
+from bot.slack.runbook.blocks import BACK, CHOOSE_PATTERN, RESTART, StepRef
+from bot.slack.transport.answers import answered
 
 
 def register(app: AsyncApp) -> None:

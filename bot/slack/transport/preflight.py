@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.directory import ChannelDirectory
+from bot.slack.transport.directory import ChannelDirectory
 
 
 @dataclass

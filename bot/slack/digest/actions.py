@@ -8,8 +8,8 @@ from bot.config import SLACK_CHANNEL_ID
 from bot.domain.digests import Window
 from bot.services import digest_incidents
 from bot.slack.action_ids import DIGEST_OPEN_INCIDENT_PATTERN
-from bot.slack.answers import answered
-from bot.slack.digest_blocks import DigestLineRef
+from bot.slack.digest.blocks import DigestLineRef
+from bot.slack.transport.answers import answered
 
 
 def register(app: AsyncApp) -> None:

@@ -29,7 +29,7 @@ from bot.domain.runbooks import (
 )
 from bot.domain.templating import render, render_url
 from bot.slack.action_ids import SlackValue
-from bot.slack.blocks import escape_mrkdwn, truncate_mrkdwn
+from bot.slack.text import escape_mrkdwn, truncate_mrkdwn
 
 CHOOSE_PREFIX = "runbook.choose."
 CHOOSE_PATTERN = re.compile(r"^runbook\.choose\.\d+$")

@@ -8,7 +8,7 @@ import re
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.errors import ChannelNotFound
+from bot.slack.transport.errors import ChannelNotFound
 
 log = logging.getLogger(__name__)
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")

@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.errors import DomainError
 from bot.slack.action_ids import BadActionValue
-from bot.slack.blocks import MarkdownTextObject, PlainTextObject
+from bot.slack.incident.blocks import MarkdownTextObject, PlainTextObject
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,9 +16,9 @@ from bot.domain.cost_digest import CostDigest
 from bot.domain.noise import NoiseReview
 from bot.services import lookups, outbox
 from bot.services.digests import ALL_TEAMS, NOISE
-from bot.slack.delivery import SlackSender
-from bot.slack.digest_blocks import cost_digest_message
-from bot.slack.review_blocks import noise_review_message, week_label
+from bot.slack.digest.blocks import cost_digest_message
+from bot.slack.digest.review import noise_review_message, week_label
+from bot.slack.outbox.sender import SlackSender
 from bot.store.models import OutboxIntent, SlackMessage
 
 DIGEST_MESSAGE = "digest"
@@ -100,6 +100,6 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
 
 
 def _chart(review: NoiseReview, title: str) -> bytes:
-    from bot.slack.charts import pages_per_day_png  # matplotlib: loaded when first needed
+    from bot.slack.digest.charts import pages_per_day_png  # matplotlib: loaded when first needed
 
     return pages_per_day_png(review.pages_per_day_by_team, title)

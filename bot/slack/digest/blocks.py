@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.cost_digest import CostDigest, CostLine
 from bot.slack.action_ids import SlackValue, digest_open_incident_id
-from bot.slack.blocks import (
+from bot.slack.text import (
     CONTEXT_TEXT_MAX,
     HEADER_TEXT_MAX,
     MAX_BLOCKS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot.domain.alerts import FailureLine, IncidentView, PageLine
-from bot.slack.blocks import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
+from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 
 CONTEXT_TEXT_MAX = 3000
 SECTION_TEXT_MAX = 3000

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.slack.action_ids import SlackValue
-from bot.slack.blocks import escape_mrkdwn
+from bot.slack.text import escape_mrkdwn
 
 
 class ViewId:

@@ -1,8 +1,8 @@
 """Button and modal listeners: ack first, decode the typed value, one service call.
 
 Whatever a listener raises after its ack is answered by the one error handler
-(bot/slack/answers.py). Buttons that need more input check the clicker may act and open the
-modal right after the ack, while the trigger id (3 s) is still valid; a submission gets
+(bot/slack/transport/answers.py). Buttons that need more input check the clicker may act and
+open the modal right after the ack, while the trigger id (3 s) is still valid; a submission gets
 ACK_BUDGET seconds to commit so a refusal can still be shown inside the modal.
 """
 
@@ -20,9 +20,7 @@ from bot.services import handoff, incidents
 from bot.services.context import ServiceContext
 from bot.services.incidents import Actor
 from bot.slack.action_ids import ActionId, IncidentRef
-from bot.slack.answers import answered, within_budget
-from bot.slack.blocks import escape_mrkdwn
-from bot.slack.modals import (
+from bot.slack.incident.modals import (
     ModalMeta,
     ViewId,
     escalate_modal,
@@ -31,6 +29,8 @@ from bot.slack.modals import (
     resolve_modal,
     submitted,
 )
+from bot.slack.text import escape_mrkdwn
+from bot.slack.transport.answers import answered, within_budget
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from slack_sdk.models.views import View
 
 from bot.delivery.outcome import Outcome, Undelivered
 from bot.services import lookups, outbox, page_outcomes
-from bot.slack.blocks import MarkdownTextObject, PlainTextObject
-from bot.slack.delivery import SlackSender
-from bot.slack.messages import page_dm
-from bot.slack.quiet_blocks import quiet_announcement
+from bot.slack.incident.blocks import MarkdownTextObject, PlainTextObject
+from bot.slack.incident.messages import page_dm
+from bot.slack.outbox.sender import SlackSender
+from bot.slack.quiet.blocks import quiet_announcement
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 log = logging.getLogger(__name__)

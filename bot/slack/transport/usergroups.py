@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.delivery.outcome import Undelivered
 from bot.services import page_outcomes
 from bot.services.incidents import Actor
-from bot.slack.delivery import SlackSender
+from bot.slack.outbox.sender import SlackSender
 from bot.store.models import OutboxIntent
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from bot.domain.privacy import visible
 from bot.domain.templating import make_context
 from bot.services import lookups, outbox
 from bot.services.runbooks import runbook_of
-from bot.slack.delivery import SlackSender
-from bot.slack.runbook_blocks import StepRef, step_message
+from bot.slack.outbox.sender import SlackSender
+from bot.slack.runbook.blocks import StepRef, step_message
 from bot.store.models import ALERT_MESSAGE, OutboxIntent, SlackMessage
 
 STEP_MESSAGE = "runbook_step"
