@@ -349,3 +349,24 @@ class AuditRow(SQLModel, table=True):
     before: dict[str, Any] = _json()
     after: dict[str, Any] = _json()
     detail: str = Field(default="", max_length=2000)
+
+
+class FeedbackRow(SQLModel, table=True):
+    """A person's verdict on how an incident was handled: one per person and incident, changeable.
+
+    Written by the feedback row's buttons and by triage's Confirm (real) and Dismiss (noise);
+    read by the noise review, learned reliability, context rules (`recent_noise`) and replay.
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id", name="uq_feedback_person"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    user_id: str = Field(max_length=32)
+    verdict: str = Field(max_length=32)  # a bot.domain.feedback.Verdict value
+    rule: str = Field(default="", max_length=256, index=True)  # the alert rule (alertname)
+    route_key: str = Field(default="", max_length=512)
+    team: str = Field(default="", max_length=128)
+    source: str = Field(default="button", max_length=16)  # button | triage
+    at: datetime = Field(index=True)
