@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _encode_str  # what json.dumps uses
 from typing import Any
 
 from bot.config import OncallConfig
@@ -56,6 +57,10 @@ class RouteReporter:
         self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
         self._paging_text: dict[tuple[str, str], str] = {}
+        self._node_json: dict[str, tuple[str, str]] = {}
+        self._team_json: dict[str, str] = {}
+        self._head = (f'{{"at": "{self._at}", "holds_checked": '
+                      f'{json.dumps(holds is not None)}, "matches": [')
 
     def describe(self, labels: dict[str, str]) -> dict[str, Any]:
         """{"at", "holds_checked", "matches": [...]}, matches in Alertmanager's order."""
@@ -63,15 +68,39 @@ class RouteReporter:
                 "matches": [self._match(node, labels) for node in self._tree.match(labels)]}
 
     def describe_json(self, labels: dict[str, str]) -> str:
-        """`json.dumps(describe(labels))`, with each team's paging part encoded once per run."""
-        matches = []
+        """`json.dumps(describe(labels))`, byte for byte, built from pieces encoded once.
+
+        What depends on the node (path, page_after, digest, the route's runbook) and on the
+        team (channel, paging) is encoded once per run; per answer only the reasons, team
+        and action are encoded, by json's own C string encoder (the one `json.dumps` uses).
+        """
         severity = labels.get("severity", "")
+        matches = []
         for node in self._tree.match(labels):
-            own = self._own(node, labels)
-            paging = self._paging_json(own["team"], severity)
-            matches.append(json.dumps(own)[:-1] + ", " + paging[1:])
-        return (f'{{"at": "{self._at}", "holds_checked": {json.dumps(self.holds is not None)}, '
-                f'"matches": [{", ".join(matches)}]}}')
+            team, action, reasons = explain(node, labels, self.config.tool_owners)
+            matches.append(self._own_json(node, labels, team, action.value, reasons)
+                           + self._paging_json(team, severity)[1:])
+        return self._head + ", ".join(matches) + "]}"
+
+    def _own_json(self, node: CompiledRoute, labels: dict[str, str], team: str, action: str,
+                  reasons: list[str]) -> str:
+        """`json.dumps(self._own(...))` without its closing brace, then ", "."""
+        parts = self._node_json.get(node.key)
+        if parts is None:
+            parts = self._node_json[node.key] = _node_json(node)
+        route_path, settings_json = parts
+        team_json = self._team_json.get(team)
+        if team_json is None:
+            channel = self.config.channel_of(team)
+            team_json = self._team_json[team] = (
+                f'{{"team": {_json_str(team)}, "channel": {_json_str(channel)}')
+        if self.runbooks:
+            runbook = runbook_for(self.runbooks, labels, node.settings.runbook)
+            settings_json = _node_settings_json(
+                node, runbook.id if runbook else node.settings.runbook)
+        holds = "null" if self.holds is None else _json_list(self._holds(team, labels))
+        return (f'{team_json}, "action": {_json_str(action)}, "route_path": {route_path}, '
+                f'"reasons": {_json_list(reasons)}, {settings_json}, "holds": {holds}, ')
 
     def _match(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
         own = self._own(node, labels)
@@ -155,6 +184,27 @@ def _policy_reason(config: OncallConfig, team: str, severity: str, name: str) ->
 
 def _duration(value: Any) -> str | None:
     return None if value is None else format_duration(value)
+
+
+def _json_str(value: str | None) -> str:
+    """`json.dumps` of a string or None (the same C encoder, without the call overhead)."""
+    return "null" if value is None else _encode_str(value)
+
+
+def _json_list(values: list[str]) -> str:
+    return "[" + ", ".join(map(_encode_str, values)) + "]"
+
+
+def _node_json(node: CompiledRoute) -> tuple[str, str]:
+    """A node's route_path, and its page_after/digest/runbook members, encoded."""
+    return _json_list(list(node.path)), _node_settings_json(node, node.settings.runbook)
+
+
+def _node_settings_json(node: CompiledRoute, runbook: str | None) -> str:
+    settings = node.settings
+    return (f'"page_after": {_json_str(_duration(settings.page_after))}, '
+            f'"digest": {_json_str(settings.digest)}, '
+            f'"runbook": {_json_str(runbook)}')
 
 
 def describe(config: OncallConfig, labels: dict[str, str], at: datetime | None = None,
