@@ -214,3 +214,18 @@ def test_defaults_are_on_without_a_redact_section():
     redactor = RedactConfig().redactor
     assert redactor.text(f"k={SECRETS['api_key']} mail bob@example.com") == (
         "k=[redacted:api_key] mail bob@example.com")
+
+
+def test_redact_patterns_go_through_the_one_regex_door():
+    """Patterns compile via `compile_regex` (Go's RE2 dialect): what Go refuses is refused
+    with Go's words, and a value with a lone surrogate is redacted, not a crash."""
+    text = CONFIG.format(receiver="http://x", team_extra="",
+                         redact="redact: {patterns: {named: '(?<n>tkt)'}}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "redact.patterns" in str(caught.value)
+    assert "named: not a valid RE2 pattern: error parsing regexp: invalid or unsupported Perl "\
+        "syntax" in str(caught.value)
+    redactor = RedactConfig(patterns={"ticket": "TKT-[0-9]{6}"}).redactor
+    assert redactor.text("\ud800 4111 1111 1111 1111 or 4111 1111 1111 1112, TKT-123456") == (
+        "\ufffd [redacted:credit_card] or 4111 1111 1111 1112, [redacted:ticket]")
