@@ -17,7 +17,6 @@ import typer
 from pydantic import ValidationError
 
 from bot.config import ConfigError, OncallConfig, load_config
-from bot.preflight import environment_problems, runbook_problems
 from bot.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -67,6 +66,7 @@ def serve(config: ConfigOption = None,
     from aiohttp import web
 
     from bot.app import build_components, build_web_app, server_options, start_line
+    from bot.preflight import environment_problems
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
@@ -167,13 +167,13 @@ def _route_holds(settings: Settings, config: OncallConfig, at: datetime):
     """Silences, maintenance and overrides from DATABASE_URL; None when there is no database."""
     from sqlalchemy.engine import make_url
 
-    from bot.services.context import ServiceContext
-    from bot.services.route_holds import hold_state
-    from bot.store.db import Database
-
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
         return None  # never create an empty database file just to look into it
+
+    from bot.services.context import ServiceContext  # the database stack: only when there is one
+    from bot.services.route_holds import hold_state
+    from bot.store.db import Database
 
     async def read():
         db = Database(settings.database_url)
@@ -217,6 +217,8 @@ def runbook_lint(directory: Annotated[str | None, typer.Argument(
                      help="runbooks directory (default: runbooks_dir from the config)")] = None,
                  config: ConfigOption = None) -> None:
     """Check every runbook: references, reachability, cycles without an exit, Slack limits."""
+    from bot.preflight import runbook_problems  # imported here: it loads the Slack client
+
     settings = _settings()
     loaded = None
     with contextlib.suppress(ConfigError):

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _encode_str  # what json.dumps uses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import OncallConfig
 from bot.domain.durations import format_duration
@@ -23,9 +23,12 @@ from bot.domain.routing import CompiledRoute, compile_route, explain
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.runbooks import Runbook
 from bot.domain.schedules import OnCall, who_is_on_call
-from bot.services.route_holds import HoldState
+
+if TYPE_CHECKING:  # only a type here: importing it loads the database stack (slow CLI start)
+    from bot.services.route_holds import HoldState
 
 NO_DATABASE = "no database: holds not checked"
+_MEMO_MAX = 4096  # answers remembered per run (label values repeat); then start over
 
 
 def parse_label_args(args: list[str]) -> dict[str, str]:
@@ -57,8 +60,8 @@ class RouteReporter:
         self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
         self._paging_text: dict[tuple[str, str], str] = {}
-        self._node_json: dict[str, tuple[str, str]] = {}
-        self._team_json: dict[str, str] = {}
+        self._answers: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+        self._runbooks_json: dict[tuple[str | None, ...], str] = {}
         self._head = (f'{{"at": "{self._at}", "holds_checked": '
                       f'{json.dumps(holds is not None)}, "matches": [')
 
@@ -68,39 +71,56 @@ class RouteReporter:
                 "matches": [self._match(node, labels) for node in self._tree.match(labels)]}
 
     def describe_json(self, labels: dict[str, str]) -> str:
-        """`json.dumps(describe(labels))`, byte for byte, built from pieces encoded once.
+        """`json.dumps(describe(labels))`, byte for byte, from pieces encoded once per run.
 
-        What depends on the node (path, page_after, digest, the route's runbook) and on the
-        team (channel, paging) is encoded once per run; per answer only the reasons, team
-        and action are encoded, by json's own C string encoder (the one `json.dumps` uses).
+        A match's answer, but for its runbook and holds, depends only on the node and the
+        labels `explain` reads (`node.explain_labels`): it is encoded once per such key, by
+        json's own C string encoder (the one `json.dumps` uses), and spliced thereafter.
         """
-        severity = labels.get("severity", "")
         matches = []
         for node in self._tree.match(labels):
-            team, action, reasons = explain(node, labels, self.config.tool_owners)
-            matches.append(self._own_json(node, labels, team, action.value, reasons)
-                           + self._paging_json(team, severity)[1:])
+            key = (node.key, *map(labels.get, node.explain_labels))
+            known = self._answers.get(key)
+            if known is None:
+                known = self._answer_parts(node, labels)
+                if len(self._answers) >= _MEMO_MAX:
+                    self._answers.clear()
+                self._answers[key] = known
+            team, head, runbook, paging = known
+            if self.runbooks:
+                runbook = self._runbook_json(node, labels)
+            holds = "null" if self.holds is None else _json_list(self._holds(team, labels))
+            matches.append(f'{head}, "runbook": {runbook}, "holds": {holds}, {paging}')
         return self._head + ", ".join(matches) + "]}"
 
-    def _own_json(self, node: CompiledRoute, labels: dict[str, str], team: str, action: str,
-                  reasons: list[str]) -> str:
-        """`json.dumps(self._own(...))` without its closing brace, then ", "."""
-        parts = self._node_json.get(node.key)
-        if parts is None:
-            parts = self._node_json[node.key] = _node_json(node)
-        route_path, settings_json = parts
-        team_json = self._team_json.get(team)
-        if team_json is None:
-            channel = self.config.channel_of(team)
-            team_json = self._team_json[team] = (
-                f'{{"team": {_json_str(team)}, "channel": {_json_str(channel)}')
-        if self.runbooks:
-            runbook = runbook_for(self.runbooks, labels, node.settings.runbook)
-            settings_json = _node_settings_json(
-                node, runbook.id if runbook else node.settings.runbook)
-        holds = "null" if self.holds is None else _json_list(self._holds(team, labels))
-        return (f'{team_json}, "action": {_json_str(action)}, "route_path": {route_path}, '
-                f'"reasons": {_json_list(reasons)}, {settings_json}, "holds": {holds}, ')
+    def _answer_parts(self, node: CompiledRoute, labels: dict[str, str]) -> tuple[str, ...]:
+        """(team, the answer up to the runbook, the route's runbook, the paging members)."""
+        team, action, reasons = explain(node, labels, self.config.tool_owners)
+        settings = node.settings
+        head = (f'{{"team": {_json_str(team)}, '
+                f'"channel": {_json_str(self.config.channel_of(team))}, '
+                f'"action": {_json_str(action.value)}, '
+                f'"route_path": {_json_list(list(node.path))}, '
+                f'"reasons": {_json_list(reasons)}, '
+                f'"page_after": {_json_str(_duration(settings.page_after))}, '
+                f'"digest": {_json_str(settings.digest)}')
+        paging = self._paging_json(team, labels.get("severity", ""))[1:]
+        return team, head, _json_str(settings.runbook), paging
+
+    def _runbook_json(self, node: CompiledRoute, labels: dict[str, str]) -> str:
+        """The offered runbook's id, encoded; remembered by what `runbook_for` reads (the
+        route's runbook and the `runbook`, `alertname` and `alert_type` labels)."""
+        route_runbook = node.settings.runbook
+        key = (route_runbook, labels.get("runbook"), labels.get("alertname"),
+               labels.get("alert_type"))
+        found = self._runbooks_json.get(key)
+        if found is None:
+            runbook = runbook_for(self.runbooks, labels, route_runbook)
+            found = _json_str(runbook.id if runbook else route_runbook)
+            if len(self._runbooks_json) >= _MEMO_MAX:
+                self._runbooks_json.clear()
+            self._runbooks_json[key] = found
+        return found
 
     def _match(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
         own = self._own(node, labels)
@@ -193,18 +213,6 @@ def _json_str(value: str | None) -> str:
 
 def _json_list(values: list[str]) -> str:
     return "[" + ", ".join(map(_encode_str, values)) + "]"
-
-
-def _node_json(node: CompiledRoute) -> tuple[str, str]:
-    """A node's route_path, and its page_after/digest/runbook members, encoded."""
-    return _json_list(list(node.path)), _node_settings_json(node, node.settings.runbook)
-
-
-def _node_settings_json(node: CompiledRoute, runbook: str | None) -> str:
-    settings = node.settings
-    return (f'"page_after": {_json_str(_duration(settings.page_after))}, '
-            f'"digest": {_json_str(settings.digest)}, '
-            f'"runbook": {_json_str(runbook)}')
 
 
 def describe(config: OncallConfig, labels: dict[str, str], at: datetime | None = None,

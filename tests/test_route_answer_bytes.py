@@ -53,7 +53,8 @@ severity_policies:
 VALUES = st.one_of(
     st.sampled_from(["model", "tool", "cost", "db", "cache-1", "prod", "prod-eu", "staging",
                      "stripe", "vector-db", "nobody", "critical", "sev1", "warning", "",
-                     'Tab\\t"q"']),
+                     'Tab\\t"q"', "quality", "quality-drift", "db-failover", "QualityDrift",
+                     "ToolTimeouts"]),
     st.text(max_size=12),  # any unicode, quotes, backslashes, lone surrogates
 )
 LABELS = st.dictionaries(
@@ -103,3 +104,14 @@ def test_remembered_actions_follow_the_severity() -> None:
     actions = [route(config.route, {"alert_type": "model", "severity": severity})[0].action
                for severity in ["critical", "info", "critical", ""]]
     assert [str(a) for a in actions] == ["page", "triage", "page", "triage"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(LABELS)
+def test_explain_reads_only_the_labels_it_declares(labels) -> None:
+    """Answers are remembered by `node.explain_labels`: explain must see nothing else."""
+    config = parse_config(CONFIG)
+    for node in compile_route(config.route).match(labels):
+        declared = {name: labels[name] for name in node.explain_labels if name in labels}
+        assert explain(node, labels, config.tool_owners) == explain(
+            node, declared, config.tool_owners)

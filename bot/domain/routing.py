@@ -204,8 +204,10 @@ class CompiledRoute:
     settings: RouteSettings
     children: tuple[CompiledRoute, ...]
     tests: tuple[Callable[[Mapping[str, str]], bool], ...] = ()
-    # Answers that depend on a few label values only, remembered per node (see `explain`):
+    # The labels `explain` reads for this node (its answer depends on nothing else but
+    # tool_owners), so callers may remember answers by them; and what explain remembers:
     # one dict per path matcher (label value -> reason), and severity -> (team, action, tail).
+    explain_labels: tuple[str, ...] = ()
     reason_memos: tuple[dict[str, str], ...] = field(default=(), compare=False, repr=False)
     tail_memo: dict[str, tuple[str, Action, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -260,11 +262,20 @@ def _compile_node(
         tests=tuple(matcher.predicate() for matcher in own),
         reason_memos=(parent.reason_memos if parent else ()) + tuple({} for _ in own),
     )
+    compiled = dataclasses.replace(compiled, explain_labels=_explain_labels(compiled))
     children = tuple(
         _compile_node(child, compiled, compiled.settings, f"{key}/{i}", f"{path}.routes[{i}]")
         for i, child in enumerate(node.routes)
     )
     return dataclasses.replace(compiled, children=children)
+
+
+def _explain_labels(node: CompiledRoute) -> tuple[str, ...]:
+    """Every label `explain` reads for this node: keep it in step with `explain`."""
+    names = [matcher.name for matcher in node.path_matchers] + ["severity"]
+    if node.settings.receiver_from_label is not None:
+        names.append(node.settings.receiver_from_label)
+    return tuple(dict.fromkeys(names))
 
 
 def _own_matchers(node: RouteNode) -> tuple[Matcher, ...]:
@@ -375,9 +386,11 @@ def explain(
 ) -> tuple[str, Action, list[str]]:
     """A matched node's team and action for these labels, and the reasons, in order.
 
-    Each reason depends on one or two label values only, so they are remembered per node
-    (`route test --from` asks this for thousands of label sets); tool_owners is never
-    remembered: the team is looked up afresh when the node takes it from a label.
+    It reads only the labels in `node.explain_labels` (callers remember answers by them:
+    a new label read here must be added there). Each reason depends on one or two label
+    values, so they are remembered per node (`route test --from` asks this for thousands
+    of label sets); tool_owners is never remembered: a team taken from a label is looked
+    up afresh.
     """
     settings = node.settings
     severity = labels.get("severity", "")
