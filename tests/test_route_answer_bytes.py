@@ -115,3 +115,16 @@ def test_explain_reads_only_the_labels_it_declares(labels) -> None:
         declared = {name: labels[name] for name in node.explain_labels if name in labels}
         assert explain(node, labels, config.tool_owners) == explain(
             node, declared, config.tool_owners)
+
+
+def test_remembered_reasons_are_bounded_and_stay_right_past_the_bound() -> None:
+    """A label with endless values (an instance id) cannot grow a route's memo without end."""
+    tree = compile_route(parse_config(CONFIG).route)
+    for number in range(1500):
+        labels = {"service": f"cache-{number}", "env": "prod"}
+        [node] = tree.match(labels)
+        _, _, reasons = explain(node, labels, {})
+        assert f'(service="cache-{number}")' in reasons[0]
+    assert all(len(memo) <= 512 for memo in node.reason_memos)
+    _, _, reasons = explain(node, {"service": "cache-3", "env": "prod"}, {})
+    assert reasons[0] == 'matched service=~"db|cache-.*" (service="cache-3")'

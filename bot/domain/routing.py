@@ -407,7 +407,7 @@ def explain(
     return team, action, reasons
 
 
-_MEMO_MAX = 4096  # label values repeat; a memo that grows past this starts over
+_MEMO_MAX = 512  # per memo: label values repeat; past this it starts over (bounds memory)
 
 
 def _remember(memo: dict, key: str, value: object) -> None:
