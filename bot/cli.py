@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import unquote, urlsplit
 
 import typer
 from pydantic import ValidationError
 
 from bot.config import ConfigError, OncallConfig, load_config
-from bot.preflight import environment_problems, runbook_problems
 from bot.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -67,6 +67,7 @@ def serve(config: ConfigOption = None,
     from aiohttp import web
 
     from bot.app import build_components, build_web_app, server_options, start_line
+    from bot.preflight import environment_problems
     from bot.store.db import migrate as run_migrations
 
     settings = _settings()
@@ -165,15 +166,12 @@ def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VA
 
 def _route_holds(settings: Settings, config: OncallConfig, at: datetime):
     """Silences, maintenance and overrides from DATABASE_URL; None when there is no database."""
-    from sqlalchemy.engine import make_url
+    if _absent_sqlite(settings.database_url):
+        return None  # never create an empty database file just to look into it
 
-    from bot.services.context import ServiceContext
+    from bot.services.context import ServiceContext  # the database stack: only when there is one
     from bot.services.route_holds import hold_state
     from bot.store.db import Database
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
-        return None  # never create an empty database file just to look into it
 
     async def read():
         db = Database(settings.database_url)
@@ -186,6 +184,16 @@ def _route_holds(settings: Settings, config: OncallConfig, at: datetime):
         return asyncio.run(read())
     except Exception:  # unreachable, or not migrated: answer without holds, and say so
         return None
+
+
+def _absent_sqlite(database_url: str) -> bool:
+    """A SQLite URL (`sqlite:///rel.db`, `sqlite+aiosqlite:////abs.db`, `sqlite://` in memory)
+    naming no existing file. Read with urllib: importing SQLAlchemy to ask costs ~0.5 s."""
+    parts = urlsplit(database_url)
+    if parts.scheme.partition("+")[0] != "sqlite":
+        return False
+    database = unquote(parts.path[1:])
+    return not (database and Path(database).exists())
 
 
 def _runbooks(config: OncallConfig):
@@ -217,6 +225,8 @@ def runbook_lint(directory: Annotated[str | None, typer.Argument(
                      help="runbooks directory (default: runbooks_dir from the config)")] = None,
                  config: ConfigOption = None) -> None:
     """Check every runbook: references, reachability, cycles without an exit, Slack limits."""
+    from bot.preflight import runbook_problems  # imported here: it loads the Slack client
+
     settings = _settings()
     loaded = None
     with contextlib.suppress(ConfigError):

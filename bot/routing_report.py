@@ -5,7 +5,9 @@ then what would happen at `at`: the escalation policy (severity policies applied
 on call at each level, `page_after`, digest or triage, the silences and maintenance that
 would hold it, and the runbook offered. Silences, maintenance and overrides come from the
 database (`HoldState`, read once); without one, holds are reported as not checked.
-The per-team part is cached per run, so `--from` answers thousands of label sets a second.
+The per-team part is cached per run, and `--from` (`answer_lines`) remembers each match's
+encoded answer by the labels that decide it, so it answers tens of thousands of label sets
+a second, byte for byte what `json.dumps(describe(...))` prints (bench/route_test.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from json.encoder import encode_basestring_ascii as _encode_str  # what json.dumps uses
+from typing import TYPE_CHECKING, Any
 
 from bot.config import OncallConfig
 from bot.domain.durations import format_duration
@@ -22,9 +25,12 @@ from bot.domain.routing import CompiledRoute, compile_route, explain
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.runbooks import Runbook
 from bot.domain.schedules import OnCall, who_is_on_call
-from bot.services.route_holds import HoldState
+
+if TYPE_CHECKING:  # only a type here: importing it loads the database stack (slow CLI start)
+    from bot.services.route_holds import HoldState
 
 NO_DATABASE = "no database: holds not checked"
+_MEMO_MAX = 4096  # answers remembered per run (label values repeat); then start over
 
 
 def parse_label_args(args: list[str]) -> dict[str, str]:
@@ -56,6 +62,10 @@ class RouteReporter:
         self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
         self._paging_text: dict[tuple[str, str], str] = {}
+        self._answers: dict[tuple[str | None, ...], tuple[str, ...]] = {}
+        self._runbooks_json: dict[tuple[str | None, ...], str] = {}
+        self._head = (f'{{"at": "{self._at}", "holds_checked": '
+                      f'{json.dumps(holds is not None)}, "matches": [')
 
     def describe(self, labels: dict[str, str]) -> dict[str, Any]:
         """{"at", "holds_checked", "matches": [...]}, matches in Alertmanager's order."""
@@ -63,15 +73,56 @@ class RouteReporter:
                 "matches": [self._match(node, labels) for node in self._tree.match(labels)]}
 
     def describe_json(self, labels: dict[str, str]) -> str:
-        """`json.dumps(describe(labels))`, with each team's paging part encoded once per run."""
+        """`json.dumps(describe(labels))`, byte for byte, from pieces encoded once per run.
+
+        A match's answer, but for its runbook and holds, depends only on the node and the
+        labels `explain` reads (`node.explain_labels`): it is encoded once per such key, by
+        json's own C string encoder (the one `json.dumps` uses), and spliced thereafter.
+        """
         matches = []
-        severity = labels.get("severity", "")
         for node in self._tree.match(labels):
-            own = self._own(node, labels)
-            paging = self._paging_json(own["team"], severity)
-            matches.append(json.dumps(own)[:-1] + ", " + paging[1:])
-        return (f'{{"at": "{self._at}", "holds_checked": {json.dumps(self.holds is not None)}, '
-                f'"matches": [{", ".join(matches)}]}}')
+            key = (node.key, *map(labels.get, node.explain_labels))
+            known = self._answers.get(key)
+            if known is None:
+                known = self._answer_parts(node, labels)
+                if len(self._answers) >= _MEMO_MAX:
+                    self._answers.clear()
+                self._answers[key] = known
+            team, head, runbook, paging = known
+            if self.runbooks:
+                runbook = self._runbook_json(node, labels)
+            holds = "null" if self.holds is None else _json_list(self._holds(team, labels))
+            matches.append(f'{head}, "runbook": {runbook}, "holds": {holds}, {paging}')
+        return self._head + ", ".join(matches) + "]}"
+
+    def _answer_parts(self, node: CompiledRoute, labels: dict[str, str]) -> tuple[str, ...]:
+        """(team, the answer up to the runbook, the route's runbook, the paging members)."""
+        team, action, reasons = explain(node, labels, self.config.tool_owners)
+        settings = node.settings
+        head = (f'{{"team": {_json_str(team)}, '
+                f'"channel": {_json_str(self.config.channel_of(team))}, '
+                f'"action": {_json_str(action.value)}, '
+                f'"route_path": {_json_list(list(node.path))}, '
+                f'"reasons": {_json_list(reasons)}, '
+                f'"page_after": {_json_str(_duration(settings.page_after))}, '
+                f'"digest": {_json_str(settings.digest)}')
+        paging = self._paging_json(team, labels.get("severity", ""))[1:]
+        return team, head, _json_str(settings.runbook), paging
+
+    def _runbook_json(self, node: CompiledRoute, labels: dict[str, str]) -> str:
+        """The offered runbook's id, encoded; remembered by what `runbook_for` reads (the
+        route's runbook and the `runbook`, `alertname` and `alert_type` labels)."""
+        route_runbook = node.settings.runbook
+        key = (route_runbook, labels.get("runbook"), labels.get("alertname"),
+               labels.get("alert_type"))
+        found = self._runbooks_json.get(key)
+        if found is None:
+            runbook = runbook_for(self.runbooks, labels, route_runbook)
+            found = _json_str(runbook.id if runbook else route_runbook)
+            if len(self._runbooks_json) >= _MEMO_MAX:
+                self._runbooks_json.clear()
+            self._runbooks_json[key] = found
+        return found
 
     def _match(self, node: CompiledRoute, labels: dict[str, str]) -> dict[str, Any]:
         own = self._own(node, labels)
@@ -155,6 +206,15 @@ def _policy_reason(config: OncallConfig, team: str, severity: str, name: str) ->
 
 def _duration(value: Any) -> str | None:
     return None if value is None else format_duration(value)
+
+
+def _json_str(value: str | None) -> str:
+    """`json.dumps` of a string or None (the same C encoder, without the call overhead)."""
+    return "null" if value is None else _encode_str(value)
+
+
+def _json_list(values: list[str]) -> str:
+    return "[" + ", ".join(map(_encode_str, values)) + "]"
 
 
 def describe(config: OncallConfig, labels: dict[str, str], at: datetime | None = None,

@@ -256,6 +256,26 @@ def test_unanchored_regexes_search_and_replace_for_redaction() -> None:
     assert secret.sub("[redacted]", "a sk-ABCDEFGH b sk-12345678") == "a [redacted] b [redacted]"
 
 
+def test_sub_takes_a_function_of_each_match() -> None:
+    """Credit-card redaction decides per match (Luhn): the function sees the matched text."""
+    digits = compile_regex(r"[0-9]+", anchored=False)
+    seen: list[str] = []
+
+    def keep_odd(match) -> str:
+        seen.append(match.group(0))
+        return match.group(0) if int(match.group(0)) % 2 else "<even>"
+
+    assert digits.sub(keep_odd, "a 12 b 7 c 100 d") == "a <even> b 7 c <even> d"
+    assert seen == ["12", "7", "100"]
+    assert digits.sub(lambda _match: r"\1 $0", "x1") == r"x\1 $0"  # replacement is literal
+
+
+def test_sub_turns_a_lone_surrogate_into_a_replacement_character() -> None:
+    """A JSON `\\ud800` label value cannot crash redaction (Go's decoder makes it U+FFFD)."""
+    secret = compile_regex(r"sk-[a-z]{4}", anchored=False)
+    assert secret.sub("[r]", "\ud800 sk-abcd") == "\ufffd [r]"
+
+
 def test_invalid_regex_in_a_model_is_a_validation_error() -> None:
     with pytest.raises(ValidationError, match="missing closing"):
         Matcher(name="a", op=RE, value="(")

@@ -214,3 +214,65 @@ def test_defaults_are_on_without_a_redact_section():
     redactor = RedactConfig().redactor
     assert redactor.text(f"k={SECRETS['api_key']} mail bob@example.com") == (
         "k=[redacted:api_key] mail bob@example.com")
+
+
+def test_redact_patterns_go_through_the_one_regex_door():
+    """Patterns compile via `compile_regex` (Go's RE2 dialect): what Go refuses is refused
+    with Go's words, and a value with a lone surrogate is redacted, not a crash."""
+    text = CONFIG.format(receiver="http://x", team_extra="",
+                         redact="redact: {patterns: {named: '(?<n>tkt)'}}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "redact.patterns" in str(caught.value)
+    assert "named: not a valid RE2 pattern: error parsing regexp: invalid or unsupported Perl "\
+        "syntax" in str(caught.value)
+    redactor = RedactConfig(patterns={"ticket": "TKT-[0-9]{6}"}).redactor
+    assert redactor.text("\ud800 4111 1111 1111 1111 or 4111 1111 1111 1112, TKT-123456") == (
+        "\ufffd [redacted:credit_card] or 4111 1111 1111 1112, [redacted:ticket]")
+
+
+async def test_hidden_labels_stay_out_of_timeline_rows_and_the_postmortem(
+        tmp_path, receiver, monkeypatch):
+    """The route matches on a hidden label: its value must not be stored on the timeline,
+    nor printed by `oncall-bot postmortem` (the same draft `/oncall postmortem` uploads)."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from bot.domain.matchers import parse_matchers
+    from bot.services.silences import create_silence
+    from bot.store.models import TimelineEvent
+
+    bot = await start(tmp_path, receiver, monkeypatch,
+                      team_extra=", hide_labels: [customer, summary]")
+    try:
+        incident_id = await page_and_deliver(bot)
+        await create_silence(bot.parts.services, parse_matchers(
+            '{team="platform",alertname="UpstreamAuth"}'), timedelta(hours=1), "quiet",
+            "U0PLATFORM1")
+        second = leaky_alert()
+        second["alerts"][0]["labels"]["instance"] = "another"
+        second["alerts"][0]["fingerprint"] = "0123456789abcdef"
+        await bot.post_alerts(second)
+        await bot.drain()
+
+        rows = await bot._all(select(TimelineEvent).where(
+            TimelineEvent.incident_id == incident_id))
+        by_kind = {row.kind: row for row in rows}
+        assert {"received", "routed", "alert_silenced"} <= set(by_kind)
+        stored = json.dumps([[row.text, row.data] for row in rows])
+        assert "acme-corp" not in stored and "customer" not in stored
+        assert by_kind["received"].data["labels"]["alertname"] == "UpstreamAuth"
+        assert "customer" not in by_kind["alert_silenced"].data["labels"]
+        assert by_kind["routed"].data["route_path"] == ["root", "(hidden label)"]
+        assert by_kind["routed"].data["matched"] == ["(hidden label)"]
+        [incident] = await bot.incidents()
+        assert incident.rationale["matched"] == ['customer="acme-corp"']  # kept for routing
+
+        postmortem = await draft(bot.parts.services, incident_id)
+        assert "acme-corp" not in postmortem and "401 from upstream" not in postmortem
+        assert "Route: root > (hidden label)" in postmortem
+        assert "# Postmortem draft: #1 UpstreamAuth" in postmortem
+    finally:
+        await bot.close()
+        await bot.slack.stop()

@@ -154,3 +154,44 @@ def test_the_fast_json_answer_is_the_full_answer() -> None:
     reporter = RouteReporter(parse_config(CONFIG), datetime(2026, 1, 6, 3, tzinfo=UTC))
     for labels in ({"service": "db", "severity": "sev1"}, {"alert_type": "model"}, {}):
         assert json.loads(reporter.describe_json(labels)) == reporter.describe(labels)
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///./oncall.db", "sqlite:///{tmp}/x%20y.db", "sqlite:///{tmp}/x y.db",
+    "sqlite+aiosqlite:///{tmp}/oncall.yaml", "sqlite://", "sqlite:///:memory:",
+    "sqlite:///{tmp}/none.db?mode=ro", "postgresql+psycopg://u:p@localhost/oncall",
+])
+def test_an_absent_sqlite_database_is_read_as_sqlalchemy_reads_the_url(tmp_path, url) -> None:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from bot.cli import _absent_sqlite
+
+    (tmp_path / "x y.db").touch()
+    (tmp_path / "oncall.yaml").touch()
+    url = url.format(tmp=tmp_path)
+    parsed = make_url(url)
+    expected = parsed.get_backend_name() == "sqlite" and not (
+        parsed.database and Path(parsed.database).exists())
+    assert _absent_sqlite(url) == expected
+
+
+def test_route_test_without_a_database_loads_neither_slack_nor_sqlalchemy(tmp_path) -> None:
+    """Start-up is most of `route test --from`'s CPU for a file of label sets (bench/)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "oncall.yaml").write_text(CONFIG)
+    script = ("import sys\nfrom bot.cli import main\n"
+              "sys.argv = ['oncall-bot', 'route', 'test', 'service=db']\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('sqlalchemy', 'slack_sdk', 'aiohttp') "
+              "if m in sys.modules))\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+        env={"PATH": "", "ONCALL_CONFIG": str(tmp_path / "oncall.yaml"),
+             "DATABASE_URL": f"sqlite:///{tmp_path}/absent.db"})
+    assert "team platform" in done.stdout, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert not (tmp_path / "absent.db").exists()

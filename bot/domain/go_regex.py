@@ -14,6 +14,8 @@ so `check` says what `amtool check-config` says: ``error parsing regexp: missing
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -52,13 +54,20 @@ class Regex:
             self.seen[value] = found
         return found
 
-    def sub(self, replacement: str, text: str) -> str:
-        """Replace every match (for redaction); `replacement` is literal text."""
-        return self.compiled.sub(lambda _: replacement, _replace_surrogates(text))
+    def sub(self, replacement: str | Callable[[Any], str], text: str) -> str:
+        """Replace every match (for redaction): `replacement` is literal text, or a function
+        given each match (its `.group(0)` is the matched text) that returns the text to put
+        there (credit-card redaction keeps a number that fails the Luhn check)."""
+        replace = replacement if callable(replacement) else lambda _match: replacement
+        return self.compiled.sub(replace, _replace_surrogates(text))
 
 
 def _replace_surrogates(text: str) -> str:
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    """Each lone surrogate becomes one U+FFFD, as Go's JSON decoder reads `"\\ud800"`."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a fixed pattern: Python's re is fine here
 
 
 def _utf8(text: str) -> bytes:

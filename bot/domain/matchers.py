@@ -103,10 +103,17 @@ class Matcher(BaseModel):
             return lambda labels: labels.get(name, "") == value
         if self.op is MatchOp.NOT_EQUAL:
             return lambda labels: labels.get(name, "") != value
-        test = regex.matches  # type: ignore[union-attr]
-        if self.op is MatchOp.REGEX:
-            return lambda labels: test(labels.get(name, ""))
-        return lambda labels: not test(labels.get(name, ""))
+        seen, test = regex.seen, regex.matches  # type: ignore[union-attr]
+        wanted = self.op is MatchOp.REGEX
+
+        def regex_test(labels: Mapping[str, str]) -> bool:
+            value = labels.get(name, "")
+            found = seen.get(value)  # the regex's own memo, read here to save a call
+            if found is None:
+                found = test(value)
+            return found is wanted
+
+        return regex_test
 
     def __str__(self) -> str:
         return f'{self.name}{self.op}"{openmetrics_escape(self.value)}"'

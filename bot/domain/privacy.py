@@ -22,6 +22,20 @@ def visible_reasons(reasons: list[str], hidden: Collection[str]) -> list[str]:
     return ["(hidden label)" if names.search(reason) else reason for reason in reasons]
 
 
+def visible_rationale(rationale: Mapping[str, object], hidden: Collection[str]) -> dict:
+    """A routing rationale as stored on a timeline row (reasons, route_path, matched,
+    group_labels): steps that name a hidden label replaced, hidden group labels left out."""
+    if not hidden:
+        return dict(rationale)
+    shown = dict(rationale)
+    for key in ("reasons", "route_path", "matched"):
+        if isinstance(shown.get(key), list):
+            shown[key] = visible_reasons(shown[key], hidden)
+    if isinstance(shown.get("group_labels"), dict):
+        shown["group_labels"] = visible(shown["group_labels"], hidden)
+    return shown
+
+
 def visible_title(title: str, labels: Mapping[str, str], annotations: Mapping[str, str],
                   hidden: Collection[str]) -> str:
     """An incident's title without hidden parts (it is built from alertname and summary)."""

@@ -5,7 +5,9 @@
       patterns: {ticket_token: 'tkt_[A-Za-z0-9]{20}'}         # name -> RE2 pattern
       store_original: false
 
-Patterns are RE2 (linear time: an alert cannot stall the bot with a pathological pattern).
+Patterns are Go's RE2 dialect compiled through the one door for user regexes,
+`bot.domain.matchers.compile_regex` (unanchored; linear time: an alert cannot stall the bot
+with a pathological pattern); credit-card matches are kept unless they pass the Luhn check.
 A match becomes `[redacted:NAME]`. Applied once where alerts enter, so routing, the database,
 Slack, pagers, webhooks and postmortems all see the redacted values.
 """
@@ -16,10 +18,10 @@ import re
 from collections.abc import Callable, Mapping
 from functools import cached_property
 
-import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.domain.alerts import Alert, labels_fingerprint
+from bot.domain.matchers import MatcherError, compile_regex
 
 BUILTIN_PATTERNS: dict[str, str] = {
     "bearer": r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*",
@@ -31,13 +33,6 @@ BUILTIN_PATTERNS: dict[str, str] = {
 }
 DEFAULT_BUILTINS = ["bearer", "api_key", "aws_key", "jwt", "credit_card"]
 _NAME = re.compile(r"[A-Za-z0-9_\-]{1,40}")
-
-
-def compile_re2(pattern: str):
-    """Compile with RE2, quietly (RE2 logs parse errors to stderr; the config loader reports)."""
-    options = re2.Options()
-    options.log_errors = False
-    return re2.compile(pattern, options)
 
 
 class RedactConfig(BaseModel):
@@ -65,9 +60,9 @@ class RedactConfig(BaseModel):
             if not _NAME.fullmatch(name):
                 raise ValueError(f"{name!r}: a pattern name is letters, digits, _ and -")
             try:
-                compile_re2(pattern)
-            except re2.error as exc:
-                raise ValueError(f"{name}: not a valid RE2 pattern: {_reason(exc)}") from exc
+                compile_regex(pattern, anchored=False)
+            except MatcherError as exc:
+                raise ValueError(f"{name}: not a valid RE2 pattern: {exc}") from None
         return patterns
 
     @cached_property
@@ -80,7 +75,7 @@ class Redactor:
     """Replaces every match of every named pattern with `[redacted:NAME]`."""
 
     def __init__(self, patterns: Mapping[str, str]):
-        self._compiled = [(name, compile_re2(p)) for name, p in patterns.items()]
+        self._compiled = [(name, compile_regex(p, anchored=False)) for name, p in patterns.items()]
 
     def text(self, value: str) -> str:
         for name, pattern in self._compiled:
@@ -115,7 +110,3 @@ def _luhn(candidate: str) -> bool:
         total += digit
     return total % 10 == 0
 
-
-def _reason(exc: Exception) -> str:
-    message = exc.args[0] if exc.args else str(exc)
-    return message.decode() if isinstance(message, bytes) else str(message)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Literal, TypeVar
 
@@ -204,6 +204,13 @@ class CompiledRoute:
     settings: RouteSettings
     children: tuple[CompiledRoute, ...]
     tests: tuple[Callable[[Mapping[str, str]], bool], ...] = ()
+    # The labels `explain` reads for this node (its answer depends on nothing else but
+    # tool_owners), so callers may remember answers by them; and what explain remembers:
+    # one dict per path matcher (label value -> reason), and severity -> (team, action, tail).
+    explain_labels: tuple[str, ...] = ()
+    reason_memos: tuple[dict[str, str], ...] = field(default=(), compare=False, repr=False)
+    tail_memo: dict[str, tuple[str, Action, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def match(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
         """Alertmanager's Route.Match: the matching nodes, depth-first, left to right."""
@@ -214,13 +221,17 @@ class CompiledRoute:
 
     def _below(self, labels: Mapping[str, str]) -> list[CompiledRoute]:
         """This node matched: its matching children (the first unless `continue`), else itself."""
-        found: list[CompiledRoute] = []
+        found: list[CompiledRoute] | None = None
         for child in self.children:
             for test in child.tests:  # inlined child.match: this loop is the hot path
                 if not test(labels):
                     break
             else:
-                found += child._below(labels)
+                below = child._below(labels) if child.children else [child]
+                if found is None:
+                    found = below
+                else:
+                    found += below
                 if not child.continue_:
                     break
         return found or [self]
@@ -249,12 +260,22 @@ def _compile_node(
         settings=_inherit(inherited, node, key),
         children=(),
         tests=tuple(matcher.predicate() for matcher in own),
+        reason_memos=(parent.reason_memos if parent else ()) + tuple({} for _ in own),
     )
+    compiled = dataclasses.replace(compiled, explain_labels=_explain_labels(compiled))
     children = tuple(
         _compile_node(child, compiled, compiled.settings, f"{key}/{i}", f"{path}.routes[{i}]")
         for i, child in enumerate(node.routes)
     )
     return dataclasses.replace(compiled, children=children)
+
+
+def _explain_labels(node: CompiledRoute) -> tuple[str, ...]:
+    """Every label `explain` reads for this node: keep it in step with `explain`."""
+    names = [matcher.name for matcher in node.path_matchers] + ["severity"]
+    if node.settings.receiver_from_label is not None:
+        names.append(node.settings.receiver_from_label)
+    return tuple(dict.fromkeys(names))
 
 
 def _own_matchers(node: RouteNode) -> tuple[Matcher, ...]:
@@ -363,17 +384,58 @@ def _decide(
 def explain(
     node: CompiledRoute, labels: Mapping[str, str], tool_owners: Mapping[str, str]
 ) -> tuple[str, Action, list[str]]:
-    """A matched node's team and action for these labels, and the reasons, in order."""
+    """A matched node's team and action for these labels, and the reasons, in order.
+
+    It reads only the labels in `node.explain_labels` (callers remember answers by them:
+    a new label read here must be added there). Each reason depends on one or two label
+    values, so they are remembered per node (`route test --from` asks this for thousands
+    of label sets); tool_owners is never remembered: a team taken from a label is looked
+    up afresh.
+    """
     settings = node.settings
-    team, team_reason = _team(settings, labels, tool_owners)
+    severity = labels.get("severity", "")
+    tail = node.tail_memo.get(severity)
+    if tail is None:
+        tail = _tail(node, labels)
+        _remember(node.tail_memo, severity, tail)
+    team, action, tail_reasons = tail
+    reasons = _path_reasons(node, labels)
+    if settings.receiver_from_label is not None:
+        team, team_reason = _team(settings, labels, tool_owners)
+        reasons.append(team_reason)
+    reasons += tail_reasons
+    return team, action, reasons
+
+
+_MEMO_MAX = 512  # per memo: label values repeat; past this it starts over (bounds memory)
+
+
+def _remember(memo: dict, key: str, value: object) -> None:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+
+
+def _tail(node: CompiledRoute, labels: Mapping[str, str]) -> tuple[str, Action, tuple[str, ...]]:
+    """Team (unless taken from a label), action and ratio reasons: they depend on severity."""
+    settings = node.settings
+    team, team_reason = _team(settings, {}, {})
     action, action_reason = _action(settings, labels)
     _, ratio_reasons = _page_ratio(settings)
-    return team, action, [*_path_reasons(node, labels), team_reason, action_reason, *ratio_reasons]
+    own_team = () if settings.receiver_from_label is not None else (team_reason,)
+    return team, action, (*own_team, action_reason, *ratio_reasons)
 
 
 def _path_reasons(node: CompiledRoute, labels: Mapping[str, str]) -> list[str]:
     """Say which route matched, through which matchers, and whether it was a fallback."""
-    reasons = [_matched_reason(matcher, labels) for matcher in node.path_matchers]
+    reasons = []
+    for matcher, memo in zip(node.path_matchers, node.reason_memos, strict=True):
+        value = labels.get(matcher.name, "")
+        reason = memo.get(value)
+        if reason is None:
+            reason = _matched_reason(matcher, labels)
+            _remember(memo, value, reason)
+        reasons.append(reason)
     if node.children:
         reasons.append(f"no child route matched: fell back to {node.path[-1]}")
     return reasons

@@ -16,6 +16,7 @@ from bot.domain.alerts import (
     alert_title,
     labels_fingerprint,
 )
+from bot.domain.privacy import visible, visible_rationale
 from bot.domain.routing import RouteDecision, route
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.text import escape_mrkdwn
@@ -189,9 +190,10 @@ async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, sil
     for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
         incident = await repo.open_incident(s, decision.group_key)
         if incident is not None:
+            hidden = ctx.config.hidden_labels(decision.team)
             repo.timeline(s, incident_id=incident.id, at=now, kind="alert_silenced",
                           actor="bot", text=f"{alert.alertname} held by silence {silence_id}",
-                          data={"silence": silence_id, "labels": alert.labels})
+                          data={"silence": silence_id, "labels": visible(alert.labels, hidden)})
 
 
 def _teams(ctx: ServiceContext, labels: dict[str, str]) -> set[str]:
@@ -312,12 +314,13 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
         s.add(incident)
         await s.flush()
         result.opened.append(incident.id)
+        hidden = ctx.config.hidden_labels(decision.team)  # timeline rows keep no hidden label
         repo.timeline(s, incident_id=incident.id, at=now, kind="received", actor="source",
                       text=f"{alert.alertname} received from {alert.source}",
-                      data={"alert_id": row.id, "labels": alert.labels})
+                      data={"alert_id": row.id, "labels": visible(alert.labels, hidden)})
         repo.timeline(s, incident_id=incident.id, at=now, kind="routed", actor="bot",
                       text=f"routed to {decision.team} ({decision.action.value})",
-                      data=_rationale(decision))
+                      data=visible_rationale(_rationale(decision), hidden))
         if decision.action is Action.PAGE:
             await paging.begin(ctx, s, incident, decision.page_after, now)
     else:

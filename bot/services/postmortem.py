@@ -12,6 +12,7 @@ from bot.domain.postmortem import (
     TimelineEntry,
     postmortem_markdown,
 )
+from bot.domain.privacy import visible, visible_rationale, visible_title
 from bot.domain.text import unescape_mrkdwn
 from bot.services import audit
 from bot.services.context import ServiceContext
@@ -32,23 +33,37 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
         items = (await s.exec(select(ActionItemRow).where(
             ActionItemRow.incident_id == incident_id).order_by(col(ActionItemRow.id)))).all()
     ends = [a.ends_at for a in alerts if a.ends_at]
+    hidden = ctx.config.hidden_labels(incident.team)  # the draft may be shared in Slack too
+    rationale = visible_rationale(incident.rationale, hidden)
+    lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
+    title = visible_title(incident.title, lead.labels, lead.annotations, hidden) if lead else (
+        incident.title)
     facts = PostmortemFacts(
-        id=incident.id, title=incident.title, team=incident.team, severity=incident.severity,
+        id=incident.id, title=title, team=incident.team, severity=incident.severity,
         service=incident.service, status=incident.status, opened_at=incident.opened_at,
         first_paged_at=incident.first_paged_at, acked_at=incident.acked_at,
         resolved_at=incident.resolved_at,
         impact_start=min((a.starts_at for a in alerts), default=incident.started_at),
         impact_end=max(ends) if ends and len(ends) == len(alerts) else incident.resolved_at,
-        reasons=incident.rationale.get("reasons", []),
-        route_path=incident.rationale.get("route_path", []),
+        reasons=rationale.get("reasons", []),
+        route_path=rationale.get("route_path", []),
         # A Markdown file, not Slack mrkdwn: the text as typed, the bot's mentions as written.
-        timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, data=e.data,
+        timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor,
+                                data=_visible_data(e.data, hidden),
                                 text=unescape_mrkdwn(e.text) if e.mrkdwn else e.text)
                   for e in events],
         actions=[ActionItemLine(id=i.id, owner=i.owner, text=i.text,
                                 due=i.due.isoformat() if i.due else None,
                                 done=i.done_at is not None) for i in items])
     return postmortem_markdown(facts)
+
+
+def _visible_data(data: dict, hidden: frozenset[str]) -> dict:
+    """A timeline row's data without hidden labels (rows written before they were stripped)."""
+    shown = visible_rationale(data, hidden)
+    if isinstance(shown.get("labels"), dict):
+        shown["labels"] = visible(shown["labels"], hidden)
+    return shown
 
 
 async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:
