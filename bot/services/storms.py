@@ -189,8 +189,8 @@ async def view(ctx: ServiceContext, storm_id: int) -> StormView:
     async with ctx.db.reader() as s:
         storm = await s.get(StormRow, storm_id)
         members = await entries(s, storm_id)
-        listed = set(await s.exec(select(StormMember.incident_id).where(
-            StormMember.storm_id == storm_id, StormMember.listed)).all())
+        listed = set((await s.exec(select(StormMember.incident_id).where(
+            StormMember.storm_id == storm_id, col(StormMember.listed)))).all())
     summary = summarize(storm.id, storm.channel, storm.started_at, storm.ended_at, members)
     return StormView(storm, summary, [m for m in members if m.incident_id not in listed])
 
