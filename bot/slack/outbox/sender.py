@@ -120,6 +120,7 @@ class SlackSender:
             if outcome.label == "ratelimited":
                 until = self.ctx.clock.now() + timedelta(seconds=outcome.delay or 1.0)
                 self._cooldowns[scope] = until
+                self.limiter.slow_down(scope)
             self.metrics.slack_calls.labels(method, outcome.label).inc()
             raise Undelivered(outcome) from exc
         self.metrics.slack_calls.labels(method, "ok").inc()
@@ -137,7 +138,8 @@ class SlackSender:
 
     def _bucket(self, method: str, channel: str) -> tuple[str, float, int]:
         if method == "chat.postMessage":
-            return f"post:{channel}", 1.0 / self.policy.post_interval_per_channel, self.policy.burst
+            return (f"post:{channel}", 1.0 / self.policy.post_interval_per_channel,
+                    self.policy.post_burst)
         if method == "chat.update":
             return "update", self.policy.updates_per_minute / 60.0, self.policy.burst
         return method, 1.0, self.policy.burst
