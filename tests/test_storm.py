@@ -6,11 +6,12 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.config import parse_config
 from bot.domain.storm import StormEntry, shared_labels, thread_chunks
-from bot.services import storm_actions, storms
+from bot.services import digests, storm_actions, storms
+from bot.slack.digest.review import noise_review_message
 from bot.slack.storm.blocks import StormActionId, StormRef
 from bot.store.models import AuditRow, PageRow, SilenceRow, StormMember, StormRow
 from tests.appkit import (
@@ -297,11 +298,22 @@ def test_storm_config_keys_are_validated():
         parse_config(base.replace("enter_above: 5", "enter_abov: 5"))
 
 
-async def test_storms_count_in_a_window(bot):
-    await bot.post_alerts(alerts(0, 7))
-    await bot.drain()
-    ctx = bot.parts.services
-    now = ctx.clock.now()
-    assert await storms.storms_between(ctx, ["#platform-oncall"], now - timedelta(days=7),
-                                       now + timedelta(seconds=1)) == 1
-    assert await rows(bot, select(StormMember).where(col(StormMember.storm_id) == 1))
+async def test_the_noise_review_counts_the_weeks_storms(tmp_path):
+    clock = FakeClock()
+    bot = await start_bot(f"sqlite:///{tmp_path}/oncall.db", clock=clock,
+                          config=STORM_CONFIG % "false")
+    try:
+        await bot.post_alerts(alerts(0, 7))
+        await bot.drain()
+        ctx = bot.parts.services
+        assert (await digests.noise_reviews_now(ctx, "platform"))["platform"].storms == 0
+        clock.advance(days=7)  # the review covers the week before
+        review = (await digests.noise_reviews_now(ctx, "platform"))["platform"]
+        assert review.storms == 1
+        assert (await digests.noise_reviews_now(ctx, "ai-eng"))["ai-eng"].storms == 0
+        _, blocks = noise_review_message("platform", review)
+        fields = [f["text"] for b in blocks for f in b.to_dict().get("fields", [])]
+        assert "*Storms*\n1" in fields
+    finally:
+        await bot.close()
+        await bot.slack.stop()

@@ -210,8 +210,13 @@ async def mark_listed(ctx: ServiceContext, storm_id: int, incident_ids: list[int
 
 async def storms_between(ctx: ServiceContext, channels: list[str], start: datetime,
                          end: datetime) -> int:
-    """How many storms began in these channels in [start, end): the noise review's figure."""
     async with ctx.db.reader() as s:
-        return (await s.exec(select(func.count()).select_from(StormRow).where(
-            col(StormRow.channel).in_(channels), col(StormRow.started_at) >= start,
-            col(StormRow.started_at) < end))).one()
+        return await count_between(s, channels, start, end)
+
+
+async def count_between(s: AsyncSession, channels: list[str], start: datetime,
+                        end: datetime) -> int:
+    """How many storms began in these channels in [start, end): the noise review's figure."""
+    return (await s.exec(select(func.count()).select_from(StormRow).where(
+        col(StormRow.channel).in_(channels), col(StormRow.started_at) >= start,
+        col(StormRow.started_at) < end))).one()
