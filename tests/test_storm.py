@@ -17,6 +17,7 @@ from bot.store.models import AuditRow, PageRow, SilenceRow, StormMember, StormRo
 from tests.appkit import (
     FakeClock,
     block_actions,
+    database_url,
     start_bot,
     text_input,
     view_submission,
@@ -66,6 +67,11 @@ async def bot(tmp_path):
     yield running
     await running.close()
     await running.slack.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_database(request, tmp_path) -> str:
+    return database_url(request, tmp_path)
 
 
 def top_level_posts(bot, channel: str = PLATFORM) -> list:
@@ -258,20 +264,23 @@ async def test_the_storm_ends_when_the_flood_drains(tmp_path, survivors):
         await bot.slack.stop()
 
 
-async def test_two_workers_racing_make_one_storm(bot):
-    await bot.post_alerts(alerts(0, 6))
-    worker = bot.parts.worker
-    claimed = await asyncio.gather(*(worker.run_once() for _ in range(2)))
-    assert sum(claimed) >= 1
+async def test_two_transactions_entering_at_once_make_one_storm(any_database):
+    """The conditional insert on storm.active_channel: whoever commits second joins the
+    first one's storm (SQLite serialises them; PostgreSQL makes the second wait on the
+    unique index, then skip)."""
+    bot = await start_bot(any_database, config=STORM_CONFIG % "false")
     ctx = bot.parts.services
-
-    async def enter():
-        async with ctx.db.transaction() as s:
-            return (await storms._enter(s, "#platform-oncall", ctx.clock.now())).id
-    assert set(await asyncio.gather(enter(), enter())) == {1}
-    await bot.drain()
-    assert len(await rows(bot, select(StormRow))) == 1
-    assert len(top_level_posts(bot)) == 1
+    try:
+        async def enter():
+            async with ctx.db.transaction() as s:
+                storm = await storms._enter(s, "#platform-oncall", ctx.clock.now())
+                await asyncio.sleep(0.05)  # hold the transaction open while the other tries
+                return storm.id
+        assert set(await asyncio.gather(enter(), enter())) == {1}
+        assert len(await rows(bot, select(StormRow))) == 1
+    finally:
+        await bot.close()
+        await bot.slack.stop()
 
 
 def test_thread_lists_are_a_few_long_replies():
@@ -317,3 +326,26 @@ async def test_the_noise_review_counts_the_weeks_storms(tmp_path):
     finally:
         await bot.close()
         await bot.slack.stop()
+
+
+async def test_two_bots_on_one_database_enter_one_storm(any_database):
+    """Two workers (as two replicas would) claim from one flooded lane at once: one storm,
+    one summary, and every incident in it once."""
+    first = await start_bot(any_database, config=STORM_CONFIG % "false")
+    second = await start_bot(any_database, config=STORM_CONFIG % "false", slack=first.slack)
+    try:
+        await first.post_alerts(alerts(0, 10))
+        for _ in range(10):
+            done = await asyncio.gather(first.parts.worker.run_once(),
+                                        second.parts.worker.run_once())
+            if sum(done) == 0:
+                break
+        storms_made = await rows(first, select(StormRow))
+        assert len(storms_made) == 1
+        assert len(top_level_posts(first)) == 1
+        members = await rows(first, select(StormMember))
+        assert sorted(m.incident_id for m in members) == list(range(1, 11))
+    finally:
+        await second.close()
+        await first.close()
+        await first.slack.stop()

@@ -9,7 +9,7 @@ through the silence service. A storm ends once nothing joined it for `storm.leav
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -57,8 +57,7 @@ async def _authorize(ctx: ServiceContext, storm: StormRow, lead: StormEntry, act
     async with ctx.db.reader() as s:
         incident = await repo.incident(s, lead.incident_id)
         facts = await incidents.incident_facts(ctx, s, incident, actor)
-    facts = type(facts)(**{**facts.__dict__,
-                           "target": f"storm {storm.id} in {storm.channel} ({lead.team})"})
+    facts = replace(facts, target=f"storm {storm.id} in {storm.channel} ({lead.team})")
     verdict = decide(action, facts, [a.value for a in ctx.config.permissions.admin_only])
     if not verdict:
         await audit.refuse(ctx, verdict, actor, team=lead.team, target=f"storm:{storm.id}",
