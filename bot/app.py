@@ -118,6 +118,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     worker = DeliveryWorker(services, metrics, policy)
     slack = SlackSender(services, client, directory, metrics, policy)
     notes, steps = SlackNotes(slack), RunbookSender(slack)
+    storm_sender = StormSender(slack)
     http = OutboundSender(services, metrics, timeout=policy.call_timeout,
                           lookup=SlackPageLookup(slack))
     group = Group("slack", OUTAGE_LABELS, probe=slack.probe)
@@ -131,7 +132,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.PAGE_USERGROUP, UsergroupPager(slack).page_usergroup),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
                          (DIGEST_POST, DigestSender(slack).digest_post),
-                         (storms.STORM_SYNC, StormSender(slack).storm_sync)):
+                         (storms.STORM_SYNC, storm_sender.storm_sync),
+                         (storms.STORM_LIST, storm_sender.storm_list)):
         worker.register(kind, sender, group)
     for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),

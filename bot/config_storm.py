@@ -21,6 +21,8 @@ class StormConfig(BaseModel):
         "more first posts than this waiting in one channel: the channel enters storm mode"))
     leave_after: Duration = Field(timedelta(minutes=5), description=(
         "no new incident joined for this long: the storm ends and its summary is finalized"))
+    update_every: Duration = Field(timedelta(seconds=5), description=(
+        "the summary is edited at most this often (chat.update is 50/min per workspace)"))
     post_survivors: bool = Field(False, description=(
         "when the storm ends, incidents still open get their own message"))
     thread_chars: int = Field(3_900, ge=500, le=3_990, description=(

@@ -138,10 +138,14 @@ async def test_new_incidents_join_the_summary_instead_of_queueing_posts(bot):
     await bot.post_alerts(alerts(100, 3))
     await bot.drain()
     assert top_level_posts(bot) == []
-    updates = bot.slack.calls_to("chat.update")
-    assert len(updates) == 1 and "11 incidents" in updates[0].args["text"]
     replies = thread_replies(bot)
     assert len(replies) == 1 and len(replies[0].args["text"].splitlines()) == 3
+    assert bot.slack.calls_to("chat.update") == [], "edits wait for storm.update_every"
+    await bot.post_alerts(alerts(200, 2))
+    bot.clock.advance(seconds=5)
+    await bot.drain()
+    updates = bot.slack.calls_to("chat.update")
+    assert len(updates) == 1 and "13 incidents" in updates[0].args["text"]
 
 
 async def test_ack_all_and_resolve_all_act_on_every_incident_with_audit_and_timeline(bot):
@@ -155,6 +159,7 @@ async def test_ack_all_and_resolve_all_act_on_every_incident_with_audit_and_time
     audit = await rows(bot, select(AuditRow).where(AuditRow.action == "storm_ack"))
     assert len(audit) == 1 and audit[0].after == {"done": 7, "skipped": 0}
     assert "7 incidents of storm 1 acknowledged" in bot.slack.responses[-1]["text"]
+    bot.clock.advance(seconds=5)
     await bot.drain()
     assert top_level_posts(bot)[1:] == []  # the summary is updated, nothing posted per incident
     assert "*7* acknowledged" in str(bot.slack.calls_to("chat.update")[-1].args["blocks"])

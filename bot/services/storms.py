@@ -10,7 +10,7 @@ replicas racing make one storm. Every member's timeline says when it joined and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -30,13 +30,15 @@ from bot.store.models import (
     StormRow,
 )
 
-STORM_SYNC = "storm_sync"
+STORM_SYNC = "storm_sync"  # post the summary, or edit it (at most every storm.update_every)
+STORM_LIST = "storm_list"  # list new members in the summary's thread, at once
 _FOLDABLE = ("sync_message", "thread_note")  # a folded incident's channel posts
 
 
-def storm_lane(channel: str) -> str:
-    """Its own lane: the summary never waits behind the backlog it replaces."""
-    return f"storm:{channel}"
+def storm_lane(channel: str, part: str = "summary") -> str:
+    """Lanes of their own: the summary never waits behind the backlog it replaces, and the
+    thread list never waits for the summary's next edit."""
+    return f"storm:{part}:{channel}"
 
 
 async def active(s: AsyncSession, channel: str) -> StormRow | None:
@@ -44,8 +46,14 @@ async def active(s: AsyncSession, channel: str) -> StormRow | None:
 
 
 async def queue_storm_sync(s: AsyncSession, storm: StormRow, at: datetime) -> None:
-    """Re-render the summary; asks made before delivery gets to it coalesce into one."""
-    await repo.enqueue(s, kind=STORM_SYNC, lane=storm_lane(storm.channel), at=at,
+    """List new members now and re-render the summary when its next edit is allowed; asks
+    made before delivery gets to them coalesce into one of each."""
+    await repo.enqueue(s, kind=STORM_LIST, lane=storm_lane(storm.channel, "list"), at=at,
+                       payload={"storm_id": storm.id}, pending_key=f"storm-list:{storm.id}")
+    due = at
+    if storm.summary_updated_at is not None and storm.ended_at is None:
+        due = max(at, storm.summary_updated_at + timedelta(seconds=storm.update_every_s))
+    await repo.enqueue(s, kind=STORM_SYNC, lane=storm_lane(storm.channel), at=due,
                        payload={"storm_id": storm.id}, pending_key=f"storm:{storm.id}")
 
 
@@ -77,7 +85,8 @@ async def fold_if_flooded(ctx: ServiceContext, intent: OutboxIntent) -> bool:
             waiting = await _first_posts_waiting(s, intent.lane)
             if waiting + 1 <= ctx.config.storm.enter_above:
                 return False
-            storm = await _enter(s, incident.channel, now)
+            storm = await _enter(s, incident.channel, now,
+                                 ctx.config.storm.update_every.total_seconds())
         folded = await _fold_lane(s, storm, intent, now)
         await queue_storm_sync(s, storm, now)
     ctx.wake_delivery()
@@ -104,11 +113,13 @@ async def _first_posts_waiting(s: AsyncSession, lane: str) -> int:
         OutboxIntent.state == "pending", _unposted()))).one()
 
 
-async def _enter(s: AsyncSession, channel: str, now: datetime) -> StormRow:
+async def _enter(s: AsyncSession, channel: str, now: datetime,
+                 update_every_s: float = 5.0) -> StormRow:
     """One storm per channel, whoever gets here first (the insert of the loser is skipped)."""
     await repo.insert_ignore(s, StormRow, {
         "channel": channel, "active_channel": channel, "started_at": now,
-        "last_joined_at": now, "counts": {}}, ["active_channel"])
+        "last_joined_at": now, "counts": {}, "update_every_s": update_every_s},
+        ["active_channel"])
     return await active(s, channel)
 
 
@@ -198,7 +209,14 @@ async def view(ctx: ServiceContext, storm_id: int) -> StormView:
 async def summary_posted(ctx: ServiceContext, storm_id: int, channel_id: str, ts: str) -> None:
     async with ctx.db.transaction() as s:
         await repo.set_where(s, StormRow, [StormRow.id == storm_id],
-                             {"summary_channel_id": channel_id, "summary_ts": ts})
+                             {"summary_channel_id": channel_id, "summary_ts": ts,
+                              "summary_updated_at": ctx.clock.now()})
+
+
+async def summary_updated(ctx: ServiceContext, storm_id: int) -> None:
+    async with ctx.db.transaction() as s:
+        await repo.set_where(s, StormRow, [StormRow.id == storm_id],
+                             {"summary_updated_at": ctx.clock.now()})
 
 
 async def mark_listed(ctx: ServiceContext, storm_id: int, incident_ids: list[int]) -> None:

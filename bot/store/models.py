@@ -369,6 +369,8 @@ class StormRow(SQLModel, table=True):
     ended_at: datetime | None = None
     summary_channel_id: str | None = Field(default=None, max_length=32)
     summary_ts: str | None = Field(default=None, max_length=32)
+    summary_updated_at: datetime | None = None  # last post or edit: edits are spaced
+    update_every_s: float = 5.0  # storm.update_every when the storm began
     # Final figures written when the storm ends: incidents, resolved on their own, still open.
     counts: dict[str, Any] = _json()
 

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column('summary_channel_id', sqlmodel.sql.sqltypes.AutoString(length=32),
                   nullable=True),
         sa.Column('summary_ts', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column('summary_updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column('update_every_s', sa.Float(), nullable=False, server_default='5'),
         sa.Column('counts', sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )
