@@ -120,6 +120,10 @@ class Side:
                 f"{limits.calls_during_retry_after}, steady {rate:.2f} calls/s/channel")
 
 
+async def incident_count(bot) -> int:
+    return len(await bot.incidents())
+
+
 def webhooks_5xx(bot) -> int:
     total = 0
     for metric in bot.parts.metrics.ingest_requests.collect():
@@ -137,6 +141,22 @@ class Run:
     mono0: float
     webhooks_5xx: int
     elapsed: float
+    ingested: float | None  # seconds until every group was an incident in the bot's database
+    opened: dict[str, float]  # alertname -> when the bot opened its incident (wall clock)
+
+    def delivery_line(self) -> str:
+        """The bot's own part: from an incident opened to its being named in the channel."""
+        named = named_at(self.ours.slack)
+        lags = [named[n] - self.opened[n] for n in named if n in self.opened]
+        if not lags:
+            return "  bot delivery: nothing named"
+        return (f"  bot delivery, incident opened -> named: p50 {percentile(lags, 0.5):.2f} s, "
+                f"p99 {percentile(lags, 0.99):.2f} s, max {max(lags):.2f} s")
+
+    def ingest_line(self) -> str:
+        took = f"{self.ingested:.1f} s" if self.ingested is not None else "not within the run"
+        return (f"  bot ingest: every group an incident after {took}; webhooks answered 5xx "
+                f"{self.webhooks_5xx} (Alertmanager retries them)")
 
 
 async def side_by_side(groups: int, seconds: float, limits: bool) -> Run:
@@ -151,12 +171,17 @@ async def side_by_side(groups: int, seconds: float, limits: bool) -> Run:
             t0, mono0 = time.time(), time.monotonic()  # wall clock ok: bench timing
             await asyncio.gather(asyncio.to_thread(am_a.push_alerts, alerts),
                                  asyncio.to_thread(am_b.push_alerts, alerts))
+            ingested = None
             while time.monotonic() - mono0 < seconds:
                 await asyncio.sleep(0.25)
+                if ingested is None and await incident_count(bot) >= groups:
+                    ingested = time.monotonic() - mono0
                 if len(named_at(am_slack)) >= groups and len(named_at(bot_slack)) >= groups:
                     break
             elapsed = time.monotonic() - mono0
             fivexx = webhooks_5xx(bot)
+            opened = {name: i.opened_at.timestamp() for i in await bot.incidents()
+                      for name in NAME.findall(i.group_key)[:1]}
         finally:
             await asyncio.to_thread(am_a.stop)
             await asyncio.to_thread(am_b.stop)
@@ -165,7 +190,7 @@ async def side_by_side(groups: int, seconds: float, limits: bool) -> Run:
     await am_slack.stop()
     await bot_slack.stop()
     return Run(Side("Alertmanager 0.25", am_slack), Side("oncall-bot", bot_slack), t0, mono0,
-               fivexx, elapsed)
+               fivexx, elapsed, ingested, opened)
 
 
 async def run(groups: int, seconds: float, small: int) -> None:
@@ -173,7 +198,8 @@ async def run(groups: int, seconds: float, small: int) -> None:
     big = await side_by_side(groups, seconds, limits=True)
     for side in (big.am, big.ours):
         print("  " + side.report(big.t0, groups, big.mono0, big.elapsed))
-    print(f"  webhooks Alertmanager -> bot answered 5xx: {big.webhooks_5xx}")
+    print(big.ingest_line())
+    print(big.delivery_line())
     print(f"\n{small} alerts at once, limits off:")
     quick = await side_by_side(small, 30, limits=False)
     for side in (quick.am, quick.ours):
@@ -181,6 +207,8 @@ async def run(groups: int, seconds: float, small: int) -> None:
         last = max(named.values()) - quick.t0 if len(named) >= small else None
         shown = f"{last:.2f} s" if last is not None else f"{len(named)} of {small} in 30 s"
         print(f"  {side.name:<22} all visible after {shown}")
+    print(quick.ingest_line())
+    print(quick.delivery_line())
     print("\n(the machine is shared: wall-clock figures vary from run to run)")
 
 
