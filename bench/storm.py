@@ -1,7 +1,7 @@
 """An alert storm, side by side: Prometheus Alertmanager 0.25's own Slack receiver and the bot
 behind a second Alertmanager, in one run, each against a Slack stand-in enforcing Slack's limits.
 
-    python bench/storm.py [--groups 1000] [--seconds 120] [--small 50]
+    python bench/storm.py [--groups 1000] [--seconds 120] [--small 50] [--database postgres]
 
 Both Alertmanagers get the same alerts at the same instant (one group per alert, one channel,
 `group_wait: 0s`). Alertmanager A posts with `slack_configs` (`api_url` = the stand-in's
@@ -159,10 +159,12 @@ class Run:
                 f"{self.webhooks_5xx} (Alertmanager retries them)")
 
 
-async def side_by_side(groups: int, seconds: float, limits: bool) -> Run:
+async def side_by_side(groups: int, seconds: float, limits: bool, postgres=None) -> Run:
     am_slack, bot_slack = await stand_in(limits), await stand_in(limits)
     with tempfile.TemporaryDirectory() as tmp:
-        bot = await start_bot(f"sqlite:///{tmp}/storm.db", slack=bot_slack, background=True,
+        url = (postgres.create_database(postgres.unique_name("storm")) if postgres
+               else f"sqlite:///{tmp}/storm.db")
+        bot = await start_bot(url, slack=bot_slack, background=True,
                               clock=SystemClock(), policy=DeliveryPolicy(), config=BOT_CONFIG)
         am_a = await asyncio.to_thread(Alertmanager.start, am_slack_config(am_slack))
         am_b = await asyncio.to_thread(Alertmanager.start, am_bot_config(bot.url))
@@ -193,15 +195,29 @@ async def side_by_side(groups: int, seconds: float, limits: bool) -> Run:
                fivexx, elapsed, ingested, opened)
 
 
-async def run(groups: int, seconds: float, small: int) -> None:
-    print(f"{groups} groups in one channel, Slack's limits enforced (up to {seconds:.0f} s):")
-    big = await side_by_side(groups, seconds, limits=True)
+async def run(groups: int, seconds: float, small: int, database: str) -> None:
+    postgres = None
+    if database == "postgres":
+        from tests.harness.postgres import PostgresServer
+        postgres = await asyncio.to_thread(PostgresServer.start)
+    try:
+        await _run(groups, seconds, small, postgres)
+    finally:
+        if postgres is not None:
+            await asyncio.to_thread(postgres.stop)
+
+
+async def _run(groups: int, seconds: float, small: int, postgres) -> None:
+    where = "PostgreSQL" if postgres else "SQLite"
+    print(f"{groups} groups in one channel, Slack's limits enforced (up to {seconds:.0f} s), "
+          f"the bot on {where}:")
+    big = await side_by_side(groups, seconds, limits=True, postgres=postgres)
     for side in (big.am, big.ours):
         print("  " + side.report(big.t0, groups, big.mono0, big.elapsed))
     print(big.ingest_line())
     print(big.delivery_line())
     print(f"\n{small} alerts at once, limits off:")
-    quick = await side_by_side(small, 30, limits=False)
+    quick = await side_by_side(small, 30, limits=False, postgres=postgres)
     for side in (quick.am, quick.ours):
         named = named_at(side.slack)
         last = max(named.values()) - quick.t0 if len(named) >= small else None
@@ -217,8 +233,9 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--small", type=int, default=50)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
-    asyncio.run(run(args.groups, args.seconds, args.small))
+    asyncio.run(run(args.groups, args.seconds, args.small, args.database))
 
 
 if __name__ == "__main__":
