@@ -354,3 +354,20 @@ async def test_two_bots_on_one_database_enter_one_storm(any_database):
         await second.close()
         await first.close()
         await first.slack.stop()
+
+
+async def test_an_incident_posted_before_the_storm_keeps_its_own_message(bot):
+    await bot.post_alerts(alerts(0, 2))
+    await bot.drain()
+    await bot.post_alerts(alerts(10, 8))
+    await bot.drain()
+    assert len(top_level_posts(bot)) == 3  # two incidents, then one summary
+    members = await rows(bot, select(StormMember))
+    assert sorted(m.incident_id for m in members) == list(range(3, 11))
+    bot.slack.reset_calls()
+    assert await bot.click("incident.ack", 1) == 200
+    await bot.drain()
+    own = await bot.message_of(1)
+    updates = bot.slack.calls_to("chat.update")
+    assert [u.args["ts"] for u in updates] == [own.ts]
+    assert "storm_joined" not in await bot.timeline_kinds(1)
