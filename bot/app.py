@@ -24,7 +24,7 @@ from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
-from bot.services import audit, heartbeat, install, notify, outbox
+from bot.services import audit, heartbeat, install, notify, outbox, storms
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
@@ -40,6 +40,8 @@ from bot.slack.outbox.sender import SlackSender
 from bot.slack.quiet import actions as quiet_actions
 from bot.slack.runbook import actions as runbook_actions
 from bot.slack.runbook.sender import RunbookSender
+from bot.slack.storm import actions as storm_slack
+from bot.slack.storm.sender import StormSender
 from bot.slack.transport import answers, middleware
 from bot.slack.transport.directory import ChannelDirectory
 from bot.slack.transport.door import SlackDoor
@@ -93,6 +95,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     digest_actions.register(bolt)
     runbook_actions.register(bolt)
     quiet_actions.register(bolt)
+    storm_slack.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
@@ -115,6 +118,7 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
     worker = DeliveryWorker(services, metrics, policy)
     slack = SlackSender(services, client, directory, metrics, policy)
     notes, steps = SlackNotes(slack), RunbookSender(slack)
+    storm_sender = StormSender(slack)
     http = OutboundSender(services, metrics, timeout=policy.call_timeout,
                           lookup=SlackPageLookup(slack))
     group = Group("slack", OUTAGE_LABELS, probe=slack.probe)
@@ -127,7 +131,9 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (notify.FILE_UPLOAD, notes.file_upload),
                          (notify.PAGE_USERGROUP, UsergroupPager(slack).page_usergroup),
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
-                         (DIGEST_POST, DigestSender(slack).digest_post)):
+                         (DIGEST_POST, DigestSender(slack).digest_post),
+                         (storms.STORM_SYNC, storm_sender.storm_sync),
+                         (storms.STORM_LIST, storm_sender.storm_list)):
         worker.register(kind, sender, group)
     for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),

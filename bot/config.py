@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
+from bot.config_storm import StormConfig
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
@@ -130,6 +131,7 @@ class OncallConfig(Strict):
         default_factory=dict, description="remediation hooks runbooks may call, by name")
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
+    storm: StormConfig = Field(default_factory=StormConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",

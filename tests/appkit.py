@@ -91,6 +91,7 @@ def payload(name: str) -> dict[str, Any]:
 
 def fast_policy() -> DeliveryPolicy:
     return DeliveryPolicy(post_interval_per_channel=0.01, updates_per_minute=60_000, burst=50,
+                          post_burst=50,
                           base_backoff=0.01, max_backoff=0.05, idle_poll=0.05)
 
 

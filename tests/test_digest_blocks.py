@@ -175,7 +175,8 @@ def test_noise_review_golden() -> None:
             "time zone Europe/Berlin · business hours 9–18 on weekdays · figures from the "
             "bot's database")]},
         {"type": "section", "fields": [mrkdwn("*Alerts fired*\n9"), mrkdwn("*Incidents*\n9"),
-                                       mrkdwn("*Pages*\n9"), mrkdwn("*After-hours pages*\n6")]},
+                                       mrkdwn("*Pages*\n9"), mrkdwn("*After-hours pages*\n6"),
+                                       mrkdwn("*Storms*\n0")]},
         {"type": "section", "text": mrkdwn("*Noisiest rules*")},
         {"type": "section", "text": mrkdwn(
             "1. *LLMLatencyHigh* on `root/1`\n"

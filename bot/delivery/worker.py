@@ -37,7 +37,10 @@ class Group:
 class DeliveryPolicy:
     """Slack's published limits and our retry pacing, adjustable for tests."""
 
-    post_interval_per_channel: float = 1.0     # chat.postMessage: ~1 per second per channel
+    # chat.postMessage: ~1 per second per channel; we pace just under it, with a burst of
+    # two (Slack allows "short bursts" of unpublished size; a 429 drops it to one).
+    post_interval_per_channel: float = 1.05
+    post_burst: int = 2
     updates_per_minute: float = 50.0           # chat.update: Tier 3, whole workspace
     burst: int = 5
     base_backoff: float = 1.0

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.devtools.fake_slack_blocks import block_kit_problems
+from bot.devtools.fake_slack_limits import SlackLimits, retry_after_header
 from bot.devtools.fake_slack_methods import SlackMethods
 from bot.devtools.fake_slack_state import Json, SlackError, channel_object, truthy
 from bot.devtools.fake_socket_mode import SocketModeStandIn
@@ -119,6 +120,7 @@ class FakeSlack(SlackMethods):
         bot_id: str = "B0BOT",
         chat_write_public: bool = True,
         clock: Callable[[], float] = time.time,
+        limits: SlackLimits | None = None,
     ) -> None:
         self.bot_token, self.bot_user_id, self.team_id, self.bot_id = (
             bot_token, bot_user_id, team_id, bot_id)
@@ -126,6 +128,7 @@ class FakeSlack(SlackMethods):
         self.app_token = app_token
         self.socket_mode = SocketModeStandIn()
         self.down = False
+        self.limits = limits  # Slack's rate limits, enforced only when given
         self.calls: list[Call] = []
         self.responses: list[Json] = []
         self.views: dict[str, Json] = {}
@@ -274,6 +277,10 @@ class FakeSlack(SlackMethods):
         fault = self._pop(self._faults, method)
         if fault is not None:
             return self._fault_response(fault)
+        wait = self.limits.check(method, args) if self.limits is not None else None
+        if wait is not None:
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": retry_after_header(wait)})
         body = self._answer(method, args, request)
         delay = self._pop(self._hangs, method)
         if delay:

@@ -110,6 +110,7 @@ class NoiseReview(BaseModel):
     rules: list[RuleFigures]
     health: OnCallHealth
     pages_per_day_by_team: PagesPerDay
+    storms: int = 0  # storms that began in the teams' channels this week (storm mode)
 
     def to_json(self) -> dict[str, object]:
         """The figures as `digest noise --dry-run --json` prints them."""

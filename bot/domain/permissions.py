@@ -39,6 +39,10 @@ class Action(StrEnum):
     RUNBOOK = "runbook"  # start, answer a step, go back, restart; confirmed remediation hooks
     POSTMORTEM = "postmortem"
     ADD_ACTION_ITEM = "action_item"
+    # on every incident of a channel's storm (bot/services/storm_actions.py)
+    STORM_ACK = "storm_ack"
+    STORM_RESOLVE = "storm_resolve"
+    STORM_PAGE = "storm_page"
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -66,6 +70,8 @@ RULES: dict[Action, Scope] = {
     Action.NOTE: Scope.INCIDENT, Action.ROUTE_TO_HUMANS: Scope.INCIDENT,
     Action.RESTORE_AI: Scope.INCIDENT, Action.RUNBOOK: Scope.INCIDENT,
     Action.POSTMORTEM: Scope.INCIDENT, Action.ADD_ACTION_ITEM: Scope.INCIDENT,
+    Action.STORM_ACK: Scope.INCIDENT, Action.STORM_RESOLVE: Scope.INCIDENT,
+    Action.STORM_PAGE: Scope.INCIDENT,
     Action.SILENCE: Scope.TEAM, Action.UNSILENCE: Scope.TEAM, Action.MAINTENANCE: Scope.TEAM,
     Action.END_MAINTENANCE: Scope.TEAM, Action.OVERRIDE: Scope.TEAM,
     Action.TEST_PAGE: Scope.TEAM, Action.POST_DIGEST: Scope.TEAM,
@@ -85,6 +91,8 @@ VERBS: dict[Action, str] = {
     Action.NOTE: "add a note to", Action.ROUTE_TO_HUMANS: "route to humans",
     Action.RESTORE_AI: "restore the AI on", Action.RUNBOOK: "walk a runbook on",
     Action.POSTMORTEM: "draft a postmortem for", Action.ADD_ACTION_ITEM: "add an action item to",
+    Action.STORM_ACK: "acknowledge every incident of", Action.STORM_RESOLVE:
+    "resolve every incident of", Action.STORM_PAGE: "page the team for",
     Action.SILENCE: "silence alerts of", Action.UNSILENCE: "end a silence of",
     Action.MAINTENANCE: "put into maintenance", Action.END_MAINTENANCE: "end maintenance of",
     Action.OVERRIDE: "override who is on call for", Action.TEST_PAGE: "test-page a member of",

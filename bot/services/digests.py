@@ -23,7 +23,7 @@ from bot.domain.digests import Window, digest_window, last_due_window, previous_
 from bot.domain.errors import DomainError
 from bot.domain.noise import NoiseReview, noise_review
 from bot.domain.permissions import Action
-from bot.services import audit
+from bot.services import audit, storms
 from bot.services.actors import CLI, Actor, as_actor
 from bot.services.context import ServiceContext
 from bot.services.install import record_start
@@ -240,9 +240,12 @@ async def _review(ctx: ServiceContext, s: AsyncSession, target: ReviewTarget, we
     records = await incident_records(s, Window(before.start, week.end), teams=target.teams,
                                      rotations=rotations)
     previous = [record for record in records if before.holds(record.opened_at)]
-    return noise_review(records, await action_items(s, target.teams), week, previous, tz=tz,
-                        business_hours=ctx.config.digests.noise.business_hours,
-                        today=now.astimezone(tz).date())
+    review = noise_review(records, await action_items(s, target.teams), week, previous, tz=tz,
+                          business_hours=ctx.config.digests.noise.business_hours,
+                          today=now.astimezone(tz).date())
+    channels = sorted({ctx.config.channel_of(t) for t in target.teams if t in ctx.config.teams})
+    return review.model_copy(update={"storms": await storms.count_between(
+        s, channels, week.start, week.end)})
 
 
 def last_fire(schedule: str, time_zone: str, now: datetime) -> datetime | None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services import storms
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import IncidentRow, OutboxIntent, SlackMessage
@@ -24,7 +25,11 @@ def lane_of(incident: IncidentRow) -> str:
 
 
 async def queue_sync(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
-    """Ask delivery to (re)render the incident's message; repeated asks coalesce into one."""
+    """Ask delivery to (re)render the incident's message; repeated asks coalesce into one.
+
+    In a storm, an incident without a message of its own re-renders the storm's summary."""
+    if await storms.absorbs(s, incident, at):
+        return
     await repo.enqueue(s, kind=SYNC_MESSAGE, lane=lane_of(incident), at=at,
                        incident_id=incident.id, pending_key=f"sync:{incident.id}")
 

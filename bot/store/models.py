@@ -370,3 +370,38 @@ class FeedbackRow(SQLModel, table=True):
     team: str = Field(default="", max_length=128)
     source: str = Field(default="button", max_length=16)  # button | triage
     at: datetime = Field(index=True)
+
+
+class StormRow(SQLModel, table=True):
+    """A channel in storm mode: one live summary instead of one post per incident.
+
+    `active_channel` equals `channel` while the storm lasts and is NULL after: a unique column
+    that lets only one storm per channel be active, so two workers (or replicas) racing to
+    enter storm mode make one storm (the loser's conditional insert inserts nothing).
+    """
+
+    __tablename__ = "storm"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=128, index=True)
+    active_channel: str | None = Field(default=None, unique=True, max_length=128)
+    started_at: datetime
+    last_joined_at: datetime
+    ended_at: datetime | None = None
+    summary_channel_id: str | None = Field(default=None, max_length=32)
+    summary_ts: str | None = Field(default=None, max_length=32)
+    summary_updated_at: datetime | None = None  # last post or edit: edits are spaced
+    update_every_s: float = 5.0  # storm.update_every when the storm began
+    # Final figures written when the storm ends: incidents, resolved on their own, still open.
+    counts: dict[str, Any] = _json()
+
+
+class StormMember(SQLModel, table=True):
+    """An incident folded into a storm; `listed` once a thread reply of the summary names it."""
+
+    __tablename__ = "storm_member"
+
+    storm_id: int = Field(foreign_key="storm.id", primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True, index=True)
+    joined_at: datetime
+    listed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})

@@ -65,7 +65,8 @@ def _scope(review: NoiseReview, on_demand: bool) -> str:
 
 def _totals(review: NoiseReview) -> SectionBlock:
     pairs = [("Alerts fired", review.fired), ("Incidents", review.incidents),
-             ("Pages", review.pages), ("After-hours pages", review.health.after_hours_pages)]
+             ("Pages", review.pages), ("After-hours pages", review.health.after_hours_pages),
+             ("Storms", review.storms)]
     return SectionBlock(fields=[mrkdwn(f"*{label}*\n{value}") for label, value in pairs])
 
 

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.models.views import View
 
 from bot.delivery.outcome import Outcome, Undelivered
-from bot.services import lookups, outbox, page_outcomes
+from bot.services import lookups, outbox, page_outcomes, storms
 from bot.slack.incident.blocks import MarkdownTextObject, PlainTextObject
 from bot.slack.incident.messages import page_dm
 from bot.slack.outbox.sender import SlackSender
@@ -111,6 +111,9 @@ class SlackNotes:
             channel, thread_ts = await self.sender.resolve_channel(payload["channel"]), None
         elif parent is not None:
             channel, thread_ts = parent.channel_id, parent.ts
+        elif await storms.member_of(self.ctx, incident.id) is not None:
+            await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
+            return  # folded into a storm: the timeline has it, the channel gets no post
         else:
             channel, thread_ts = await self.sender.resolve_channel(incident.channel), None
         ts = intent.maybe_sent and await self._find(channel, thread_ts, intent.id)

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.delivery.outcome import Undelivered
 from bot.delivery.worker import DeliveryPolicy
 from bot.metrics import Metrics
-from bot.services import lookups, outbox
+from bot.services import lookups, outbox, storms
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
 from bot.slack.incident.messages import incident_message
@@ -37,9 +37,11 @@ class SlackSender:
         """Post the incident's message the first time, update it in place afterwards."""
         incident, view, posted = await lookups.view_and_message(self.ctx, intent.incident_id,
                                                                 ALERT_MESSAGE)
-        text, blocks = incident_message(view)
         if posted is None and intent.maybe_sent:
             posted = await self._find_earlier_post(incident.channel, incident.id, intent)
+        if posted is None and await storms.fold_if_flooded(self.ctx, intent):
+            return  # the channel is in a storm: its summary names the incident
+        text, blocks = incident_message(view)
         if posted is not None:
             await self.call("chat.update", channel=posted.channel_id, ts=posted.ts, text=text,
                             blocks=blocks)
@@ -118,6 +120,7 @@ class SlackSender:
             if outcome.label == "ratelimited":
                 until = self.ctx.clock.now() + timedelta(seconds=outcome.delay or 1.0)
                 self._cooldowns[scope] = until
+                self.limiter.slow_down(scope)
             self.metrics.slack_calls.labels(method, outcome.label).inc()
             raise Undelivered(outcome) from exc
         self.metrics.slack_calls.labels(method, "ok").inc()
@@ -135,7 +138,8 @@ class SlackSender:
 
     def _bucket(self, method: str, channel: str) -> tuple[str, float, int]:
         if method == "chat.postMessage":
-            return f"post:{channel}", 1.0 / self.policy.post_interval_per_channel, self.policy.burst
+            return (f"post:{channel}", 1.0 / self.policy.post_interval_per_channel,
+                    self.policy.post_burst)
         if method == "chat.update":
             return "update", self.policy.updates_per_minute / 60.0, self.policy.burst
         return method, 1.0, self.policy.burst

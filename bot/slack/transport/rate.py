@@ -15,15 +15,32 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Paces calls to stay under Slack's limits rather than earn a 429 (waits are short)."""
+    """Paces calls to stay under Slack's limits rather than earn a 429 (waits are short).
+
+    After a 429 in a scope (`slow_down`), that scope's burst drops to one call and its rate
+    to `SLOWER` of what we thought, for the life of the process: Slack does not publish its
+    burst sizes, so what it refused once we do not try again.
+    """
+
+    SLOWER = 0.9
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._slowed: set[str] = set()
+
+    def slow_down(self, key: str) -> None:
+        """Slack said 429 in this scope: no bursts from now on, and a little slower."""
+        self._slowed.add(key)
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens, bucket.updated = 0.0, self.clock()
 
     def delay(self, key: str, rate: float, burst: int) -> float:
         """Seconds until a call in `key` may go; takes the token when it may go now."""
+        if key in self._slowed:
+            rate, burst = rate * self.SLOWER, 1
         now = self.clock()
         bucket = self._buckets.setdefault(key, _Bucket(tokens=burst, updated=now))
         bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated) * rate)
