@@ -11,8 +11,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config_confidence import ConfidenceConfig
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
+from bot.domain.confidence import ConfidenceSpec
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
@@ -43,6 +45,8 @@ class Team(Strict):
         "label and annotation names never shown in Slack, pages or webhooks for this team"))
     private: bool = Field(False, description=(
         "its incidents, timelines and postmortems are shown to its responders only"))
+    confidence: ConfidenceSpec | None = Field(None, description=(
+        "thresholds for routes of this team that set none"))
 
     @field_validator("time_zone")
     @classmethod
@@ -131,6 +135,7 @@ class OncallConfig(Strict):
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
     redact: RedactConfig = Field(default_factory=RedactConfig)
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")

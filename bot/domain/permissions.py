@@ -39,6 +39,8 @@ class Action(StrEnum):
     RUNBOOK = "runbook"  # start, answer a step, go back, restart; confirmed remediation hooks
     POSTMORTEM = "postmortem"
     ADD_ACTION_ITEM = "action_item"
+    TRIAGE = "triage"  # Confirm (page) or Dismiss (noise) a triaged incident
+    CANCEL_AUTO = "cancel_auto"  # stop a high-confidence automatic runbook in its window
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -66,6 +68,7 @@ RULES: dict[Action, Scope] = {
     Action.NOTE: Scope.INCIDENT, Action.ROUTE_TO_HUMANS: Scope.INCIDENT,
     Action.RESTORE_AI: Scope.INCIDENT, Action.RUNBOOK: Scope.INCIDENT,
     Action.POSTMORTEM: Scope.INCIDENT, Action.ADD_ACTION_ITEM: Scope.INCIDENT,
+    Action.TRIAGE: Scope.INCIDENT, Action.CANCEL_AUTO: Scope.INCIDENT,
     Action.SILENCE: Scope.TEAM, Action.UNSILENCE: Scope.TEAM, Action.MAINTENANCE: Scope.TEAM,
     Action.END_MAINTENANCE: Scope.TEAM, Action.OVERRIDE: Scope.TEAM,
     Action.TEST_PAGE: Scope.TEAM, Action.POST_DIGEST: Scope.TEAM,
@@ -85,6 +88,7 @@ VERBS: dict[Action, str] = {
     Action.NOTE: "add a note to", Action.ROUTE_TO_HUMANS: "route to humans",
     Action.RESTORE_AI: "restore the AI on", Action.RUNBOOK: "walk a runbook on",
     Action.POSTMORTEM: "draft a postmortem for", Action.ADD_ACTION_ITEM: "add an action item to",
+    Action.TRIAGE: "confirm or dismiss", Action.CANCEL_AUTO: "cancel the automatic runbook of",
     Action.SILENCE: "silence alerts of", Action.UNSILENCE: "end a silence of",
     Action.MAINTENANCE: "put into maintenance", Action.END_MAINTENANCE: "end maintenance of",
     Action.OVERRIDE: "override who is on call for", Action.TEST_PAGE: "test-page a member of",
