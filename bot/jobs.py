@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery.worker import DeliveryWorker
-from bot.services import audit, digests, heartbeat, paging, rotation
+from bot.services import audit, auto_runbook, digests, heartbeat, paging, rotation, triage
 from bot.services.context import ServiceContext
 from bot.services.ingest import release_silences
 
@@ -26,6 +26,10 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       name="outbox delivery")
     scheduler.add_job(_logged(paging.tick, ctx), IntervalTrigger(seconds=5), id="escalation",
                       name="escalation and page timers")
+    scheduler.add_job(_logged(triage.tick, ctx), IntervalTrigger(seconds=5), id="triage",
+                      name="triage timeouts")
+    scheduler.add_job(_logged(auto_runbook.tick, ctx), IntervalTrigger(seconds=5),
+                      id="auto-runbook", name="high-confidence runbook cancel windows")
     scheduler.add_job(_logged(release_silences, ctx), IntervalTrigger(seconds=15),
                       id="silences", name="expired silences and maintenance")
     scheduler.add_job(_logged(rotation.announce_handoffs, ctx), IntervalTrigger(seconds=60),

@@ -24,9 +24,12 @@ from bot.domain.confidence import (
     read_score,
     reliability,
 )
+from bot.domain.errors import IncidentNotFound
 from bot.domain.feedback import Verdict
+from bot.domain.privacy import visible_reasons
 from bot.domain.routing import RouteDecision
 from bot.services.context import ServiceContext
+from bot.store import repo
 from bot.store.models import FeedbackRow
 
 
@@ -111,3 +114,31 @@ async def learned_reliability(ctx: ServiceContext, s: AsyncSession, rule: str) -
         FeedbackRow.rule == rule).order_by(col(FeedbackRow.at).desc()).limit(500))).all()
     verdicts = [Verdict(v).real if v in Verdict._value2member_map_ else None for v in rows]
     return reliability(verdicts, ctx.config.confidence.learned_min_verdicts)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What the Why? modal shows: the incident, its why-parts, `route test`'s full answer."""
+
+    title: str
+    why: list[str]
+    report: str
+
+
+async def explain_incident(ctx: ServiceContext, incident_id: int) -> Explanation:
+    """The full decision for the incident's first alert, as `oncall-bot route test` prints it
+    (every matcher, default and rule), labels the team hides left out."""
+    from bot.routing_report import describe, render_text  # services layer, heavy: on demand
+
+    async with ctx.db.reader() as s:
+        incident = await repo.incident(s, incident_id)
+        if incident is None:
+            raise IncidentNotFound(incident_id)
+        alerts = await repo.alerts_of_incident(s, incident_id)
+    hidden = ctx.config.hidden_labels(incident.team)
+    labels = {k: v for k, v in (alerts[0].labels if alerts else {}).items() if k not in hidden}
+    report = render_text(describe(ctx.config, labels, at=ctx.clock.now(),
+                                  runbooks=ctx.runbooks))
+    why = visible_reasons(list(incident.rationale.get("why", [])), hidden)
+    return Explanation(incident.title, why, "\n".join(visible_reasons(report.splitlines(),
+                                                                      hidden)))
