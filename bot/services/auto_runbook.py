@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from bot.domain.alerts import IncidentStatus
 from bot.domain.errors import DomainError, NothingToDo
 from bot.domain.permissions import Action as Do
-from bot.domain.runbooks import ActionNode, may_run_automatically
+from bot.domain.runbooks import ActionNode, Remediate, may_run_automatically
 from bot.services import audit, runbook_effects, runbooks
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
@@ -115,7 +115,8 @@ async def _walk_auto_steps(ctx: ServiceContext, incident_id: int, run_id: int) -
 
 async def _waits(ctx: ServiceContext, incident_id: int, node_id: str, node) -> None:
     if isinstance(node, ActionNode):
-        why = "never runs automatically" if not node.auto else "waits for a person"
+        never = isinstance(node.do, Remediate) and node.do.remediate.never_auto
+        why = "never runs automatically" if never else "is not marked auto: it waits"
         await _note(ctx, incident_id, f"runbook step {node_id} {why}: a responder must "
                                       "confirm it in the thread")
 
