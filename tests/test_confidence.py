@@ -142,3 +142,23 @@ def test_route_test_gains_the_confidence_decision_only_when_labels_carry_a_score
                 '0.62 < page_at 0.8 (route team="ai-eng")']}
     text = render_text(scored)
     assert "   confidence -> triage\n   - confidence 0.62" in text
+
+
+def test_pager_payloads_carry_the_why_line_and_are_unchanged_without_one():
+    from bot.domain.pagers import PageIncident, page_details, webhook_page
+
+    plain = PageIncident(id=7, title="t", team="platform", started_at=AT)
+    why = plain.model_copy(update={"why": "confidence 0.97 (confidence label) · page: 0.97 ≥ "
+                                          "page_at 0.8 (route root)"})
+    assert "why" not in webhook_page("trigger", plain, None)["incident"]
+    assert "why" not in page_details(plain, None)
+    assert webhook_page("trigger", why, None)["incident"]["why"] == why.why
+    assert page_details(why, None)["why"] == why.why
+
+
+def test_the_postmortem_draft_carries_the_why_line():
+    from bot.domain.postmortem import PostmortemFacts, postmortem_markdown
+
+    facts = PostmortemFacts(id=3, title="t", team="platform", status="resolved", opened_at=AT,
+                            reasons=["matched x"], why=["confidence 0.62 (prior)", "triage"])
+    assert "matched x\n\nPath: confidence 0.62 (prior) · triage" in postmortem_markdown(facts)

@@ -41,6 +41,7 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
         impact_end=max(ends) if ends and len(ends) == len(alerts) else incident.resolved_at,
         reasons=incident.rationale.get("reasons", []),
         route_path=incident.rationale.get("route_path", []),
+        why=incident.rationale.get("why", []),
         # A Markdown file, not Slack mrkdwn: the text as typed, the bot's mentions as written.
         timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, data=e.data,
                                 text=unescape_mrkdwn(e.text) if e.mrkdwn else e.text)
