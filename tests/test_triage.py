@@ -370,3 +370,21 @@ async def test_the_why_button_opens_the_full_decision(bot):
     assert "team platform  channel #platform-oncall  action page" in text
     assert 'matched alert_type=\\\\"quality\\\\"' in text or "matched alert_type=" in text
     assert "confidence -&gt; triage" in text and "policy standard" in text
+
+
+async def test_the_learned_reliability_of_the_rule_is_shown_beside_the_prior(bot):
+    first = await open_one(bot, alert(score="0.62"))
+    async with bot.parts.db.transaction() as s:
+        for n, verdict in enumerate(["real", "real", "noise", "real", "noise"]):
+            s.add(FeedbackRow(incident_id=first, user_id=f"U0VOTER{n:03d}", verdict=verdict,
+                              rule="AnswerQualityDrop", at=bot.clock.now()))
+
+    again = alert("evals", "AnswerQualityDrop", detector="evals")
+    again["alerts"][0]["fingerprint"] = "0123456789abcdef"
+    await bot.post_alerts(again)
+    await bot.drain()
+
+    second = (await bot.incidents())[-1]
+    assert second.id != first
+    assert second.rationale["why"][0].startswith(
+        "confidence 0.7 (detector=evals, prior 0.7, learned 0.6 of 5) · triage")

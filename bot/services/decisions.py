@@ -83,7 +83,9 @@ async def decide_path(ctx: ServiceContext, s: AsyncSession, alert: Alert,
                       route_decision: RouteDecision, now: datetime) -> AlertPath:
     """The path of one routed alert: page, triage, notify or digest, and why."""
     spec, set_by = thresholds_for(ctx, route_decision)
-    learned = await learned_reliability(ctx, s, alert.labels.get("alertname", ""))
+    weighed = spec is not None and route_decision.action is Action.PAGE
+    learned = (await learned_reliability(ctx, s, alert.labels.get("alertname", ""))
+               if weighed else None)  # one query only where a score can change the path
     config = ctx.config.confidence
     reading = read_score(alert.labels, alert.annotations, config.key_for(alert.source),
                          config.sources, source=alert.source, generator_url=alert.generator_url,

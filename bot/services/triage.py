@@ -212,6 +212,8 @@ async def after_page(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow
     open the cancel window of the route's runbook when `auto_runbook` is on."""
     if path is None or not path.high or path.spec is None or path.spec.high is None:
         return
+    if incident.next_step_kind == paging.PAGE:
+        return  # the page itself is held (page_after, maintenance): nobody is paged yet
     high = path.spec.high
     on_call = await paging.on_call_now(ctx, s, incident.team, now)
     wanted = [getattr(on_call, role) for role in high.notify] if on_call else []

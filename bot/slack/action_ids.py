@@ -20,13 +20,13 @@ class ActionId(StrEnum):
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
     INCIDENT_RESTORE_AI = "incident.restore_ai"
+    DIGEST_OPEN_INCIDENT = "digest.open_incident"
+    SILENCE_END = "silence.end"
+    MAINTENANCE_END = "maintenance.end"
     TRIAGE_CONFIRM = "triage.confirm"
     TRIAGE_DISMISS = "triage.dismiss"
     INCIDENT_WHY = "incident.why"
     AUTO_RUNBOOK_CANCEL = "auto_runbook.cancel"
-    DIGEST_OPEN_INCIDENT = "digest.open_incident"
-    SILENCE_END = "silence.end"
-    MAINTENANCE_END = "maintenance.end"
 
 
 #: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages
