@@ -77,6 +77,18 @@ nodes:
 
 @pytest.fixture(params=["sqlite"])
 async def bot(request, tmp_path, monkeypatch) -> BotUnderTest:
+    async for running in _bot(request, tmp_path, monkeypatch):
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def racing(request, tmp_path, monkeypatch) -> BotUnderTest:
+    """The races run on PostgreSQL too, where two transactions really do overlap."""
+    async for running in _bot(request, tmp_path, monkeypatch):
+        yield running
+
+
+async def _bot(request, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_HOOK_SECRET", "hook-secret")
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "auto-restart.yaml").write_text(RUNBOOK)
@@ -243,10 +255,12 @@ async def test_a_stranger_may_not_decide_and_is_told_so(bot):
     assert await rows(bot, FeedbackRow) == []
 
 
-async def test_a_second_click_has_no_second_outcome(bot):
+async def test_a_second_click_has_no_second_outcome(racing):
+    bot = racing
     incident_id = await open_one(bot, alert(score="0.62"))
 
-    await bot.click("triage.confirm", incident_id, user=RESPONDER)
+    await asyncio.gather(bot.click("triage.confirm", incident_id, user=RESPONDER),
+                         bot.click("triage.confirm", incident_id, user=CAROL))
     await bot.click("triage.dismiss", incident_id, user=CAROL)
     await bot.drain()
 
@@ -287,7 +301,8 @@ async def test_the_timeout_may_leave_it_for_the_digest_instead(bot):
     assert dms_to(bot, CAROL) == []
 
 
-async def test_a_click_racing_the_timeout_gives_one_outcome(bot):
+async def test_a_click_racing_the_timeout_gives_one_outcome(racing):
+    bot = racing
     incident_id = await open_one(bot, alert(score="0.62"))
     bot.clock.advance(minutes=15)
 
