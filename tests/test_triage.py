@@ -352,6 +352,11 @@ async def test_the_automatic_runbook_runs_auto_steps_after_the_window_and_never_
     assert any("rollback never runs automatically" in t for t in thread_texts(bot))
     audit = [(a.actor, a.action, a.detail) for a in await rows(bot, AuditRow)]
     assert ("system", "runbook", "started") in audit
+    steps = [r for r in await rows(bot, AuditRow) if r.actor == "system" and r.action == "runbook"
+             and r.before == {"node": "tell"}]
+    assert len(steps) == 1 and steps[0].after == {"node": "rollback"}  # the auto step, audited
+    events = [e for e in await rows(bot, TimelineEvent) if e.kind == "runbook_step"]
+    assert [(e.actor, e.data["node"]) for e in events] == [("system", "tell")]
     assert "auto_runbook.cancel" not in buttons(bot)
 
 
