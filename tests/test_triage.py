@@ -408,3 +408,18 @@ async def test_the_learned_reliability_of_the_rule_is_shown_beside_the_prior(bot
     assert second.id != first
     assert second.rationale["why"][0].startswith(
         "confidence 0.7 (detector=evals, prior 0.7, learned 0.6 of 5) · triage")
+
+
+async def test_why_of_a_private_team_s_incident_is_refused_to_an_outsider(bot):
+    incident_id = await open_one(bot, alert(score="0.62"))
+    bot.parts.services.config.teams["platform"].private = True
+    opened = len(bot.slack.calls_to("views.open"))
+
+    assert await bot.click("incident.why", incident_id, user=STRANGER) == 200
+    await bot.drain()
+
+    assert len(bot.slack.calls_to("views.open")) == opened
+    refusals = [a for a in await rows(bot, AuditRow) if a.outcome == "refused"]
+    assert [(a.actor, a.action) for a in refusals] == [(STRANGER, "route_test")]
+    view = await bot.open_modal("incident.why", incident_id, user=RESPONDER)
+    assert "triage: 0.5 ≤ 0.62" in str(view["blocks"]).replace("&lt;", "<")

@@ -26,8 +26,11 @@ from bot.domain.confidence import (
 )
 from bot.domain.errors import IncidentNotFound
 from bot.domain.feedback import Verdict
+from bot.domain.permissions import Action as Do
 from bot.domain.privacy import visible_reasons
 from bot.domain.routing import RouteDecision
+from bot.services import privacy
+from bot.services.actors import Actor
 from bot.services.context import ServiceContext
 from bot.store import repo
 from bot.store.models import FeedbackRow
@@ -127,9 +130,11 @@ class Explanation:
     report: str
 
 
-async def explain_incident(ctx: ServiceContext, incident_id: int) -> Explanation:
+async def explain_incident(ctx: ServiceContext, incident_id: int,
+                           actor: Actor) -> Explanation:
     """The full decision for the incident's first alert, as `oncall-bot route test` prints it
-    (every matcher, default and rule), labels the team hides left out."""
+    (every matcher, default and rule), labels the team hides left out; a private team's
+    incident is refused (and recorded) to an outsider."""
     from bot.routing_report import describe, render_text  # services layer, heavy: on demand
 
     async with ctx.db.reader() as s:
@@ -137,6 +142,7 @@ async def explain_incident(ctx: ServiceContext, incident_id: int) -> Explanation
         if incident is None:
             raise IncidentNotFound(incident_id)
         alerts = await repo.alerts_of_incident(s, incident_id)
+    await privacy.ensure_visible(ctx, incident, actor, Do.ROUTE_TEST)
     hidden = ctx.config.hidden_labels(incident.team)
     labels = {k: v for k, v in (alerts[0].labels if alerts else {}).items() if k not in hidden}
     report = render_text(describe(ctx.config, labels, at=ctx.clock.now(),

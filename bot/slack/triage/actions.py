@@ -9,8 +9,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.domain.permissions import Action as Do
-from bot.services import auto_runbook, decisions, incidents, triage
+from bot.services import auto_runbook, decisions, triage
 from bot.slack.action_ids import ActionId, IncidentRef
 from bot.slack.transport.answers import answered
 from bot.slack.triage.blocks import why_modal
@@ -50,8 +49,6 @@ async def handle_why(ack: AsyncAck, action: dict, body: dict, context: dict,
     await ack()
     ref = IncidentRef.decode(action.get("value", ""))
     actor = await context["actor_for"](body["user"]["id"])
-    ctx = context["services"]
-    await incidents.describe(ctx, ref.incident_id, actor=actor, action=Do.ROUTE_TEST)
-    found = await decisions.explain_incident(ctx, ref.incident_id)
+    found = await decisions.explain_incident(context["services"], ref.incident_id, actor)
     await client.views_open(trigger_id=body["trigger_id"],
                             view=why_modal(ref.incident_id, found.title, found.why, found.report))
