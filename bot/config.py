@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.config_confidence import ConfidenceConfig
+from bot.config_confidence import ConfidenceConfig, Priors
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
 from bot.domain.confidence import ConfidenceSpec
@@ -136,6 +136,8 @@ class OncallConfig(Strict):
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    sources: Priors = Field(default_factory=dict, description=(
+        "typical reliability per source, first match wins: LABEL=VALUE, host:HOST, source:NAME"))
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")

@@ -1,4 +1,5 @@
-"""The `confidence:` section of oncall.yaml: which label carries a score, and source priors.
+"""The `confidence:` and `sources:` sections of oncall.yaml: which label carries a score, and
+each source's typical reliability (the prior when an alert carries none).
 
 Thresholds live on route nodes and teams (bot.domain.confidence.ConfidenceSpec); this section
 says how to read a score and what to assume without one.
@@ -13,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from bot.domain.confidence import DEFAULT_KEY, DEFAULT_MIN_VERDICTS, check_prior_key
 
 PriorKey = Annotated[str, AfterValidator(check_prior_key)]
+#: The top-level `sources:` map: a source's typical reliability, the prior without a score.
+Priors = dict[PriorKey, Annotated[float, Field(ge=0.0, le=1.0)]]
 
 
 class ConfidenceConfig(BaseModel):
@@ -24,9 +27,6 @@ class ConfidenceConfig(BaseModel):
                      description="the label (or annotation) that carries the score")
     source_keys: dict[str, str] = Field(default_factory=dict, description=(
         "per webhook source, a different key (e.g. generic: score)"))
-    sources: dict[PriorKey, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
-        default_factory=dict, description=(
-            "priors, first match wins: LABEL=VALUE, host:HOST (generatorURL), source:NAME"))
     learned_min_verdicts: int = Field(DEFAULT_MIN_VERDICTS, ge=1, description=(
         "feedback verdicts an alert rule needs before its learned reliability is shown"))
 

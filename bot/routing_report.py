@@ -107,7 +107,7 @@ class RouteReporter:
         team_spec = self.config.teams[team].confidence if team in self.config.teams else None
         if spec is None and team_spec is not None:
             spec, set_by = team_spec, f"team {team}"
-        reading = read_score(labels, {}, config.key, config.sources)
+        reading = read_score(labels, {}, config.key, self.config.sources)
         decision = decide(action, reading.score, spec.thresholds(set_by) if spec else None)
         why = ([str(reading.problem)] if reading.problem else []) + list(decision.why)
         if spec is None:

@@ -70,8 +70,8 @@ CONFIG = textwrap.dedent("""\
         channel: "#ai-eng-oncall"
         confidence: {page_at: 0.9, triage_at: 0.6}
       platform: {channel: "#platform-oncall"}
-    confidence:
-      sources: {"detector=evals": 0.7}
+    sources: {"detector=evals": 0.7}
+    confidence: {key: confidence}
     route:
       receiver: platform
       routes:
@@ -125,7 +125,7 @@ def test_a_team_default_and_a_bad_source_key_are_checked_too():
         parse_config(text, "oncall.yaml")
     keys = {(p.key.split("[")[0], p.line) for p in raised.value.problems}
     assert ("teams.ai-eng.confidence", 4) in keys
-    assert any(k.startswith("confidence.sources") and line == 7 for k, line in keys)
+    assert any(k.startswith("sources") and line == 6 for k, line in keys)
 
 
 AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

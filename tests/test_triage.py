@@ -23,8 +23,7 @@ CONFIG = """
 teams:
   platform: {{channel: "#platform-oncall", responders: [U0PLATFORM1], schedule: platform,
               escalation_policy: standard}}
-confidence:
-  sources: {{"detector=evals": 0.7}}
+sources: {{"detector=evals": 0.7}}
 runbooks_dir: "{runbooks}"
 hooks:
   rollback: {{url: "http://127.0.0.1:9/rollback", secret_env: TEST_HOOK_SECRET}}

@@ -91,7 +91,7 @@ async def decide_path(ctx: ServiceContext, s: AsyncSession, alert: Alert,
                if weighed else None)  # one query only where a score can change the path
     config = ctx.config.confidence
     reading = read_score(alert.labels, alert.annotations, config.key_for(alert.source),
-                         config.sources, source=alert.source, generator_url=alert.generator_url,
+                         ctx.config.sources, source=alert.source, generator_url=alert.generator_url,
                          learned=learned)
     thresholds = spec.thresholds(set_by) if spec else None
     decision = decide(route_decision.action, reading.score, thresholds, adjustments=())
