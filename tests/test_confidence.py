@@ -162,3 +162,14 @@ def test_the_postmortem_draft_carries_the_why_line():
     facts = PostmortemFacts(id=3, title="t", team="platform", status="resolved", opened_at=AT,
                             reasons=["matched x"], why=["confidence 0.62 (prior)", "triage"])
     assert "matched x\n\nPath: confidence 0.62 (prior) · triage" in postmortem_markdown(facts)
+
+
+def test_the_score_key_is_configurable_per_webhook_source():
+    config = parse_config(CONFIG.replace("confidence: {key: confidence}",
+                                         "confidence: {key: conf, source_keys: {generic: score}}"))
+    assert config.confidence.key_for("alertmanager") == "conf"
+    assert config.confidence.key_for("generic") == "score"
+    reading = read_score({"score": "91%"}, {}, config.confidence.key_for("generic"),
+                         config.sources)
+    assert reading.score.value == pytest.approx(0.91)
+    assert reading.score.source == "score label"
