@@ -199,6 +199,8 @@ def _prior_text(matched: tuple[str, float] | None, learned: Learned | None) -> s
 
 
 def _host(url: str) -> str:
+    if not url:
+        return ""
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:
