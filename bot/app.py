@@ -47,6 +47,7 @@ from bot.slack.transport.directory import ChannelDirectory
 from bot.slack.transport.door import SlackDoor
 from bot.slack.transport.errors import OUTAGE_LABELS
 from bot.slack.transport.usergroups import UsergroupDirectory, UsergroupPager
+from bot.slack.triage import actions as triage_actions
 from bot.store.db import Database
 from commands import slack as slash
 
@@ -96,6 +97,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     runbook_actions.register(bolt)
     quiet_actions.register(bolt)
     storm_slack.register(bolt)
+    triage_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 

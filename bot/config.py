@@ -11,9 +11,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.config_confidence import ConfidenceConfig, Priors
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
 from bot.config_storm import StormConfig
+from bot.domain.confidence import ConfidenceSpec
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
@@ -44,6 +46,8 @@ class Team(Strict):
         "label and annotation names never shown in Slack, pages or webhooks for this team"))
     private: bool = Field(False, description=(
         "its incidents, timelines and postmortems are shown to its responders only"))
+    confidence: ConfidenceSpec | None = Field(None, description=(
+        "thresholds for routes of this team that set none"))
 
     @field_validator("time_zone")
     @classmethod
@@ -133,6 +137,9 @@ class OncallConfig(Strict):
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
     storm: StormConfig = Field(default_factory=StormConfig)
     redact: RedactConfig = Field(default_factory=RedactConfig)
+    confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
+    sources: Priors = Field(default_factory=dict, description=(
+        "typical reliability per source, first match wins: LABEL=VALUE, host:HOST, source:NAME"))
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")

@@ -13,7 +13,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery.worker import DeliveryWorker
-from bot.services import audit, digests, heartbeat, paging, rotation, storm_actions
+from bot.services import (
+    audit,
+    auto_runbook,
+    digests,
+    heartbeat,
+    paging,
+    rotation,
+    storm_actions,
+    triage,
+)
 from bot.services.context import ServiceContext
 from bot.services.ingest import release_silences
 
@@ -28,6 +37,10 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       name="escalation and page timers")
     scheduler.add_job(_logged(storm_actions.tick, ctx), IntervalTrigger(seconds=15),
                       id="storms", name="storms that drained")
+    scheduler.add_job(_logged(triage.tick, ctx), IntervalTrigger(seconds=5), id="triage",
+                      name="triage timeouts")
+    scheduler.add_job(_logged(auto_runbook.tick, ctx), IntervalTrigger(seconds=5),
+                      id="auto-runbook", name="high-confidence runbook cancel windows")
     scheduler.add_job(_logged(release_silences, ctx), IntervalTrigger(seconds=15),
                       id="silences", name="expired silences and maintenance")
     scheduler.add_job(_logged(rotation.announce_handoffs, ctx), IntervalTrigger(seconds=60),

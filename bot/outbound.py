@@ -201,7 +201,7 @@ class OutboundSender:
         return PageIncident(id=incident.id, title=view.title, severity=incident.severity,
                             team=incident.team, status=incident.status,
                             started_at=incident.started_at or incident.opened_at,
-                            summary=view.summary, links=view.links,
+                            summary=view.summary, links=view.links, why=" · ".join(view.why),
                             url=await self.lookup.permalink(incident.id))
 
 

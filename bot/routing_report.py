@@ -19,6 +19,9 @@ from json.encoder import encode_basestring_ascii as _encode_str  # what json.dum
 from typing import TYPE_CHECKING, Any
 
 from bot.config import OncallConfig
+from bot.domain.alert_path import decide
+from bot.domain.alerts import Action
+from bot.domain.confidence import read_score
 from bot.domain.durations import format_duration
 from bot.domain.escalation import Level, policy_for, resolve_targets
 from bot.domain.routing import CompiledRoute, compile_route, explain
@@ -133,7 +136,7 @@ class RouteReporter:
         team, action, reasons = explain(node, labels, self.config.tool_owners)
         settings = node.settings
         runbook = runbook_for(self.runbooks, labels, settings.runbook) if self.runbooks else None
-        return {
+        own = {
             "team": team, "channel": self.config.channel_of(team),
             "action": action.value, "route_path": list(node.path), "reasons": reasons,
             "page_after": _duration(settings.page_after),
@@ -141,6 +144,28 @@ class RouteReporter:
             "runbook": runbook.id if runbook else settings.runbook,
             "holds": self._holds(team, labels),
         }
+        confidence = self._confidence(node, team, action, labels)
+        return {**own, "confidence": confidence} if confidence else own
+
+    def _confidence(self, node: CompiledRoute, team: str, action: Action,
+                    labels: dict[str, str]) -> dict[str, Any] | None:
+        """The confidence step, only when the labels carry a score (otherwise the answer stays
+        what it was before scores existed)."""
+        config = self.config.confidence
+        if config.key not in labels:
+            return None
+        spec, set_by = node.settings.confidence, node.settings.confidence_origin
+        team_spec = self.config.teams[team].confidence if team in self.config.teams else None
+        if spec is None and team_spec is not None:
+            spec, set_by = team_spec, f"team {team}"
+        reading = read_score(labels, {}, config.key, self.config.sources)
+        decision = decide(action, reading.score, spec.thresholds(set_by) if spec else None)
+        why = ([str(reading.problem)] if reading.problem else []) + list(decision.why)
+        if spec is None:
+            why.append(f"no confidence thresholds on this route or team {team}: "
+                       f"action {action.value} stands")
+        return {"score": reading.score.value if reading.score else None,
+                "action": decision.action.value, "why": why}
 
     def _paging_json(self, team: str, severity: str) -> str:
         key = (team, severity)
@@ -247,6 +272,9 @@ def render_text(report: dict[str, Any]) -> str:
                      f"action {match['action']}")
         lines.append(f"   route: {' > '.join(match['route_path'])}")
         lines.extend(f"   - {reason}" for reason in match["reasons"])
+        if match.get("confidence"):
+            lines.append(f"   confidence -> {match['confidence']['action']}")
+            lines.extend(f"   - {part}" for part in match["confidence"]["why"])
         lines.extend(f"   {line}" for line in who_wakes_up(match))
     return "\n".join(lines)
 

@@ -514,6 +514,10 @@ def test_action_ids_and_metadata_type() -> None:
         "digest.open_incident",
         "silence.end",
         "maintenance.end",
+        "triage.confirm",
+        "triage.dismiss",
+        "incident.why",
+        "auto_runbook.cancel",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 

@@ -22,6 +22,7 @@ _LAYERS = (
     ("bot.domain", "domain"),
     ("bot.config", "config"), ("bot.config_digests", "config"),
     ("bot.route_yaml", "config"),  # the YAML loader of the config
+    ("bot.config_confidence", "config"),  # score keys and source priors
     ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
     ("bot.config_storm", "config"),
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds

@@ -141,6 +141,10 @@ class IncidentView(BaseModel):
     handoff_configured: bool = False
     auto_resolved_in_hold: bool = False
     delivery_failures: list[FailureLine] = Field(default_factory=list)
+    why: list[str] = Field(default_factory=list, description="the path decision, in parts")
+    triage_pending: bool = False  # Confirm (page) / Dismiss (noise) are shown
+    triage_due_at: datetime | None = None
+    auto_runbook_at: datetime | None = None  # a high-confidence runbook's cancel window ends
 
     @property
     def escalation_level(self) -> int:

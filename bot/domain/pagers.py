@@ -279,6 +279,7 @@ class PageIncident(BaseModel):
     url: str = Field("", description="the incident's Slack message permalink")
     summary: str = ""
     links: list[Link] = Field(default_factory=list)
+    why: str = Field("", description="the path decision's why-line, as on the Slack message")
 
 
 _VERBS = {"trigger": "Page", "acknowledge": "Acknowledged", "resolve": "Resolved", "test": "Test"}
@@ -321,7 +322,7 @@ def webhook_page(
         "person": person.model_dump() if person else None,
         "people": [p.model_dump() for p in people],
         "level": level,
-        "incident": incident.model_dump(mode="json"),
+        "incident": incident.model_dump(mode="json", exclude=set() if incident.why else {"why"}),
     }
 
 
@@ -347,6 +348,7 @@ def page_details(
         "severity": incident.severity,
         "summary": incident.summary or incident.title,
         "slack_url": incident.url,
+        **({"why": incident.why} if incident.why else {}),
     }
 
 

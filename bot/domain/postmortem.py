@@ -40,6 +40,7 @@ class PostmortemFacts(BaseModel):
     impact_end: datetime | None = None
     reasons: list[str] = Field(default_factory=list)
     route_path: list[str] = Field(default_factory=list)
+    why: list[str] = Field(default_factory=list)  # the path decision (confidence, context)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     actions: list[ActionItemLine] = Field(default_factory=list)
 
@@ -93,7 +94,8 @@ def _handoffs(f: PostmortemFacts) -> str:
 def _routing(f: PostmortemFacts) -> str:
     path = " > ".join(f.route_path) or "-"
     reasons = "\n".join(f"- {r}" for r in f.reasons) or "- (none recorded)"
-    return f"## Why it was routed here\n\nRoute: {path}\n\n{reasons}"
+    why = f"\n\nPath: {' · '.join(f.why)}" if f.why else ""
+    return f"## Why it was routed here\n\nRoute: {path}\n\n{reasons}{why}"
 
 
 def _actions(f: PostmortemFacts) -> str:

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from bot.domain.alerts import Action
+from bot.domain.confidence import ConfidenceSpec
 from bot.domain.durations import Duration
 from bot.domain.matchers import (
     Matcher,
@@ -109,6 +110,7 @@ class RouteNode(BaseModel):
     runbook: str | None = None
     digest: Literal["hourly"] | None = None
     page_if_ratio_at_least: float | None = Field(None, gt=0)
+    confidence: ConfidenceSpec | None = None
 
     # (id of the tree it was built for, compiled tree): model_copy copies private attributes.
     _compiled: tuple[int, CompiledRoute] | None = PrivateAttr(default=None)
@@ -167,6 +169,8 @@ class RouteDecision(BaseModel):
     digest: Literal["hourly"] | None = None
     page_if_ratio_at_least: float | None = None
     reasons: list[str]
+    confidence: ConfidenceSpec | None = None
+    confidence_set_by: str = ""
 
 
 # -- compiling -------------------------------------------------------------------------
@@ -189,6 +193,8 @@ class RouteSettings:
     runbook: str | None = None
     digest: Literal["hourly"] | None = None
     page_if_ratio_at_least: float | None = None
+    confidence: ConfidenceSpec | None = None
+    confidence_origin: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +263,7 @@ def _compile_node(
         path_matchers=(parent.path_matchers if parent else ()) + own,
         matchers=own,
         continue_=node.continue_,
-        settings=_inherit(inherited, node, key),
+        settings=_inherit(inherited, node, key, _named(parent, label)),
         children=(),
         tests=tuple(matcher.predicate() for matcher in own),
         reason_memos=(parent.reason_memos if parent else ()) + tuple({} for _ in own),
@@ -283,7 +289,12 @@ def _own_matchers(node: RouteNode) -> tuple[Matcher, ...]:
     return tuple(matchers_from_route(node.matchers, node.match, node.match_re))
 
 
-def _inherit(parent: RouteSettings, node: RouteNode, key: str) -> RouteSettings:
+def _named(parent: CompiledRoute | None, label: str) -> str:
+    """A node as the why-line names it: `route team="ai-eng" › alert_type="quality"`."""
+    return "route " + " › ".join(((parent.path[1:] if parent else ()) + (label,))[-3:])
+
+
+def _inherit(parent: RouteSettings, node: RouteNode, key: str, name: str = "") -> RouteSettings:
     """Apply one node over its parent's settings, the way NewRoute builds RouteOpts."""
     where = "root" if key == "root" else f"route {key}"
     receiver_set = bool(node.receiver)
@@ -302,6 +313,8 @@ def _inherit(parent: RouteSettings, node: RouteNode, key: str) -> RouteSettings:
         runbook=_pick(node.runbook, parent.runbook),
         digest=_pick(node.digest, parent.digest),
         page_if_ratio_at_least=_pick(node.page_if_ratio_at_least, parent.page_if_ratio_at_least),
+        confidence=_pick(node.confidence, parent.confidence),
+        confidence_origin=parent.confidence_origin if node.confidence is None else name,
     )
 
 
@@ -378,6 +391,8 @@ def _decide(
         digest=settings.digest,
         page_if_ratio_at_least=ratio,
         reasons=reasons,
+        confidence=settings.confidence,
+        confidence_set_by=settings.confidence_origin,
     )
 
 

@@ -255,6 +255,14 @@ class ActionNode(_Model):
     do: Do
     confirm: Text | None = None
     next: Text | None = None
+    auto: bool = False  # a high-confidence page may run it after the cancel window
+
+
+def may_run_automatically(node: Node) -> bool:
+    """An action step marked `auto: true` and not a `never_auto` remediation."""
+    if not isinstance(node, ActionNode) or not node.auto:
+        return False
+    return not (isinstance(node.do, Remediate) and node.do.remediate.never_auto)
 
 
 class DoneNode(_Model):

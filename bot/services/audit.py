@@ -36,7 +36,8 @@ def record(s: AsyncSession, at: datetime, actor: str, action: str, *, team: str 
 
 
 def is_admin(ctx: ServiceContext, actor: Actor) -> bool:
-    return actor.user_id == CLI or is_member(actor.user_id, actor.groups, ctx.config.admins)
+    return actor.user_id in (CLI, SYSTEM) or is_member(actor.user_id, actor.groups,
+                                                       ctx.config.admins)
 
 
 def is_responder(ctx: ServiceContext, actor: Actor, team: str) -> bool:

@@ -20,8 +20,9 @@ from bot.domain.privacy import visible, visible_rationale
 from bot.domain.routing import RouteDecision, route
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.text import escape_mrkdwn
-from bot.services import cost_spikes, heartbeat, paging, silences
+from bot.services import cost_spikes, heartbeat, paging, silences, triage
 from bot.services.context import ServiceContext
+from bot.services.decisions import AlertPath, decide_path
 from bot.services.notify import (
     paged_pagers,
     queue_pager_event,
@@ -177,11 +178,12 @@ async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert:
                      now: datetime, result: IngestResult) -> None:
     """Route a firing alert seen for the first time (or released from a silence)."""
     for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
-        if decision.action is Action.DIGEST:
+        path = await decide_path(ctx, s, alert, decision, now)
+        if path.action is Action.DIGEST:
             result.digested += 1
-            await _digest(ctx, s, row, alert, decision, now, result)
+            await _digest(ctx, s, row, alert, path.applied(decision), now, result)
             continue
-        await _attach(ctx, s, row, alert, decision, now, result)
+        await _attach(ctx, s, row, alert, path.applied(decision), now, result, path)
 
 
 async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, silence_id: int,
@@ -305,12 +307,13 @@ async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Aler
 
 
 async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
-                  decision: RouteDecision, now: datetime, result: IngestResult) -> None:
+                  decision: RouteDecision, now: datetime, result: IngestResult,
+                  path: AlertPath | None = None) -> None:
     incident = await repo.open_incident(s, decision.group_key)
     if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
-        await _reopen(ctx, s, incident, alert, decision, now)
+        await _reopen(ctx, s, incident, alert, decision, now, path)
     elif incident is None:
-        incident = _new_incident(ctx, alert, decision, now)
+        incident = _new_incident(ctx, alert, decision, now, path)
         s.add(incident)
         await s.flush()
         result.opened.append(incident.id)
@@ -320,9 +323,8 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
                       data={"alert_id": row.id, "labels": visible(alert.labels, hidden)})
         repo.timeline(s, incident_id=incident.id, at=now, kind="routed", actor="bot",
                       text=f"routed to {decision.team} ({decision.action.value})",
-                      data=visible_rationale(_rationale(decision), hidden))
-        if decision.action is Action.PAGE:
-            await paging.begin(ctx, s, incident, decision.page_after, now)
+                      data=visible_rationale(_rationale(decision, path), hidden))
+        await _begin(ctx, s, incident, decision, path, now)
     else:
         if alert.starts_at < (incident.started_at or alert.starts_at):
             incident.started_at = alert.starts_at
@@ -332,8 +334,17 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
     result.touched.add(incident.id)
 
 
+async def _begin(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow,
+                 decision: RouteDecision, path: AlertPath | None, now: datetime) -> None:
+    if decision.action is Action.PAGE:
+        await paging.begin(ctx, s, incident, decision.page_after, now)
+        await triage.after_page(ctx, s, incident, path, now)  # high confidence: more at once
+    elif path is not None and path.triage:
+        await triage.begin(ctx, s, incident, path, now)
+
+
 def _new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
-                  now: datetime) -> IncidentRow:
+                  now: datetime, path: AlertPath | None = None) -> IncidentRow:
     labels = alert.labels
     return IncidentRow(
         open_key=decision.group_key, group_key=decision.group_key, route_key=decision.route_key,
@@ -342,7 +353,7 @@ def _new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
         title=_title(alert), alert_type=labels.get("alert_type", ""),
         service=labels.get("service", ""),
         runbook=_runbook_id(ctx, labels, decision.runbook),
-        status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision),
+        status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision, path),
         started_at=alert.starts_at)
 
 
@@ -362,7 +373,7 @@ async def _reopenable(s: AsyncSession, decision: RouteDecision,
 
 
 async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, alert: Alert,
-                  decision: RouteDecision, now: datetime) -> None:
+                  decision: RouteDecision, now: datetime, path: AlertPath | None = None) -> None:
     incident.status, incident.open_key = IncidentStatus.TRIGGERED.value, decision.group_key
     incident.resolved_at = incident.resolved_by = incident.acked_at = incident.acked_by = None
     incident.reopened_at, incident.escalation_step, incident.unowned = now, 0, False
@@ -370,18 +381,19 @@ async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, a
     await s.flush()
     repo.timeline(s, incident_id=incident.id, at=now, kind="reopened", actor="source",
                   text=f"{alert.alertname} fired again within an hour of the resolve: reopened")
-    if decision.action is Action.PAGE:
-        await paging.begin(ctx, s, incident, decision.page_after, now)
+    if path is not None:
+        incident.action, incident.rationale = decision.action.value, _rationale(decision, path)
+    await _begin(ctx, s, incident, decision, path, now)
 
 
 def _title(alert: Alert) -> str:
     return alert_title(alert.labels, alert.annotations)
 
 
-def _rationale(decision: RouteDecision) -> dict:
+def _rationale(decision: RouteDecision, path: AlertPath | None = None) -> dict:
     return {"reasons": decision.reasons, "route_path": decision.route_path,
             "route_key": decision.route_key, "matched": decision.matched,
-            "group_labels": decision.group_labels}
+            "group_labels": decision.group_labels, **(path.rationale() if path else {})}
 
 
 async def _settle(s: AsyncSession, incident_id: int, now: datetime, truncated: int) -> None:

@@ -156,6 +156,12 @@ async def _page(s: AsyncSession, incident: IncidentRow, level: int, targets: Res
     s.add(incident)
 
 
+async def page_people(s: AsyncSession, incident: IncidentRow, level: int, people: list[str],
+                      now: datetime) -> None:
+    """Page these people now as part of `level` (high confidence pages more than level 1)."""
+    await _page(s, incident, level, ResolvedTargets(people=people), now)
+
+
 async def declare_unowned(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
     """Every level was tried and nobody acknowledged: say so loudly in the team channel."""
     incident.unowned = True

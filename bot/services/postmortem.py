@@ -47,6 +47,7 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
         impact_end=max(ends) if ends and len(ends) == len(alerts) else incident.resolved_at,
         reasons=rationale.get("reasons", []),
         route_path=rationale.get("route_path", []),
+        why=rationale.get("why", []),
         # A Markdown file, not Slack mrkdwn: the text as typed, the bot's mentions as written.
         timeline=[TimelineEntry(at=e.at, kind=e.kind, actor=e.actor,
                                 data=_visible_data(e.data, hidden),

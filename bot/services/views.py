@@ -53,7 +53,11 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         humans_at=incident.humans_at, handoff_error=incident.handoff_error,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
         auto_resolved_in_hold=incident.auto_resolved_in_hold,
-        delivery_failures=await delivery_failures.failures_of(s, incident.id))
+        delivery_failures=await delivery_failures.failures_of(s, incident.id),
+        why=visible_reasons(list(incident.rationale.get("why", [])), hidden),
+        triage_pending=incident.triage_state == "pending",
+        triage_due_at=incident.triage_due_at,
+        auto_runbook_at=incident.auto_due_at if incident.auto_state == "pending" else None)
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

@@ -23,6 +23,10 @@ class ActionId(StrEnum):
     DIGEST_OPEN_INCIDENT = "digest.open_incident"
     SILENCE_END = "silence.end"
     MAINTENANCE_END = "maintenance.end"
+    TRIAGE_CONFIRM = "triage.confirm"
+    TRIAGE_DISMISS = "triage.dismiss"
+    INCIDENT_WHY = "incident.why"
+    AUTO_RUNBOOK_CANCEL = "auto_runbook.cancel"
 
 
 #: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages

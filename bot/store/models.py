@@ -79,6 +79,12 @@ class IncidentRow(SQLModel, table=True):
     handoff_error: str | None = Field(default=None, max_length=512)
     auto_resolved_in_hold: bool = False
     reopened_at: datetime | None = None
+    # Confidence (0011): a triage waiting for Confirm/Dismiss until triage_due_at, and a
+    # high-confidence automatic runbook waiting out its cancel window until auto_due_at.
+    triage_state: str | None = Field(default=None, max_length=16)  # pending|confirmed|dismissed|…
+    triage_due_at: datetime | None = Field(default=None, index=True)
+    auto_state: str | None = Field(default=None, max_length=16)  # pending|cancelled|started
+    auto_due_at: datetime | None = Field(default=None, index=True)
 
 
 class IncidentAlert(SQLModel, table=True):

@@ -49,6 +49,7 @@ from bot.slack.text import (
     truncate_plain,
     user_mention,
 )
+from bot.slack.triage.blocks import confidence_buttons, why_blocks
 
 FALLBACK_TITLE_MAX = 150
 ALERT_LINES_MAX = 50
@@ -73,7 +74,8 @@ def alert_message(view: IncidentView, extra: Sequence[Block] = ()) -> tuple[str,
     `extra` (at most a few blocks, e.g. who was paged) goes right under the facts.
     """
     head = [_header_block(view), _fields_block(view), *extra, *_annotation_blocks(view)]
-    tail = [*_links_blocks(view), *_reasons_blocks(view), *_actions_blocks(view)]
+    tail = [*_links_blocks(view), *_reasons_blocks(view), *why_blocks(view),
+            *_actions_blocks(view)]
     alerts = _alert_list_blocks(view, budget=MAX_BLOCKS - len(head) - len(tail))
     return fallback_text(view), [*head, *alerts, *tail]
 
@@ -277,7 +279,7 @@ def _reasons_blocks(view: IncidentView) -> list[Block]:
 
 def _actions_blocks(view: IncidentView) -> list[Block]:
     """The buttons that make sense in the current status; none once resolved."""
-    buttons = incident_buttons(view)
+    buttons = incident_buttons(view) + confidence_buttons(view)
     if not buttons:
         return []
     return [ActionsBlock(block_id=f"incident-actions-{view.id}", elements=buttons)]
