@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.alert_path import decide
 from bot.domain.alerts import (
     Action,
     Alert,
@@ -21,6 +22,7 @@ from bot.domain.runbook_walk import runbook_for
 from bot.domain.text import escape_mrkdwn
 from bot.services import cost_spikes, heartbeat, paging, silences
 from bot.services.context import ServiceContext
+from bot.services.context_facts import context_adjustments
 from bot.services.notify import (
     paged_pagers,
     queue_pager_event,
@@ -176,11 +178,15 @@ async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert:
                      now: datetime, result: IngestResult) -> None:
     """Route a firing alert seen for the first time (or released from a silence)."""
     for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
+        context = await context_adjustments(ctx, s, alert, decision, now)  # rules and tiers
+        decision = context.applied(decision, decide(decision.action, None, None,
+                                                    context.adjustments))
         if decision.action is Action.DIGEST:
             result.digested += 1
             await _digest(ctx, s, row, alert, decision, now, result)
             continue
         await _attach(ctx, s, row, alert, decision, now, result)
+        await context.settle(s, decision.group_key, now)
 
 
 async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, silence_id: int,

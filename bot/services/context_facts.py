@@ -1,0 +1,181 @@
+"""Context for routing: the facts around a batch of alerts, read in bulk, and what they change.
+
+`Snapshot` reads once per transaction only what the configured rules need (recent changes,
+alerts firing, noise verdicts, maintenance windows) and answers each alert's ContextFacts from
+memory; `context_adjustments` turns the rules and tiers that hold into Adjustments for
+bot.domain.alert_path.decide. Until the confidence call site (`decide_path`) joins this one,
+ingest calls it for each routed alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import OncallConfig
+from bot.config_context import BusinessHours
+from bot.domain.alert_path import Adjustment, PathDecision
+from bot.domain.alerts import Action, Alert
+from bot.domain.changes import ChangeLine
+from bot.domain.context_rules import ContextFacts, Where, holding
+from bot.domain.feedback import Verdict
+from bot.domain.routing import RouteDecision
+from bot.domain.tiers import TierVerdict, tier_name, verdict
+from bot.services.context import ServiceContext
+from bot.store.models import AlertRow, ChangeRow, FeedbackRow, IncidentRow, MaintenanceRow
+
+FIRING_MAX = 5000  # alerts read for while_firing: a storm beyond this is a fact of its own
+_SESSION_KEY = "context_snapshot"
+
+
+def services_of(config: OncallConfig, service: str) -> list[str]:
+    """The service and those it depends on (`services.X.depends_on`): whose changes matter."""
+    if not service:
+        return []
+    spec = config.services.get(service)
+    return [service, *(spec.depends_on if spec else [])]
+
+
+def where_of(config: OncallConfig, team: str) -> Where:
+    spec = config.teams.get(team)
+    return Where(zone=config.time_zone_of(team),
+                 hours=spec.business_hours if spec else BusinessHours())
+
+
+@dataclass
+class Snapshot:
+    """What the rules may ask about, read once at `now`."""
+
+    now: datetime
+    changes: list[ChangeLine] = field(default_factory=list)
+    firing: list[dict[str, str]] = field(default_factory=list)
+    noise: dict[str, list[datetime]] = field(default_factory=dict)
+    maintenance: set[str] = field(default_factory=set)
+
+    def facts(self, config: OncallConfig, labels: Mapping[str, str], team: str) -> ContextFacts:
+        services = set(services_of(config, labels.get("service", "")))
+        return ContextFacts(
+            changes=[c for c in self.changes if c.service in services],
+            firing=self.firing, noise=self.noise.get(labels.get("alertname", ""), []),
+            maintenance=team in self.maintenance)
+
+
+async def snapshot(s: AsyncSession, config: OncallConfig, now: datetime) -> Snapshot:
+    """Read, in one query each, only what some configured rule needs."""
+    rules = config.context
+    found = Snapshot(now=now)
+    change_window = max((r.after_change.within for r in rules if r.after_change),
+                        default=None)
+    if change_window is not None:
+        found.changes = await recent_changes(s, None, now - change_window, now)
+    if any(r.while_firing for r in rules):
+        rows = (await s.exec(select(AlertRow.labels).where(
+            AlertRow.status == "firing", col(AlertRow.silenced_by).is_(None))
+            .order_by(col(AlertRow.id).desc()).limit(FIRING_MAX))).all()
+        found.firing = [dict(labels) for labels in rows]
+    noise_window = max((r.recent_noise.within for r in rules if r.recent_noise), default=None)
+    if noise_window is not None:
+        rows = (await s.exec(select(FeedbackRow.rule, FeedbackRow.at).where(
+            FeedbackRow.verdict == Verdict.NOISE.value,
+            col(FeedbackRow.at) >= now - noise_window))).all()
+        for rule, at in rows:
+            found.noise.setdefault(rule, []).append(at)
+    if any(r.maintenance is not None for r in rules):
+        rows = (await s.exec(select(MaintenanceRow.team).where(
+            col(MaintenanceRow.starts_at) <= now, col(MaintenanceRow.ends_at) > now))).all()
+        found.maintenance = set(rows)
+    return found
+
+
+async def recent_changes(s: AsyncSession, services: Sequence[str] | None, since: datetime,
+                         until: datetime | None = None, limit: int = 500) -> list[ChangeLine]:
+    """Changes of these services (None: any) from `since` to `until`, oldest first."""
+    query = select(ChangeRow).where(col(ChangeRow.at) >= since)
+    if until is not None:
+        query = query.where(col(ChangeRow.at) <= until)
+    if services is not None:
+        query = query.where(col(ChangeRow.service).in_(list(services)))
+    rows = (await s.exec(query.order_by(col(ChangeRow.at).desc()).limit(limit))).all()
+    return [line_of(r) for r in reversed(rows)]
+
+
+def line_of(row: ChangeRow) -> ChangeLine:
+    return ChangeLine(service=row.service, kind=row.kind, version=row.version, author=row.author,
+                      url=row.url, summary=row.summary, at=row.at)
+
+
+@dataclass
+class AlertContext:
+    """The rules and tier that hold for one routed alert, and what they make of its route."""
+
+    adjustments: list[Adjustment]
+    tier: TierVerdict | None = None
+    services: list[str] = field(default_factory=list)
+    page_later_at: datetime | None = None  # only for a route that would have paged
+
+    def applied(self, decision: RouteDecision, path: PathDecision) -> RouteDecision:
+        """The route's decision with the path's action, hold and every why-line."""
+        page_after = decision.page_after
+        if path.hold_for is not None:
+            page_after = max(page_after or timedelta(0), path.hold_for)
+        reasons = [*decision.reasons, *path.why]
+        if self.tier is not None and not any(self.tier.why in line for line in path.why):
+            reasons.append(self.tier.why)  # it paged anyway, or the route did not page
+        if decision.action is Action.PAGE:
+            self.page_later_at = path.page_later_at
+        return decision.model_copy(update={"action": path.action, "page_after": page_after,
+                                           "reasons": reasons})
+
+    async def settle(self, s: AsyncSession, group_key: str, now: datetime) -> None:
+        """On the incident this alert just opened: the context it was opened with and, for a
+        tier that notified outside its hours, when it pages if still open. Nothing to keep
+        (no rule, no tier, no dependencies): no query."""
+        if not (self.adjustments or self.tier or len(self.services) > 1):
+            return
+        incident = (await s.exec(select(IncidentRow).where(
+            IncidentRow.open_key == group_key))).first()
+        if incident is None or incident.opened_at != now or incident.context is not None:
+            return
+        incident.context = {"services": self.services,
+                            "rules": [a.rule for a in self.adjustments]}
+        incident.tier = self.tier.name if self.tier else None
+        incident.tier_page_at = self.page_later_at
+        s.add(incident)
+
+
+async def context_adjustments(ctx: ServiceContext, s: AsyncSession, alert: Alert,
+                              decision: RouteDecision, now: datetime) -> AlertContext:
+    """The Adjustments of the context rules and the tier that hold for this routed alert.
+
+    The snapshot is read once per transaction (a webhook's batch) and kept on the session.
+    """
+    config = ctx.config
+    services = services_of(config, alert.labels.get("service", ""))
+    where = where_of(config, decision.team)
+    adjustments: list[Adjustment] = []
+    if config.context:
+        cached = s.info.get(_SESSION_KEY)
+        if cached is None or cached.now != now:
+            cached = s.info[_SESSION_KEY] = await snapshot(s, config, now)
+        facts = cached.facts(config, alert.labels, decision.team)
+        adjustments += holding(config.context, alert.labels, now, where, facts)
+    tier = tier_of(config, alert.labels, decision.team, now)
+    if tier is not None and tier.adjustment is not None:
+        adjustments.append(tier.adjustment)
+    return AlertContext(adjustments=adjustments, tier=tier, services=services)
+
+
+def tier_of(config: OncallConfig, labels: Mapping[str, str], team: str,
+            now: datetime) -> TierVerdict | None:
+    spec = config.teams.get(team)
+    name = tier_name(labels, config.tier_label, spec.tier if spec else None)
+    if name not in config.tiers and spec is not None and spec.tier in config.tiers:
+        name = spec.tier  # an unknown tier label value: the team's default
+    if name is None or name not in config.tiers:
+        return None
+    where = where_of(config, team)
+    return verdict(name, config.tiers[name], now, where.zone, where.hours)
