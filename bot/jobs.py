@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery.worker import DeliveryWorker
-from bot.services import audit, digests, heartbeat, paging, rotation
+from bot.services import audit, digests, heartbeat, paging, rotation, tier_pages
 from bot.services.context import ServiceContext
 from bot.services.ingest import release_silences
 
@@ -26,6 +26,8 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       name="outbox delivery")
     scheduler.add_job(_logged(paging.tick, ctx), IntervalTrigger(seconds=5), id="escalation",
                       name="escalation and page timers")
+    scheduler.add_job(_logged(tier_pages.tick, ctx), IntervalTrigger(seconds=30),
+                      id="tier-pages", name="tier pages due at the start of business hours")
     scheduler.add_job(_logged(release_silences, ctx), IntervalTrigger(seconds=15),
                       id="silences", name="expired silences and maintenance")
     scheduler.add_job(_logged(rotation.announce_handoffs, ctx), IntervalTrigger(seconds=60),

@@ -23,6 +23,7 @@ _LAYERS = (
     ("bot.config", "config"), ("bot.config_digests", "config"),
     ("bot.route_yaml", "config"),  # the YAML loader of the config
     ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
+    ("bot.config_context", "config"),  # change windows, dependencies, context rules, tiers
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),

@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.domain.changes import ChangeLine
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -141,6 +143,8 @@ class IncidentView(BaseModel):
     handoff_configured: bool = False
     auto_resolved_in_hold: bool = False
     delivery_failures: list[FailureLine] = Field(default_factory=list)
+    changes: list[ChangeLine] = Field(default_factory=list)  # recent, of service and deps
+    tier: str | None = None
 
     @property
     def escalation_level(self) -> int:

@@ -123,6 +123,9 @@ class AlertContext:
         if path.hold_for is not None:
             page_after = max(page_after or timedelta(0), path.hold_for)
         reasons = [*decision.reasons, *path.why]
+        tier_rule = self.tier.adjustment.rule if self.tier and self.tier.adjustment else None
+        reasons += [f"{a.why} ({a.rule})" for a in self.adjustments  # a hold says only its name
+                    if a.rule != tier_rule and not any(a.why in line for line in path.why)]
         if self.tier is not None and not any(self.tier.why in line for line in path.why):
             reasons.append(self.tier.why)  # it paged anyway, or the route did not page
         if decision.action is Action.PAGE:

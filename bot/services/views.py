@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,19 +17,25 @@ from bot.domain.alerts import (
     Link,
     PageLine,
 )
+from bot.domain.changes import ChangeLine
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
+from bot.services.context_facts import recent_changes
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow, PageRow
 
+CHANGES_WINDOW = timedelta(hours=2)
+CHANGES_SHOWN = 5
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
 
 async def incident_view(s: AsyncSession, incident: IncidentRow,
                         handoff_configured: Collection[str] = (),
-                        hidden: Collection[str] = ()) -> IncidentView:
+                        hidden: Collection[str] = (),
+                        changes_window: timedelta = CHANGES_WINDOW) -> IncidentView:
     """What the incident's message shows; `hidden` names labels/annotations the team hides."""
     alerts = await repo.alerts_of_incident(s, incident.id)
+    started = min((a.starts_at for a in alerts), default=incident.opened_at)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
     annotations = visible(lead.annotations, hidden) if lead else {}
     title = visible_title(incident.title, lead.labels, lead.annotations, hidden) if lead else (
@@ -37,7 +44,7 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         id=incident.id, title=title, severity=incident.severity,
         status=IncidentStatus(incident.status), team=incident.team,
         action=Action(incident.action), alert_type=incident.alert_type, service=incident.service,
-        started_at=min((a.starts_at for a in alerts), default=incident.opened_at),
+        started_at=started,
         summary=annotations.get("summary", ""), description=annotations.get("description", ""),
         links=_links(lead, hidden),
         reasons=visible_reasons(list(incident.rationale.get("reasons", [])), hidden),
@@ -53,7 +60,19 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         humans_at=incident.humans_at, handoff_error=incident.handoff_error,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
         auto_resolved_in_hold=incident.auto_resolved_in_hold,
-        delivery_failures=await delivery_failures.failures_of(s, incident.id))
+        delivery_failures=await delivery_failures.failures_of(s, incident.id),
+        changes=await _changes(s, incident, started, changes_window), tier=incident.tier)
+
+
+async def _changes(s: AsyncSession, incident: IncidentRow, started,
+                   window: timedelta) -> list[ChangeLine]:
+    """Changes of the service and its dependencies from `window` before the start on."""
+    services = (incident.context or {}).get("services") or (
+        [incident.service] if incident.service else [])
+    if not services:
+        return []
+    found = await recent_changes(s, services, started - window)
+    return found[-CHANGES_SHOWN:]
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
