@@ -362,6 +362,27 @@ def audit_trail(since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 
 
 
 @app.command()
+def journal(service: Annotated[str | None, typer.Argument(help="a service; none: all")] = None,
+            since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 12h")] = "7d",
+            as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")]
+            = False, config: ConfigOption = None) -> None:
+    """Print a service's journal: changes, incidents, acks, notes, steps, in time order."""
+    from bot.domain.durations import DurationError, parse_duration
+    from bot.journal_run import journal_lines
+
+    try:
+        window = parse_duration(since)
+    except DurationError as exc:
+        typer.echo(f"--since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    loaded = _config(config, settings)
+    for line in asyncio.run(journal_lines(settings, loaded, service, since=window,
+                                          as_json=as_json)):
+        typer.echo(line)
+
+
+@app.command()
 def demo() -> None:
     """Run the real pipeline offline against a local Slack stand-in and print the channels."""
     from bot.demo import run_demo

@@ -50,7 +50,7 @@ def test_time_outside_business_hours_in_the_teams_zone():
     rules = [rule(time={"outside_business_hours": True}, lower_page_at=0.2)]
     [held] = holding(rules, LABELS, NOW, BERLIN, ContextFacts())
     assert held.page_at_delta == pytest.approx(-0.2)
-    assert "outside business hours (Mon,Tue,Wed,Thu,Fri 09:00–17:00 Europe/Berlin)" == held.why
+    assert held.why == "outside business hours (Mon,Tue,Wed,Thu,Fri 09:00–17:00 Europe/Berlin)"
     noon = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
     assert holding(rules, LABELS, noon, BERLIN, ContextFacts()) == []
 
