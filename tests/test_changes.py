@@ -266,3 +266,16 @@ async def test_a_change_after_the_alert_started_is_shown_as_after(tmp_path):
     finally:
         await running.close()
         await running.slack.stop()
+
+
+def test_runbook_templates_get_the_recent_changes_escaped_for_where_they_land():
+    from bot.domain.templating import make_context, render, template_problems
+
+    context = make_context({"service": "voice"}, {}, "prompt v42 · voice · by <!channel>")
+    assert render("Changed: {{ changes }}", context, for_code=False) == (
+        "Changed: prompt v42 · voice · by &lt;!channel&gt;")
+    assert render("echo {{ changes }}", context, for_code=True, language="shell") == (
+        "echo 'prompt v42 · voice · by <!channel>'")
+    assert render("{{ changes }}", make_context({}, {}), for_code=False) == (
+        "(no recent changes recorded)")
+    assert template_problems("{{ changes }}", "text") == []

@@ -61,10 +61,10 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
         auto_resolved_in_hold=incident.auto_resolved_in_hold,
         delivery_failures=await delivery_failures.failures_of(s, incident.id),
-        changes=await _changes(s, incident, started, changes_window), tier=incident.tier)
+        changes=await changes_of(s, incident, started, changes_window), tier=incident.tier)
 
 
-async def _changes(s: AsyncSession, incident: IncidentRow, started,
+async def changes_of(s: AsyncSession, incident: IncidentRow, started,
                    window: timedelta) -> list[ChangeLine]:
     """Changes of the service and its dependencies from `window` before the start on."""
     services = (incident.context or {}).get("services") or (
