@@ -64,15 +64,15 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         changes=await changes_of(s, incident, started, changes_window), tier=incident.tier)
 
 
-async def changes_of(s: AsyncSession, incident: IncidentRow, started,
-                   window: timedelta) -> list[ChangeLine]:
+async def changes_of(s: AsyncSession, incident: IncidentRow, started, window: timedelta,
+                     shown: int | None = CHANGES_SHOWN) -> list[ChangeLine]:
     """Changes of the service and its dependencies from `window` before the start on."""
     services = (incident.context or {}).get("services") or (
         [incident.service] if incident.service else [])
     if not services:
         return []
     found = await recent_changes(s, services, started - window)
-    return found[-CHANGES_SHOWN:]
+    return found if shown is None else found[-shown:]
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
