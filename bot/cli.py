@@ -147,7 +147,7 @@ def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VA
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     reporter = RouteReporter(loaded, moment, _route_holds(settings, loaded, moment),
-                             _runbooks(loaded))
+                             _runbooks(loaded), _context_facts(settings, loaded, moment))
     if from_file is not None:
         with contextlib.ExitStack() as stack:
             stream = sys.stdin if from_file == "-" else stack.enter_context(
@@ -185,6 +185,33 @@ def _route_holds(settings: Settings, config: OncallConfig, at: datetime):
     try:
         return asyncio.run(read())
     except Exception:  # unreachable, or not migrated: answer without holds, and say so
+        return None
+
+
+def _context_facts(settings: Settings, config: OncallConfig, at: datetime):
+    """What context rules ask (changes, firing alerts, noise, maintenance) as of `at`, from
+    DATABASE_URL; None without a database or rules (time and tiers still answer)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.services.context_facts import snapshot
+    from bot.store.db import Database
+
+    url = make_url(settings.database_url)
+    if not config.context or (url.get_backend_name() == "sqlite" and not (
+            url.database and Path(url.database).exists())):
+        return None
+
+    async def read():
+        db = Database(settings.database_url)
+        try:
+            async with db.reader() as s:
+                return await snapshot(s, config, at)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(read())
+    except Exception:  # unreachable, or not migrated: time-based rules and tiers still answer
         return None
 
 

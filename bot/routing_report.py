@@ -16,12 +16,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import OncallConfig
+from bot.domain.alert_path import decide
+from bot.domain.alerts import Action
+from bot.domain.context_rules import holding
 from bot.domain.durations import format_duration
 from bot.domain.escalation import Level, policy_for, resolve_targets
 from bot.domain.routing import CompiledRoute, compile_route, explain
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.runbooks import Runbook
 from bot.domain.schedules import OnCall, who_is_on_call
+from bot.services.context_facts import Snapshot, tier_of, where_of
 from bot.services.route_holds import HoldState
 
 NO_DATABASE = "no database: holds not checked"
@@ -50,8 +54,9 @@ class RouteReporter:
     """Answers label sets for one config at one moment; caches what depends on the team only."""
 
     def __init__(self, config: OncallConfig, at: datetime, holds: HoldState | None = None,
-                 runbooks: Sequence[Runbook] = ()):
+                 runbooks: Sequence[Runbook] = (), facts: Snapshot | None = None):
         self.config, self.at, self.holds, self.runbooks = config, at, holds, runbooks
+        self.facts = facts or Snapshot(now=at)  # without a database: time and tiers only
         self._tree = compile_route(config.route)
         self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
@@ -82,7 +87,7 @@ class RouteReporter:
         team, action, reasons = explain(node, labels, self.config.tool_owners)
         settings = node.settings
         runbook = runbook_for(self.runbooks, labels, settings.runbook) if self.runbooks else None
-        return {
+        found = {
             "team": team, "channel": self.config.channel_of(team),
             "action": action.value, "route_path": list(node.path), "reasons": reasons,
             "page_after": _duration(settings.page_after),
@@ -90,6 +95,31 @@ class RouteReporter:
             "runbook": runbook.id if runbook else settings.runbook,
             "holds": self._holds(team, labels),
         }
+        return {**found, **self._context(team, action, labels)}
+
+    def _context(self, team: str, action, labels: dict[str, str]) -> dict[str, Any]:
+        """What context rules and the tier make of the route's action at `at`; nothing (and
+        the answer unchanged) when no rule holds and no tier applies."""
+        if not (self.config.context or self.config.tiers):
+            return {}
+        where = where_of(self.config, team)
+        adjustments = holding(self.config.context, labels, self.at, where,
+                              self.facts.facts(self.config, labels, team))
+        tier = tier_of(self.config, labels, team, self.at)
+        if tier is not None and tier.adjustment is not None:
+            adjustments.append(tier.adjustment)
+        if not adjustments and tier is None:
+            return {}
+        path = decide(action, None, None, adjustments)
+        why = list(path.why) + [f"{a.why} ({a.rule})" for a in adjustments
+                                if a.hold_for and not a.demote_to and not a.promote_to]
+        if tier is not None and not any(tier.why in line for line in why):
+            why.append(tier.why)
+        return {"action": path.action.value, "route_action": action.value,
+                "tier": tier.name if tier else None, "context": why,
+                "page_later_at": path.page_later_at.isoformat() if path.page_later_at
+                and action is Action.PAGE else None,
+                "hold_for": _duration(path.hold_for)}
 
     def _paging_json(self, team: str, severity: str) -> str:
         key = (team, severity)
@@ -187,6 +217,11 @@ def render_text(report: dict[str, Any]) -> str:
                      f"action {match['action']}")
         lines.append(f"   route: {' > '.join(match['route_path'])}")
         lines.extend(f"   - {reason}" for reason in match["reasons"])
+        if "context" in match:
+            lines.append(f"   context at {report['at']}: route action {match['route_action']}"
+                         f" -> {match['action']}" + (f" (tier {match['tier']})"
+                                                      if match["tier"] else ""))
+            lines.extend(f"   - {why}" for why in match["context"])
         lines.extend(f"   {line}" for line in who_wakes_up(match))
     return "\n".join(lines)
 
