@@ -130,3 +130,33 @@ async def test_an_alert_without_a_tier_gets_the_teams_default(bot):
     assert (incident.tier, incident.action) == ("business", "page")
     assert any("tier business: pages in business hours" in r and "now inside them" in r
                for r in incident.rationale["reasons"])
+
+
+def test_the_noise_review_counts_pages_per_tier_and_after_hours():
+    from zoneinfo import ZoneInfo
+
+    from bot.domain.digests import IncidentRecord, PageRecord
+    from bot.domain.noise import noise_review
+    from bot.slack.digest.review import _health_text
+
+    week = (datetime(2026, 11, 16, 0, 0, tzinfo=UTC), datetime(2026, 11, 23, 0, 0, tzinfo=UTC))
+
+    def record(id: int, tier: str, hour: int) -> IncidentRecord:
+        at = datetime(2026, 11, 17, hour, 0, tzinfo=UTC)
+        return IncidentRecord(id=id, team="platform", alertname="A", route_key="root",
+                              opened_at=at, first_paged_at=at, paged=True, tier=tier,
+                              pages=[PageRecord(person="U0LEAD0001", at=at, rotation="p")],
+                              alert_fired_at=[at])
+
+    incidents = [record(1, "enterprise", 2), record(2, "enterprise", 11), record(3, "business", 9),
+                 record(4, "", 23)]
+    review = noise_review(incidents, [], week, [], tz=ZoneInfo("Europe/Berlin"),
+                          today=week[1].date())
+    assert review.health.pages_per_tier == {"enterprise": 2, "(no tier)": 1, "business": 1}
+    assert review.health.after_hours_pages_per_tier == {"(no tier)": 1, "enterprise": 1}
+    assert "Pages per tier: enterprise 2, (no tier) 1, business 1 (after hours: (no tier) 1, " \
+        "enterprise 1)" in _health_text(review.health)
+    untiered = noise_review([record(5, "", 2)], [], week, [], tz=ZoneInfo("Europe/Berlin"),
+                            today=week[1].date())
+    assert untiered.health.pages_per_tier == {}
+    assert "Pages per tier" not in _health_text(untiered.health)
