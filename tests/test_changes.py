@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.store.models import ChangeRow, IncidentRow
-from tests.appkit import ALERT_TOKEN, FakeClock, start_bot
+from tests.appkit import ALERT_TOKEN, FakeClock, database_url, start_bot
 
 GITHUB_SECRET = "gh-test-secret"
 CONFIG = """
@@ -42,9 +42,17 @@ context:
 """
 
 
+NOISE_RULE = """
+  - name: dismissed-as-noise
+    matchers: ['alertname="TTSGlitch"']
+    recent_noise: {dismissed_at_least: 3, within: 7d}
+    demote_to: triage
+"""
+
+
 @pytest.fixture
 async def bot(tmp_path):
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=CONFIG,
+    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=CONFIG + NOISE_RULE,
                               settings={"github_webhook_secret": GITHUB_SECRET})
     yield running
     await running.close()
@@ -198,7 +206,16 @@ def message_text(bot, channel: str = "CPLATFORM1") -> str:
     return json.dumps(calls[-1].args["blocks"])
 
 
-async def test_a_deploy_then_an_alert_shows_the_change_and_demotes_the_page(bot):
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_bot(request, tmp_path):
+    running = await start_bot(database_url(request, tmp_path), config=CONFIG)
+    yield running
+    await running.close()
+    await running.slack.stop()
+
+
+async def test_a_deploy_then_an_alert_shows_the_change_and_demotes_the_page(any_bot):
+    bot = any_bot
     await post(bot, "/changes", {"service": "voice-agent", "kind": "deploy", "version": "v1.4.2",
                                  "author": "alice", "url": "https://ci.example/runs/1",
                                  "summary": "<!channel> faster greeting",
@@ -279,3 +296,25 @@ def test_runbook_templates_get_the_recent_changes_escaped_for_where_they_land():
     assert render("{{ changes }}", make_context({}, {}), for_code=False) == (
         "(no recent changes recorded)")
     assert template_problems("{{ changes }}", "text") == []
+
+
+async def test_an_alert_dismissed_as_noise_three_times_this_week_goes_to_triage(bot):
+    from bot.store.models import FeedbackRow
+
+    await bot.post_alerts(alert("TTSGlitch", service="tts"), source="generic")
+    [first] = await bot.incidents()
+    assert first.action == "page"
+    async with bot.parts.db.transaction() as s:
+        for day, user in ((1, "U0A0000001"), (2, "U0B0000002"), (3, "U0C0000003")):
+            s.add(FeedbackRow(incident_id=first.id, user_id=user, verdict="noise",
+                              rule="TTSGlitch", at=bot.clock.now() - timedelta(days=day)))
+    await bot.post_alerts({"alerts": [{**alert("TTSGlitch", service="tts")["alerts"][0],
+                                       "status": "resolved",
+                                       "endsAt": "2026-11-23T03:00:00Z"}]}, source="generic")
+    bot.clock.advance(hours=2)
+    await bot.post_alerts(alert("TTSGlitch", service="tts", at="2026-11-23T04:59:00Z"),
+                          source="generic")
+    latest = (await bot.incidents())[-1]
+    assert latest.action == "triage" and latest.id != first.id
+    assert any("called noise 3× in 1w: page → triage (dismissed-as-noise)" in r
+               for r in latest.rationale["reasons"])

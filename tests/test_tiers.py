@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from bot.services import tier_pages
 from bot.store.models import PageRow
-from tests.appkit import FakeClock, start_bot
+from tests.appkit import FakeClock, database_url, start_bot
 
 CONFIG = """
 teams:
@@ -32,9 +32,9 @@ MONDAY_3AM = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 04:00 in Berlin
 BERLIN_9AM = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def bot(tmp_path):
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=CONFIG,
+@pytest.fixture(params=["sqlite", "postgres"])
+async def bot(request, tmp_path):
+    running = await start_bot(database_url(request, tmp_path), config=CONFIG,
                               clock=FakeClock(MONDAY_3AM))
     running.slack.add_user("U0LEAD0001", "lead")
     yield running
