@@ -160,3 +160,12 @@ def test_the_noise_review_counts_pages_per_tier_and_after_hours():
                             today=week[1].date())
     assert untiered.health.pages_per_tier == {}
     assert "Pages per tier" not in _health_text(untiered.health)
+
+
+async def test_a_route_that_does_not_page_is_not_paged_later_by_its_tier(bot):
+    alert_body = alert("business")
+    alert_body["alerts"][0]["labels"]["severity"] = "warning"  # the route notifies
+    await bot.post_alerts(alert_body, source="generic")
+    [incident] = await bot.incidents()
+    assert (incident.action, incident.tier_page_at) == ("notify", None)
+    assert "tier business: the route does not page (notify)" in incident.rationale["reasons"]

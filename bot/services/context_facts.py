@@ -126,8 +126,11 @@ class AlertContext:
         tier_rule = self.tier.adjustment.rule if self.tier and self.tier.adjustment else None
         reasons += [f"{a.why} ({a.rule})" for a in self.adjustments  # a hold says only its name
                     if a.rule != tier_rule and not any(a.why in line for line in path.why)]
-        if self.tier is not None and not any(self.tier.why in line for line in path.why):
-            reasons.append(self.tier.why)  # it paged anyway, or the route did not page
+        if self.tier is not None and decision.action is not Action.PAGE:
+            reasons.append(f"tier {self.tier.name}: the route does not page "
+                           f"({decision.action.value})")
+        elif self.tier is not None and not any(self.tier.why in line for line in path.why):
+            reasons.append(self.tier.why)  # it paged anyway (24/7, in hours, or promoted)
         if decision.action is Action.PAGE:
             self.page_later_at = path.page_later_at
         return decision.model_copy(update={"action": path.action, "page_after": page_after,
