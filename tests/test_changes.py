@@ -185,6 +185,17 @@ async def test_github_ping_and_unsuccessful_deployments_store_nothing(bot):
     assert await changes(bot) == []
 
 
+@pytest.mark.parametrize("body", [b"[1, 2]", b'{"deployment_status": "x"}',
+                                  b'{"deployment_status": {"state": "success"}}',
+                                  b'{"deployment_status": {"state": "success", "updated_at": '
+                                  b'"yesterday"}, "repository": {"name": "voice"}}',
+                                  b"not json"])
+async def test_a_signed_but_broken_github_payload_is_a_400_not_a_500(bot, body):
+    status, answer = await post(bot, "/changes/github", body, headers=signed(body), token=None)
+    assert status == 400 and answer["field"] in ("body", "deployment_status")
+    assert await changes(bot) == []
+
+
 async def test_without_a_configured_secret_github_is_refused(tmp_path):
     running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=CONFIG)
     try:

@@ -84,7 +84,7 @@ class ChangeReceiver:
             event = deployment_change(body, self.service_from)
         except BodyError as exc:
             return error(exc.status, exc.message, field="body")
-        except (ValidationError, KeyError, TypeError, AttributeError) as exc:
+        except (ValidationError, KeyError, TypeError, AttributeError, ValueError) as exc:
             return error(400, f"not a deployment_status payload: {exc}".splitlines()[0][:300],
                          field="deployment_status")
         if event is None:
