@@ -25,6 +25,9 @@ class ContextFacts:
 
     changes: Sequence[ChangeLine] = ()  # of the alert's service and its dependencies
     firing: Sequence[Mapping[str, str]] = ()  # labels of the other alerts firing now
+    #: rule name -> the firing alerts its while_firing matchers select (from `firing_for`),
+    #: so a batch scans the firing alerts once per rule, not once per alert and rule
+    firing_by_rule: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
     noise: Sequence[datetime] = ()  # when the same rule was called noise (or dismissed)
     maintenance: bool = False  # the alert's team is in a maintenance window
     extra: dict = field(default_factory=dict)
@@ -82,11 +85,26 @@ def _while_firing(rule, labels, now, where, facts) -> str | bool | None:
     condition = rule.while_firing
     if condition is None:
         return None
-    matchers = condition.parsed
-    for other in facts.firing:
-        if dict(other) != dict(labels) and all(m.matches(other) for m in matchers):
+    candidates = facts.firing_by_rule.get(rule.name)
+    if candidates is None:
+        candidates = firing_for(rule, facts.firing)
+    for other in candidates:
+        if other != labels:
             return f"{other.get('alertname', 'an alert')} is firing"
     return False
+
+
+def firing_for(rule, firing: Sequence[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    """The firing alerts a rule's while_firing matchers select (at most two are needed: one
+    of them may be the alert being routed)."""
+    tests = [m.predicate() for m in rule.while_firing.parsed]
+    found = []
+    for labels in firing:
+        if all(test(labels) for test in tests):
+            found.append(labels)
+            if len(found) == 2:
+                break
+    return found
 
 
 def _time(rule, labels, now, where, facts) -> str | bool | None:

@@ -21,7 +21,7 @@ from bot.config_context import BusinessHours
 from bot.domain.alert_path import Adjustment, PathDecision
 from bot.domain.alerts import Action, Alert
 from bot.domain.changes import ChangeLine
-from bot.domain.context_rules import ContextFacts, Where, holding
+from bot.domain.context_rules import ContextFacts, Where, firing_for, holding
 from bot.domain.feedback import Verdict
 from bot.domain.routing import RouteDecision
 from bot.domain.tiers import TierVerdict, tier_name, verdict
@@ -56,11 +56,22 @@ class Snapshot:
     noise: dict[str, list[datetime]] = field(default_factory=dict)
     maintenance: set[str] = field(default_factory=set)
 
+    firing_by_rule: dict[str, list[dict[str, str]]] | None = None
+    _by_service: dict[str, list[ChangeLine]] | None = None
+
     def facts(self, config: OncallConfig, labels: Mapping[str, str], team: str) -> ContextFacts:
         services = set(services_of(config, labels.get("service", "")))
+        if self.firing_by_rule is None:  # once per snapshot, not per alert
+            self.firing_by_rule = {r.name: firing_for(r, self.firing)
+                                   for r in config.context if r.while_firing}
+        if self._by_service is None:
+            self._by_service = {}
+            for change in self.changes:
+                self._by_service.setdefault(change.service, []).append(change)
         return ContextFacts(
-            changes=[c for c in self.changes if c.service in services],
-            firing=self.firing, noise=self.noise.get(labels.get("alertname", ""), []),
+            changes=[c for name in services for c in self._by_service.get(name, ())],
+            firing=self.firing, firing_by_rule=self.firing_by_rule,
+            noise=self.noise.get(labels.get("alertname", ""), []),
             maintenance=team in self.maintenance)
 
 
