@@ -7,6 +7,7 @@ bot/domain/tiers.py, which take these models as they are.
 from __future__ import annotations
 
 from datetime import time, timedelta
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -46,9 +47,13 @@ class BusinessHours(_Strict):
             raise ValueError("end must be after start (e.g. start: '09:00', end: '17:00')")
         return self
 
-    @property
+    @cached_property
     def weekdays(self) -> frozenset[int]:
         return frozenset(WEEKDAYS.index(d) for d in self.days)
+
+    @cached_property
+    def text(self) -> str:
+        return self.describe()
 
     def describe(self) -> str:
         days = ",".join(d.capitalize() for d in self.days)
@@ -91,7 +96,7 @@ class WhileFiring(_Strict):
     def _check(cls, values: list[str]) -> list[str]:
         return _parsed(values)
 
-    @property
+    @cached_property
     def parsed(self) -> list[Matcher]:
         return [parse_matcher(m) for m in self.matchers]
 
@@ -133,7 +138,7 @@ class ContextRule(_Strict):
     def _check(cls, values: list[str]) -> list[str]:
         return _parsed(values)
 
-    @property
+    @cached_property
     def selects(self) -> list[Matcher]:
         return [parse_matcher(m) for m in self.matchers]
 
