@@ -125,6 +125,7 @@ async def _route_test(ctx, command: p.RouteTestCommand, call: Invocation) -> Rep
         lines.append(f"{i}. team *{escape_mrkdwn(match['team'])}* channel "
                      f"{escape_mrkdwn(match['channel'])} action *{match['action']}*")
         lines += [f"   • {escape_mrkdwn(r)}" for r in match["reasons"]]
+        lines += [f"   • context: {escape_mrkdwn(r)}" for r in match.get("context", [])]
         lines += [f"   • {escape_mrkdwn(r)}" for r in who_wakes_up(match)]
     return Reply("\n".join(lines))
 

@@ -120,3 +120,19 @@ async def test_the_journal_merges_changes_and_the_incident_story_in_time_order(b
 async def test_an_empty_journal_says_so(bot):
     reply = await bot.slash("journal voice-agent 2d", user=STRANGER)
     assert "nothing recorded" in reply["text"]
+
+
+async def test_oncall_route_test_shows_the_context_that_holds_now(tmp_path):
+    config = CONFIG + """
+tiers:
+  trial: {pages: never, otherwise: notify_only}
+"""
+    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=config)
+    try:
+        reply = await running.slash('route test alertname="X" severity=critical tier=trial')
+        assert "action *notify*" in reply["text"]
+        assert "context: tier trial never pages: notified only: page → notify (tier trial)" \
+            in reply["text"]
+    finally:
+        await running.close()
+        await running.slack.stop()
