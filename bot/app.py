@@ -21,6 +21,7 @@ from bot.config import OncallConfig
 from bot.delivery.worker import DeliveryPolicy, DeliveryWorker, Group
 from bot.domain.runbook_loader import load_runbooks
 from bot.domain.runbooks import Runbook
+from bot.ingest.changes_http import ChangeReceiver
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
@@ -164,7 +165,11 @@ def build_web_app(parts: Components) -> web.Application:
     receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
                              WebhookLimits(read_timeout=settings.http_read_timeout,
                                            max_concurrent=settings.webhook_max_concurrent))
+    changes = ChangeReceiver(parts.services, settings.secret("alert_webhook_token"),
+                             settings.secret("github_webhook_secret"),
+                             parts.config.changes.github_service_from)
     app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
+                    *changes.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts))])
     app.cleanup_ctx.append(_lifecycle(parts))

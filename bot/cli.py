@@ -148,7 +148,7 @@ def route_test(labels: Annotated[list[str] | None, typer.Argument(help="LABEL=VA
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     reporter = RouteReporter(loaded, moment, _route_holds(settings, loaded, moment),
-                             _runbooks(loaded))
+                             _runbooks(loaded), _context_facts(settings, loaded, moment))
     if from_file is not None:
         with contextlib.ExitStack() as stack:
             stream = sys.stdin if from_file == "-" else stack.enter_context(
@@ -194,6 +194,28 @@ def _absent_sqlite(database_url: str) -> bool:
         return False
     database = unquote(parts.path[1:])
     return not (database and Path(database).exists())
+
+
+def _context_facts(settings: Settings, config: OncallConfig, at: datetime):
+    """What context rules ask (changes, firing alerts, noise, maintenance) as of `at`, from
+    DATABASE_URL; None without a database or rules (time and tiers still answer)."""
+    if not config.context or _absent_sqlite(settings.database_url):
+        return None
+    from bot.services.context_facts import snapshot
+    from bot.store.db import Database
+
+    async def read():
+        db = Database(settings.database_url)
+        try:
+            async with db.reader() as s:
+                return await snapshot(s, config, at)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(read())
+    except Exception:  # unreachable, or not migrated: time-based rules and tiers still answer
+        return None
 
 
 def _runbooks(config: OncallConfig):
@@ -368,6 +390,27 @@ def audit_trail(since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 
     loaded = _config(config, settings)
     for line in asyncio.run(audit_lines(settings, loaded, since=window, actor=actor,
                                         as_json=as_json)):
+        typer.echo(line)
+
+
+@app.command()
+def journal(service: Annotated[str | None, typer.Argument(help="a service; none: all")] = None,
+            since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 12h")] = "7d",
+            as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")]
+            = False, config: ConfigOption = None) -> None:
+    """Print a service's journal: changes, incidents, acks, notes, steps, in time order."""
+    from bot.domain.durations import DurationError, parse_duration
+    from bot.journal_run import journal_lines
+
+    try:
+        window = parse_duration(since)
+    except DurationError as exc:
+        typer.echo(f"--since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    loaded = _config(config, settings)
+    for line in asyncio.run(journal_lines(settings, loaded, service, since=window,
+                                          as_json=as_json)):
         typer.echo(line)
 
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config_confidence import ConfidenceConfig, Priors
+from bot.config_context import BusinessHours, ChangesConfig, ContextRule, ServiceSpec, Tier
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
 from bot.config_storm import StormConfig
@@ -48,6 +49,9 @@ class Team(Strict):
         "its incidents, timelines and postmortems are shown to its responders only"))
     confidence: ConfidenceSpec | None = Field(None, description=(
         "thresholds for routes of this team that set none"))
+    business_hours: BusinessHours = Field(default_factory=BusinessHours,
+                                          description="for context rules and tiers")
+    tier: str | None = Field(None, description="the tier of alerts without a tier label")
 
     @field_validator("time_zone")
     @classmethod
@@ -140,6 +144,11 @@ class OncallConfig(Strict):
     confidence: ConfidenceConfig = Field(default_factory=ConfidenceConfig)
     sources: Priors = Field(default_factory=dict, description=(
         "typical reliability per source, first match wins: LABEL=VALUE, host:HOST, source:NAME"))
+    changes: ChangesConfig = Field(default_factory=ChangesConfig)
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    context: list[ContextRule] = Field(default_factory=list)
+    tiers: dict[str, Tier] = Field(default_factory=dict)
+    tier_label: str = "tier"
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")
@@ -276,6 +285,10 @@ def _responder_problems(config: OncallConfig) -> list[_KeyProblem]:
         schedules_of_teams={n: t.schedule for n, t in config.teams.items()},
         team_policies={n: t.escalation_policy for n, t in config.teams.items()},
         severity_policies=config.severity_policies)
+    for name, team in config.teams.items():
+        tiers = getattr(config, "tiers", {})
+        if getattr(team, "tier", None) and team.tier not in tiers:
+            found.append(_KeyProblem(f"teams.{name}.tier", _unknown("tier", team.tier, tiers)))
     if config.heartbeat and config.heartbeat.team not in config.teams:
         found.append(_KeyProblem("heartbeat.team", _unknown("team", config.heartbeat.team,
                                                             config.teams)))

@@ -21,6 +21,7 @@ from bot.services import (
     paging,
     rotation,
     storm_actions,
+    tier_pages,
     triage,
 )
 from bot.services.context import ServiceContext
@@ -41,6 +42,8 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       name="triage timeouts")
     scheduler.add_job(_logged(auto_runbook.tick, ctx), IntervalTrigger(seconds=5),
                       id="auto-runbook", name="high-confidence runbook cancel windows")
+    scheduler.add_job(_logged(tier_pages.tick, ctx), IntervalTrigger(seconds=30),
+                      id="tier-pages", name="tier pages due at the start of business hours")
     scheduler.add_job(_logged(release_silences, ctx), IntervalTrigger(seconds=15),
                       id="silences", name="expired silences and maintenance")
     scheduler.add_job(_logged(rotation.announce_handoffs, ctx), IntervalTrigger(seconds=60),

@@ -22,12 +22,14 @@ from bot.config import OncallConfig
 from bot.domain.alert_path import decide
 from bot.domain.alerts import Action
 from bot.domain.confidence import read_score
+from bot.domain.context_rules import holding
 from bot.domain.durations import format_duration
 from bot.domain.escalation import Level, policy_for, resolve_targets
 from bot.domain.routing import CompiledRoute, compile_route, explain
 from bot.domain.runbook_walk import runbook_for
 from bot.domain.runbooks import Runbook
 from bot.domain.schedules import OnCall, who_is_on_call
+from bot.services.context_snapshot import Snapshot, tier_of, where_of
 
 if TYPE_CHECKING:  # only a type here: importing it loads the database stack (slow CLI start)
     from bot.services.route_holds import HoldState
@@ -59,8 +61,9 @@ class RouteReporter:
     """Answers label sets for one config at one moment; caches what depends on the team only."""
 
     def __init__(self, config: OncallConfig, at: datetime, holds: HoldState | None = None,
-                 runbooks: Sequence[Runbook] = ()):
+                 runbooks: Sequence[Runbook] = (), facts: Snapshot | None = None):
         self.config, self.at, self.holds, self.runbooks = config, at, holds, runbooks
+        self.facts = facts or Snapshot(now=at)  # without a database: time and tiers only
         self._tree = compile_route(config.route)
         self._at = at.isoformat()
         self._paging: dict[tuple[str, str], dict[str, Any]] = {}
@@ -144,8 +147,9 @@ class RouteReporter:
             "runbook": runbook.id if runbook else settings.runbook,
             "holds": self._holds(team, labels),
         }
+        found = {**own, **self._context(team, action, labels)}
         confidence = self._confidence(node, team, action, labels)
-        return {**own, "confidence": confidence} if confidence else own
+        return {**found, "confidence": confidence} if confidence else found
 
     def _confidence(self, node: CompiledRoute, team: str, action: Action,
                     labels: dict[str, str]) -> dict[str, Any] | None:
@@ -166,6 +170,30 @@ class RouteReporter:
                        f"action {action.value} stands")
         return {"score": reading.score.value if reading.score else None,
                 "action": decision.action.value, "why": why}
+
+    def _context(self, team: str, action, labels: dict[str, str]) -> dict[str, Any]:
+        """What context rules and the tier make of the route's action at `at`; nothing (and
+        the answer unchanged) when no rule holds and no tier applies."""
+        if not (self.config.context or self.config.tiers):
+            return {}
+        where = where_of(self.config, team)
+        adjustments = holding(self.config.context, labels, self.at, where,
+                              self.facts.facts(self.config, labels, team))
+        tier = tier_of(self.config, labels, team, self.at)
+        if tier is not None and tier.adjustment is not None:
+            adjustments.append(tier.adjustment)
+        if not adjustments and tier is None:
+            return {}
+        path = decide(action, None, None, adjustments)
+        why = list(path.why) + [f"{a.why} ({a.rule})" for a in adjustments
+                                if a.hold_for and not a.demote_to and not a.promote_to]
+        if tier is not None and not any(tier.why in line for line in why):
+            why.append(tier.why)
+        return {"action": path.action.value, "route_action": action.value,
+                "tier": tier.name if tier else None, "context": why,
+                "page_later_at": path.page_later_at.isoformat() if path.page_later_at
+                and action is Action.PAGE else None,
+                "hold_for": _duration(path.hold_for)}
 
     def _paging_json(self, team: str, severity: str) -> str:
         key = (team, severity)
@@ -275,6 +303,11 @@ def render_text(report: dict[str, Any]) -> str:
         if match.get("confidence"):
             lines.append(f"   confidence -> {match['confidence']['action']}")
             lines.extend(f"   - {part}" for part in match["confidence"]["why"])
+        if "context" in match:
+            lines.append(f"   context at {report['at']}: route action {match['route_action']}"
+                         f" -> {match['action']}" + (f" (tier {match['tier']})"
+                                                      if match["tier"] else ""))
+            lines.extend(f"   - {why}" for why in match["context"])
         lines.extend(f"   {line}" for line in who_wakes_up(match))
     return "\n".join(lines)
 

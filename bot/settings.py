@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./oncall.db"
     oncall_config: str = "./oncall.yaml"
     alert_webhook_token: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = None  # verifies POST /changes/github
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=0, le=65535)
     log_level: str = "INFO"

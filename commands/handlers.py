@@ -15,6 +15,7 @@ from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
 from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 from commands import parsing as p
+from commands.change_handlers import CHANGE_HANDLERS
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
 from commands.usage import help_text
@@ -124,6 +125,7 @@ async def _route_test(ctx, command: p.RouteTestCommand, call: Invocation) -> Rep
         lines.append(f"{i}. team *{escape_mrkdwn(match['team'])}* channel "
                      f"{escape_mrkdwn(match['channel'])} action *{match['action']}*")
         lines += [f"   • {escape_mrkdwn(r)}" for r in match["reasons"]]
+        lines += [f"   • context: {escape_mrkdwn(r)}" for r in match.get("context", [])]
         lines += [f"   • {escape_mrkdwn(r)}" for r in who_wakes_up(match)]
     return Reply("\n".join(lines))
 
@@ -167,4 +169,5 @@ HANDLERS: dict[type, Handler] = {
     p.RouteTestCommand: _route_test, p.PostmortemCommand: _postmortem, p.DigestCommand: _digest,
     p.AuditCommand: _audit,
     **QUIET_HANDLERS,
+    **CHANGE_HANDLERS,
 }

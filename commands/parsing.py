@@ -47,12 +47,14 @@ __all__ = [
     "ActionCommand",
     "ActionsCommand",
     "AuditCommand",
+    "ChangeCommand",
     "Command",
     "CommandAdapter",
     "DigestCommand",
     "DoneCommand",
     "EscalateCommand",
     "HelpCommand",
+    "JournalCommand",
     "MaintenanceCommand",
     "Mention",
     "MentionKind",
@@ -195,6 +197,19 @@ class PostmortemCommand(_OnIncident):
     name: Literal["postmortem"] = "postmortem"
 
 
+class ChangeCommand(_Command):
+    name: Literal["change"] = "change"
+    service: Text
+    kind: Text
+    summary: Text
+
+
+class JournalCommand(_Command):
+    name: Literal["journal"] = "journal"
+    service: Text
+    since: Duration | None = None
+
+
 class RouteTestCommand(_Command):
     name: Literal["route"] = "route"
     labels: dict[str, str] = Field(min_length=1)
@@ -204,7 +219,8 @@ Command = Annotated[
     HelpCommand | WhoCommand | AckCommand | ResolveCommand | EscalateCommand | NoteCommand
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
-    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand,
+    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
+    | ChangeCommand | JournalCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -366,6 +382,24 @@ def _parse_route(args: Args) -> RouteTestCommand:
     return RouteTestCommand(labels=labels)
 
 
+def _parse_change(args: Args) -> ChangeCommand:
+    service = args.take("SERVICE, e.g. voice-agent").value
+    kind = args.take("KIND: deploy, prompt, model, config, flag, provider or another word")
+    summary = args.rest()
+    if summary is None:
+        raise Refusal('Missing "SUMMARY": what changed?')
+    return ChangeCommand(service=service, kind=kind.value.lower(), summary=summary)
+
+
+def _parse_journal(args: Args) -> JournalCommand:
+    service = args.take("SERVICE, e.g. voice-agent").value
+    since = None
+    if args.peek() is not None:
+        since = read_duration(args)
+    args.done()
+    return JournalCommand(service=service, since=since)
+
+
 def _no_arguments(model: type[_Command]) -> Parser:
     def parse_no_arguments(args: Args) -> _Command:
         args.done()
@@ -396,6 +430,8 @@ _PARSERS: dict[str, Parser] = {
     "postmortem": _incident_only(PostmortemCommand),
     "route": _parse_route,
     "audit": _no_arguments(AuditCommand),
+    "change": _parse_change,
+    "journal": _parse_journal,
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

@@ -121,6 +121,18 @@ USAGES: tuple[Usage, ...] = (
         'route test alertname="FTLHigh" service=voice',
     ),
     Usage("audit", "audit", "recent audit entries of your teams (responders)", "audit"),
+    Usage(
+        "change",
+        'change SERVICE KIND "SUMMARY"',
+        "record a change no tool reports (a provider incident, a flag flipped by hand)",
+        'change voice-agent provider "OpenAI degraded in eu-west"',
+    ),
+    Usage(
+        "journal",
+        "journal SERVICE [DURATION]",
+        "a service's changes and incidents in time order (default: the last 7 days)",
+        "journal voice-agent 3d",
+    ),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

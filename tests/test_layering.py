@@ -25,6 +25,7 @@ _LAYERS = (
     ("bot.config_confidence", "config"),  # score keys and source priors
     ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
     ("bot.config_storm", "config"),
+    ("bot.config_context", "config"),  # change windows, dependencies, context rules, tiers
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),
@@ -34,6 +35,7 @@ _LAYERS = (
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
     ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"),
     ("bot.outbox_run", "app"), ("bot.audit_run", "app"),
+    ("bot.journal_run", "app"),
     ("bot.preflight", "app"),  # `check`: config, environment and Slack, read-only
     ("bot.settings", "app"),
     ("bot.cli", "cli"), ("bot.__main__", "cli"),

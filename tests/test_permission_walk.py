@@ -215,6 +215,8 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     "postmortem": (Action.POSTMORTEM, Scope.INCIDENT, slash("postmortem #{i}", incident=True)),
     "route": (Action.ROUTE_TEST, Scope.OPEN, slash('route test alertname="X"')),
     "audit": (Action.READ_AUDIT, Scope.TEAM, slash("audit")),
+    "change": (Action.RECORD_CHANGE, Scope.TEAM, slash('change voice-agent flag "flipped"')),
+    "journal": (Action.READ_JOURNAL, Scope.OPEN, slash("journal voice-agent")),
     # buttons
     ActionId.INCIDENT_ACK: (Action.ACK, Scope.INCIDENT, click(ActionId.INCIDENT_ACK)),
     ActionId.INCIDENT_RESOLVE: (Action.RESOLVE, Scope.INCIDENT,

@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.domain.changes import ChangeLine
+
 
 class AlertStatus(StrEnum):
     FIRING = "firing"
@@ -145,6 +147,8 @@ class IncidentView(BaseModel):
     triage_pending: bool = False  # Confirm (page) / Dismiss (noise) are shown
     triage_due_at: datetime | None = None
     auto_runbook_at: datetime | None = None  # a high-confidence runbook's cancel window ends
+    changes: list[ChangeLine] = Field(default_factory=list)  # recent, of service and deps
+    tier: str | None = None
 
     @property
     def escalation_level(self) -> int:

@@ -97,6 +97,7 @@ class IncidentRecord(BaseModel):
     routed_to_humans: bool = False
     alert_fired_at: list[AwareDatetime] = Field(default_factory=list)
     auto_resolved_before_ack: bool = False
+    tier: str = ""  # the support tier that applied when it opened (issue 14)
 
     @property
     def rule(self) -> tuple[str, str]:

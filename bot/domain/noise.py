@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from operator import attrgetter
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bot.domain.digests import (
     ActionItemRecord,
@@ -88,6 +88,8 @@ class OnCallHealth(BaseModel):
     time_to_resolve_seconds: WeekOverWeek
     open_action_items: int
     overdue_action_items: list[ActionItemRecord]
+    pages_per_tier: dict[str, int] = Field(default_factory=dict)  # support tiers, if any
+    after_hours_pages_per_tier: dict[str, int] = Field(default_factory=dict)
 
 
 class PagesPerDay(BaseModel):
@@ -354,7 +356,22 @@ def _health(
         time_to_resolve_seconds=_compare(this_week, last_week, "time_to_resolve"),
         open_action_items=len(open_items),
         overdue_action_items=[item for item in open_items if item.due and item.due < today],
+        **_per_tier(touched, ctx),
     )
+
+
+NO_TIER = "(no tier)"
+
+
+def _per_tier(touched: list[IncidentRecord], ctx: _Week) -> dict[str, dict[str, int]]:
+    """Pages per support tier, and those after hours; empty when no incident had a tier."""
+    if not any(incident.tier for incident in touched):
+        return {}
+    pages = [(incident.tier or NO_TIER, page) for incident in touched
+             for page in _pages([incident], ctx.window)]
+    return {"pages_per_tier": _counts(tier for tier, _ in pages),
+            "after_hours_pages_per_tier": _counts(tier for tier, page in pages
+                                                  if ctx.after_hours(page.at))}
 
 
 def _counts(names: Iterable[str]) -> dict[str, int]:

@@ -57,6 +57,7 @@ class Action(StrEnum):
     OPEN_FROM_DIGEST = "open_from_digest"
     READ_TIMELINE = "timeline"
     READ_AUDIT = "audit"
+    RECORD_CHANGE = "change"
     # admins
     UNSCOPED_SILENCE = "unscoped_silence"  # no team matcher, or matchers that match anything
     # read-only
@@ -65,6 +66,7 @@ class Action(StrEnum):
     ROUTE_TEST = "route_test"
     LIST_SILENCES = "silences"
     LIST_ACTION_ITEMS = "actions"
+    READ_JOURNAL = "journal"
 
 
 RULES: dict[Action, Scope] = {
@@ -80,6 +82,7 @@ RULES: dict[Action, Scope] = {
     Action.TEST_PAGE: Scope.TEAM, Action.POST_DIGEST: Scope.TEAM,
     Action.CLOSE_ACTION_ITEM: Scope.TEAM, Action.OPEN_FROM_DIGEST: Scope.TEAM,
     Action.READ_TIMELINE: Scope.TEAM, Action.READ_AUDIT: Scope.TEAM,
+    Action.RECORD_CHANGE: Scope.TEAM, Action.READ_JOURNAL: Scope.OPEN,
     Action.UNSCOPED_SILENCE: Scope.ADMIN,
     Action.HELP: Scope.OPEN, Action.WHO: Scope.OPEN, Action.ROUTE_TEST: Scope.OPEN,
     Action.LIST_SILENCES: Scope.OPEN, Action.LIST_ACTION_ITEMS: Scope.OPEN,
@@ -105,6 +108,8 @@ VERBS: dict[Action, str] = {
     Action.OPEN_FROM_DIGEST: "open an incident from the digest of",
     Action.READ_TIMELINE: "read outside its channel the timeline of",
     Action.READ_AUDIT: "read the audit trail of",
+    Action.RECORD_CHANGE: "record a change as a responder of",
+    Action.READ_JOURNAL: "read the journal of",
     Action.UNSCOPED_SILENCE: "silence every alert of",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",

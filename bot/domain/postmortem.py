@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
+from bot.domain.postmortem_ai import HUMANS_KINDS, AIFacts, HumansEntry, ai_sections
+
 
 class TimelineEntry(BaseModel):
     at: datetime
@@ -43,12 +45,19 @@ class PostmortemFacts(BaseModel):
     why: list[str] = Field(default_factory=list)  # the path decision (confidence, context)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     actions: list[ActionItemLine] = Field(default_factory=list)
+    action: str = ""  # what the bot did with it: page, notify, triage, digest
+    ai: AIFacts = Field(default_factory=AIFacts)
 
 
 def postmortem_markdown(facts: PostmortemFacts) -> str:
     """The draft, section by section; times in UTC (a document outlives time zones)."""
+    start = facts.impact_start or facts.opened_at
     parts = [_summary(facts), _timeline(facts), _runbook(facts), _handoffs(facts),
-             _routing(facts), _actions(facts), _open_questions()]
+             _routing(facts),
+             *ai_sections(facts.ai, start, facts.resolved_at, facts.action or "-", facts.reasons,
+                          [HumansEntry(at=e.at, kind=e.kind, actor=e.actor)
+                           for e in facts.timeline if e.kind in HUMANS_KINDS]),
+             _actions(facts), _open_questions()]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

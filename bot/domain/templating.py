@@ -1,4 +1,5 @@
-"""`{{ labels.x }}` and `{{ annotations.y }}` in runbook texts, escaped for where they land.
+"""`{{ labels.x }}`, `{{ annotations.y }}` and `{{ changes }}` in runbook texts, escaped for
+where they land (`changes`: the incident's recent changes, one line).
 
 No expressions, filters or attribute access: a placeholder names one label or one
 annotation, nothing else. A value that is not there renders as a visible marker such as
@@ -44,11 +45,18 @@ _NAME_RE = re.compile(r"(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)")
 _SHELL_SAFE_RE = re.compile(r"[A-Za-z0-9._:/=-]+")
 
 
+CHANGES = "changes"
+NO_CHANGES = "(no recent changes recorded)"
+
+
 def make_context(
-    labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+    labels: Mapping[str, str], annotations: Mapping[str, str] | None = None,
+    changes: str | None = None,
 ) -> dict[str, Mapping[str, str]]:
-    """Build the context of one alert (or of an incident's first alert)."""
-    return {"labels": labels, "annotations": annotations or {}}
+    """Build the context of one alert (or of an incident's first alert); `changes` is the
+    incident's recent changes as one line of text, for `{{ changes }}`."""
+    return {"labels": labels, "annotations": annotations or {},
+            CHANGES: {CHANGES: changes or NO_CHANGES}}
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -86,6 +94,8 @@ def missing_marker(name: str) -> str:
 
 def lookup(name: str, context: TemplateContext) -> str | None:
     """The value a placeholder names, or None when it is unknown or not allowed."""
+    if name == CHANGES:
+        return context.get(CHANGES, {}).get(CHANGES, NO_CHANGES)
     found = _NAME_RE.fullmatch(name)
     if found is None:
         return None
@@ -126,7 +136,8 @@ def placeholder_names(template: str) -> list[str]:
 
 def unknown_placeholders(template: str) -> list[str]:
     """Names that are not `labels.<name>` or `annotations.<name>`: they can never render."""
-    return [name for name in placeholder_names(template) if not _NAME_RE.fullmatch(name)]
+    return [name for name in placeholder_names(template)
+            if name != CHANGES and not _NAME_RE.fullmatch(name)]
 
 
 # -- checks for lint -----------------------------------------------------------------------

@@ -1,20 +1,21 @@
 """The one call that turns a route decision into the path an alert takes, and why.
 
 Ingest calls `decide_path` where it used the route's action: the score (the alert's own, else
-a prior), the thresholds (the route's, else the team's) and, after the context-rules merge,
-the adjustments that hold, go through `bot.domain.alert_path.decide`. Its action replaces the
+a prior), the thresholds (the route's, else the team's) and the context rules and tier that
+hold, go through `bot.domain.alert_path.decide`. Its action replaces the
 route's; its why-parts are stored on the incident (rationale["why"]) and shown everywhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.alert_path import PathDecision, Score, decide
+from bot.domain.alert_path import Adjustment, PathDecision, Score, decide
 from bot.domain.alerts import Action, Alert
 from bot.domain.confidence import (
     ConfidenceSpec,
@@ -83,8 +84,12 @@ class AlertPath:
 
 
 async def decide_path(ctx: ServiceContext, s: AsyncSession, alert: Alert,
-                      route_decision: RouteDecision, now: datetime) -> AlertPath:
-    """The path of one routed alert: page, triage, notify or digest, and why."""
+                      route_decision: RouteDecision, now: datetime,
+                      adjustments: Sequence[Adjustment] = ()) -> AlertPath:
+    """The path of one routed alert: page, triage, notify or digest, and why.
+
+    `adjustments` are the context rules and the tier that hold (bot/services/context_facts.py).
+    """
     spec, set_by = thresholds_for(ctx, route_decision)
     weighed = spec is not None and route_decision.action is Action.PAGE
     learned = (await learned_reliability(ctx, s, alert.labels.get("alertname", ""))
@@ -94,7 +99,7 @@ async def decide_path(ctx: ServiceContext, s: AsyncSession, alert: Alert,
                          ctx.config.sources, source=alert.source, generator_url=alert.generator_url,
                          learned=learned)
     thresholds = spec.thresholds(set_by) if spec else None
-    decision = decide(route_decision.action, reading.score, thresholds, adjustments=())
+    decision = decide(route_decision.action, reading.score, thresholds, adjustments)
     high = decision.action is Action.PAGE and is_high(spec, reading.score)
     return AlertPath(decision, route_decision.action, reading.score, spec, set_by,
                      reading.problem, high)

@@ -22,6 +22,7 @@ from bot.domain.runbook_walk import runbook_for
 from bot.domain.text import escape_mrkdwn
 from bot.services import cost_spikes, heartbeat, paging, silences, triage
 from bot.services.context import ServiceContext
+from bot.services.context_facts import context_adjustments
 from bot.services.decisions import AlertPath, decide_path
 from bot.services.notify import (
     paged_pagers,
@@ -178,12 +179,15 @@ async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert:
                      now: datetime, result: IngestResult) -> None:
     """Route a firing alert seen for the first time (or released from a silence)."""
     for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
-        path = await decide_path(ctx, s, alert, decision, now)
+        context = await context_adjustments(ctx, s, alert, decision, now)  # rules and tiers
+        path = await decide_path(ctx, s, alert, decision, now, context.adjustments)
+        decision = context.applied(decision, path.decision)
         if path.action is Action.DIGEST:
             result.digested += 1
             await _digest(ctx, s, row, alert, path.applied(decision), now, result)
             continue
-        await _attach(ctx, s, row, alert, path.applied(decision), now, result, path)
+        await _attach(ctx, s, row, alert, decision, now, result, path)
+        await context.settle(s, decision.group_key, now)
 
 
 async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, silence_id: int,

@@ -10,10 +10,11 @@ from datetime import datetime
 from sqlmodel import select
 
 from bot.domain.alerts import IncidentView
+from bot.domain.changes import plain_line
 from bot.domain.schedules import OnCall
 from bot.services.context import ServiceContext
 from bot.services.paging import on_call_now
-from bot.services.views import incident_view
+from bot.services.views import changes_of, incident_view
 from bot.store import repo
 
 # Re-exported: "the database is not there right now", which adapters answer with a 503.
@@ -31,6 +32,18 @@ async def incident_with_alerts(ctx: ServiceContext, incident_id: int,
     async with ctx.db.reader() as s:
         return (await repo.incident(s, incident_id),
                 await repo.alerts_of_incident(s, incident_id))
+
+
+async def changes_text(ctx: ServiceContext, incident_id: int) -> str:
+    """An incident's recent changes as one line (a runbook's `{{ changes }}`)."""
+    async with ctx.db.reader() as s:
+        row = await repo.incident(s, incident_id)
+        if row is None:
+            return ""
+        alerts = await repo.alerts_of_incident(s, incident_id)
+        started = min((a.starts_at for a in alerts), default=row.opened_at)
+        found = await changes_of(s, row, started, ctx.config.changes.window)
+    return "; ".join(plain_line(c, started) for c in reversed(found))
 
 
 async def posted_message(ctx: ServiceContext, incident_id: int, kind: str,
@@ -53,7 +66,8 @@ async def incident_and_view(ctx: ServiceContext, incident_id: int,
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
         return row, await incident_view(s, row, ctx.config.handoff,
-                                        ctx.config.hidden_labels(row.team))
+                                        ctx.config.hidden_labels(row.team),
+                                        ctx.config.changes.window)
 
 
 async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, recipient: str = "",
@@ -61,7 +75,8 @@ async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, rec
     """What an incident's message shows now, and the message to update if there is one."""
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
-        view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team))
+        view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team),
+                                   ctx.config.changes.window)
         return row, view, await repo.slack_message(s, incident_id, kind, recipient)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import col, select
 
 from bot.domain.errors import IncidentNotFound
@@ -12,6 +14,7 @@ from bot.domain.postmortem import (
     TimelineEntry,
     postmortem_markdown,
 )
+from bot.domain.postmortem_ai import AIFacts, FeedbackLine, SignalLine, is_signal
 from bot.domain.privacy import visible, visible_rationale, visible_title
 from bot.domain.text import unescape_mrkdwn
 from bot.services import audit
@@ -19,8 +22,12 @@ from bot.services.context import ServiceContext
 from bot.services.incidents import Actor, check_allowed, recording_denials
 from bot.services.notify import FILE_UPLOAD
 from bot.services.privacy import ensure_visible
+from bot.services.views import changes_of
 from bot.store import repo
-from bot.store.models import ActionItemRow
+from bot.store.models import ActionItemRow, FeedbackRow
+
+#: How far back "the model, prompt and provider at the time" looks for the last change.
+VERSIONS_LOOKBACK = timedelta(days=30)
 
 
 async def draft(ctx: ServiceContext, incident_id: int) -> str:
@@ -32,6 +39,7 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
         events = await repo.timeline_of(s, incident_id)
         items = (await s.exec(select(ActionItemRow).where(
             ActionItemRow.incident_id == incident_id).order_by(col(ActionItemRow.id)))).all()
+        ai = await _ai_facts(ctx, s, incident, alerts)
     ends = [a.ends_at for a in alerts if a.ends_at]
     hidden = ctx.config.hidden_labels(incident.team)  # the draft may be shared in Slack too
     rationale = visible_rationale(incident.rationale, hidden)
@@ -55,7 +63,8 @@ async def draft(ctx: ServiceContext, incident_id: int) -> str:
                   for e in events],
         actions=[ActionItemLine(id=i.id, owner=i.owner, text=i.text,
                                 due=i.due.isoformat() if i.due else None,
-                                done=i.done_at is not None) for i in items])
+                                done=i.done_at is not None) for i in items],
+        action=incident.action, ai=ai)
     return postmortem_markdown(facts)
 
 
@@ -65,6 +74,27 @@ def _visible_data(data: dict, hidden: frozenset[str]) -> dict:
     if isinstance(shown.get("labels"), dict):
         shown["labels"] = visible(shown["labels"], hidden)
     return shown
+
+
+async def _ai_facts(ctx: ServiceContext, s, incident, alerts) -> AIFacts:
+    """Versions, changes, quality signals, context and feedback: the AI sections' facts."""
+    started = min((a.starts_at for a in alerts), default=incident.opened_at)
+    window = ctx.config.changes.window
+    changes = await changes_of(s, incident, started, max(window, VERSIONS_LOOKBACK), None)
+    lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
+    hidden = ctx.config.hidden_labels(incident.team)
+    verdicts = (await s.exec(select(FeedbackRow).where(
+        FeedbackRow.incident_id == incident.id).order_by(col(FeedbackRow.at)))).all()
+    return AIFacts(
+        changes=changes, window=window,
+        labels=visible(lead.labels, hidden) if lead else {},
+        signals=[SignalLine(alertname=a.labels.get("alertname", "alert"),
+                            alert_type=a.labels.get("alert_type", ""),
+                            detector=a.labels.get("detector", ""), starts_at=a.starts_at,
+                            summary=a.annotations.get("summary", ""))
+                 for a in alerts if is_signal(a.labels)],
+        feedback=[FeedbackLine(user=f.user_id, verdict=f.verdict, at=f.at) for f in verdicts],
+        tier=incident.tier, rules=list((incident.context or {}).get("rules", [])))
 
 
 async def share(ctx: ServiceContext, incident_id: int, actor: Actor) -> None:

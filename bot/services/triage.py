@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, IncidentStatus
-from bot.domain.confidence import CANCEL_WINDOW
+from bot.domain.confidence import CANCEL_WINDOW, ConfidenceSpec
 from bot.domain.errors import NothingToDo
 from bot.domain.feedback import Verdict
 from bot.domain.permissions import Action as Do
@@ -37,8 +37,11 @@ BOT = "bot"
 
 async def begin(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, path: AlertPath,
                 now: datetime) -> None:
-    """Wait for Confirm or Dismiss until the route's `triage_timeout`; mention the on-call."""
-    spec = path.spec
+    """Wait for Confirm or Dismiss until the route's `triage_timeout`; mention the on-call.
+
+    A context rule may send a paging route without thresholds to triage (`demote_to: triage`):
+    then the defaults apply (15 m, then page)."""
+    spec = path.spec or ConfidenceSpec(page_at=1.0, triage_at=0.0)
     incident.triage_state, incident.triage_due_at = PENDING, now + spec.triage_timeout
     s.add(incident)
     on_call = await paging.on_call_now(ctx, s, incident.team, now)
@@ -171,7 +174,7 @@ async def _time_out(ctx: ServiceContext, incident_id: int, now: datetime) -> int
         if incident is None or not await _claim(s, incident, TIMED_OUT, now):
             return 0  # decided by a person, resolved, or claimed by another replica
         await s.refresh(incident)
-        on_timeout = incident.rationale.get("on_timeout", "page")
+        on_timeout = incident.rationale.get("on_timeout") or "page"
         audit.record(s, now, audit.SYSTEM, Do.TRIAGE, team=incident.team,
                      target=f"incident:{incident.id}", incident_id=incident.id,
                      before={"triage": PENDING}, after={"triage": TIMED_OUT},

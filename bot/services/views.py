@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,19 +17,25 @@ from bot.domain.alerts import (
     Link,
     PageLine,
 )
+from bot.domain.changes import ChangeLine
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
+from bot.services.context_facts import recent_changes
 from bot.store import repo
 from bot.store.models import AlertRow, IncidentRow, PageRow
 
+CHANGES_WINDOW = timedelta(hours=2)
+CHANGES_SHOWN = 5
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
 
 async def incident_view(s: AsyncSession, incident: IncidentRow,
                         handoff_configured: Collection[str] = (),
-                        hidden: Collection[str] = ()) -> IncidentView:
+                        hidden: Collection[str] = (),
+                        changes_window: timedelta = CHANGES_WINDOW) -> IncidentView:
     """What the incident's message shows; `hidden` names labels/annotations the team hides."""
     alerts = await repo.alerts_of_incident(s, incident.id)
+    started = min((a.starts_at for a in alerts), default=incident.opened_at)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
     annotations = visible(lead.annotations, hidden) if lead else {}
     title = visible_title(incident.title, lead.labels, lead.annotations, hidden) if lead else (
@@ -37,7 +44,7 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         id=incident.id, title=title, severity=incident.severity,
         status=IncidentStatus(incident.status), team=incident.team,
         action=Action(incident.action), alert_type=incident.alert_type, service=incident.service,
-        started_at=min((a.starts_at for a in alerts), default=incident.opened_at),
+        started_at=started,
         summary=annotations.get("summary", ""), description=annotations.get("description", ""),
         links=_links(lead, hidden),
         reasons=visible_reasons(list(incident.rationale.get("reasons", [])), hidden),
@@ -57,7 +64,19 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         why=visible_reasons(list(incident.rationale.get("why", [])), hidden),
         triage_pending=incident.triage_state == "pending",
         triage_due_at=incident.triage_due_at,
-        auto_runbook_at=incident.auto_due_at if incident.auto_state == "pending" else None)
+        auto_runbook_at=incident.auto_due_at if incident.auto_state == "pending" else None,
+        changes=await changes_of(s, incident, started, changes_window), tier=incident.tier)
+
+
+async def changes_of(s: AsyncSession, incident: IncidentRow, started, window: timedelta,
+                     shown: int | None = CHANGES_SHOWN) -> list[ChangeLine]:
+    """Changes of the service and its dependencies from `window` before the start on."""
+    services = (incident.context or {}).get("services") or (
+        [incident.service] if incident.service else [])
+    if not services:
+        return []
+    found = await recent_changes(s, services, started - window)
+    return found if shown is None else found[-shown:]
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

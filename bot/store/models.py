@@ -85,6 +85,12 @@ class IncidentRow(SQLModel, table=True):
     triage_due_at: datetime | None = Field(default=None, index=True)
     auto_state: str | None = Field(default=None, max_length=16)  # pending|cancelled|started
     auto_due_at: datetime | None = Field(default=None, index=True)
+    # Context at open: the services whose changes the message lists (the incident's and its
+    # dependencies') and the window; see bot/services/context_facts.py.
+    context: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    tier: str | None = Field(default=None, max_length=64)  # the support tier that applied
+    # A tier that notified outside its hours pages at this time if the incident is still open.
+    tier_page_at: datetime | None = Field(default=None, index=True)
 
 
 class IncidentAlert(SQLModel, table=True):
@@ -411,3 +417,23 @@ class StormMember(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", primary_key=True, index=True)
     joined_at: datetime
     listed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+class ChangeRow(SQLModel, table=True):
+    """Something that changed in a service (a deploy, a prompt, a model, a flag...), by whom.
+
+    Written by POST /changes, the GitHub deployment_status webhook and `/oncall change`; read
+    by the incident message (Recent changes), context rules (`after_change`), the journal and
+    the postmortem.
+    """
+
+    __tablename__ = "change_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(max_length=128, index=True)
+    kind: str = Field(max_length=32)
+    version: str = Field(default="", max_length=256)
+    author: str = Field(default="", max_length=128)
+    url: str = Field(default="", max_length=2048)
+    summary: str = Field(default="", max_length=1000)
+    source: str = Field(default="api", max_length=16)  # api | github | slack
+    at: datetime = Field(index=True)
+    received_at: datetime

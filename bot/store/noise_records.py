@@ -108,7 +108,7 @@ def _record(incident: IncidentRow, pages: list[PageRow], alerts: list[AlertRow],
         paged=incident.first_paged_at is not None,
         pages=[PageRecord(person=p.target, at=p.at, rotation=rotation) for p in pages],
         routed_to_humans=humans, alert_fired_at=[alert.starts_at for alert in alerts],
-        auto_resolved_before_ack=by_source and first_ack is None)
+        auto_resolved_before_ack=by_source and first_ack is None, tier=incident.tier or "")
 
 
 def _alertname(incident: IncidentRow, alerts: list[AlertRow]) -> str:

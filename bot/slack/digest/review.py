@@ -118,6 +118,9 @@ def _health_text(health: OnCallHealth) -> str:
              f"Pages per person: {_counts(health.pages_per_person, mention=True)}",
              f"Pages per rotation: {_counts(health.pages_per_rotation, mention=False)}",
              f"After-hours pages: {health.after_hours_pages}",
+             *([f"Pages per tier: {_counts(health.pages_per_tier, mention=False)} "
+                f"(after hours: {_counts(health.after_hours_pages_per_tier, mention=False)})"]
+               if health.pages_per_tier else []),
              f"Time to ack: {_compare(health.time_to_ack_seconds)}",
              f"Time to resolve: {_compare(health.time_to_resolve_seconds)}",
              f"Action items: {health.open_action_items} open, "

@@ -29,6 +29,7 @@ from bot.domain.alerts import (
     Link,
 )
 from bot.slack.action_ids import ActionId, IncidentRef
+from bot.slack.incident.changes_blocks import changes_blocks
 from bot.slack.text import (
     CONTEXT_ELEMENTS_MAX,
     CONTEXT_TEXT_MAX,
@@ -73,7 +74,8 @@ def alert_message(view: IncidentView, extra: Sequence[Block] = ()) -> tuple[str,
 
     `extra` (at most a few blocks, e.g. who was paged) goes right under the facts.
     """
-    head = [_header_block(view), _fields_block(view), *extra, *_annotation_blocks(view)]
+    head = [_header_block(view), _fields_block(view), *extra, *_annotation_blocks(view),
+            *changes_blocks(view)]
     tail = [*_links_blocks(view), *_reasons_blocks(view), *why_blocks(view),
             *_actions_blocks(view)]
     alerts = _alert_list_blocks(view, budget=MAX_BLOCKS - len(head) - len(tail))
@@ -109,6 +111,7 @@ def _fields_block(view: IncidentView) -> SectionBlock:
         ("Started", slack_date(view.started_at)),
         ("Status", status_text(view)),
         ("Action", view.action.value),
+        ("Tier", escape_mrkdwn(one_line(view.tier or ""))),
     ]
     fields = [_field(name, value) for name, value in pairs if value]
     return SectionBlock(fields=fields[:SECTION_FIELDS_MAX])

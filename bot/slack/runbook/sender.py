@@ -62,5 +62,6 @@ class RunbookSender:
         lead = alerts[0] if alerts else None
         hidden = self.ctx.config.hidden_labels(incident.team) if incident else frozenset()
         context = make_context(visible(lead.labels, hidden) if lead else {},
-                               visible(lead.annotations, hidden) if lead else {})
+                               visible(lead.annotations, hidden) if lead else {},
+                               await lookups.changes_text(self.ctx, intent.incident_id))
         return runbook_of(self.ctx, run.runbook_id), context, parent, posted
