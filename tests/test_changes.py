@@ -41,6 +41,7 @@ context:
     hold_for: 10m
 """
 
+
 def said(incident) -> list[str]:
     """Every reason the incident gives: the route's, then the path decision's (the Why line)."""
     return incident.rationale["reasons"] + incident.rationale.get("why", [])

@@ -31,6 +31,7 @@ tiers:
 MONDAY_3AM = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 04:00 in Berlin
 BERLIN_9AM = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
+
 def said(incident) -> list[str]:
     """Every reason the incident gives: the route's, then the path decision's (the Why line)."""
     return incident.rationale["reasons"] + incident.rationale.get("why", [])
