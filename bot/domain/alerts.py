@@ -141,6 +141,7 @@ class IncidentView(BaseModel):
     handoff_configured: bool = False
     auto_resolved_in_hold: bool = False
     delivery_failures: list[FailureLine] = Field(default_factory=list)
+    feedback: dict[str, int] = Field(default_factory=dict)  # Verdict value -> people who chose it
 
     @property
     def escalation_level(self) -> int:

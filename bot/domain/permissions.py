@@ -39,6 +39,7 @@ class Action(StrEnum):
     RUNBOOK = "runbook"  # start, answer a step, go back, restart; confirmed remediation hooks
     POSTMORTEM = "postmortem"
     ADD_ACTION_ITEM = "action_item"
+    FEEDBACK = "feedback"  # anyone who may see the incident (privacy.visible_to checks that)
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -66,6 +67,7 @@ RULES: dict[Action, Scope] = {
     Action.NOTE: Scope.INCIDENT, Action.ROUTE_TO_HUMANS: Scope.INCIDENT,
     Action.RESTORE_AI: Scope.INCIDENT, Action.RUNBOOK: Scope.INCIDENT,
     Action.POSTMORTEM: Scope.INCIDENT, Action.ADD_ACTION_ITEM: Scope.INCIDENT,
+    Action.FEEDBACK: Scope.OPEN,
     Action.SILENCE: Scope.TEAM, Action.UNSILENCE: Scope.TEAM, Action.MAINTENANCE: Scope.TEAM,
     Action.END_MAINTENANCE: Scope.TEAM, Action.OVERRIDE: Scope.TEAM,
     Action.TEST_PAGE: Scope.TEAM, Action.POST_DIGEST: Scope.TEAM,
@@ -85,6 +87,7 @@ VERBS: dict[Action, str] = {
     Action.NOTE: "add a note to", Action.ROUTE_TO_HUMANS: "route to humans",
     Action.RESTORE_AI: "restore the AI on", Action.RUNBOOK: "walk a runbook on",
     Action.POSTMORTEM: "draft a postmortem for", Action.ADD_ACTION_ITEM: "add an action item to",
+    Action.FEEDBACK: "give feedback on",
     Action.SILENCE: "silence alerts of", Action.UNSILENCE: "end a silence of",
     Action.MAINTENANCE: "put into maintenance", Action.END_MAINTENANCE: "end maintenance of",
     Action.OVERRIDE: "override who is on call for", Action.TEST_PAGE: "test-page a member of",

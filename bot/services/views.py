@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,7 +20,7 @@ from bot.domain.alerts import (
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.store import repo
-from bot.store.models import AlertRow, IncidentRow, PageRow
+from bot.store.models import AlertRow, FeedbackRow, IncidentRow, PageRow
 
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
@@ -53,7 +54,15 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         humans_at=incident.humans_at, handoff_error=incident.handoff_error,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
         auto_resolved_in_hold=incident.auto_resolved_in_hold,
-        delivery_failures=await delivery_failures.failures_of(s, incident.id))
+        delivery_failures=await delivery_failures.failures_of(s, incident.id),
+        feedback=await feedback_counts(s, incident.id))
+
+
+async def feedback_counts(s: AsyncSession, incident_id: int) -> dict[str, int]:
+    """How many people chose each verdict on the feedback row."""
+    rows = (await s.exec(select(FeedbackRow.verdict, func.count()).where(
+        FeedbackRow.incident_id == incident_id).group_by(FeedbackRow.verdict))).all()
+    return {verdict: count for verdict, count in rows}
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:
