@@ -1,0 +1,161 @@
+"""Replay: run past alerts through the current and a candidate config, read-only.
+
+Reads in bulk through a reader session (a handful of queries whatever the window: no query per
+alert) and never writes: no outbox intent, no page, no incident row. Routing is cached by label
+set, so 100,000 alerts from a few hundred distinct label sets route a few hundred times.
+
+`path_for` is the one place a routed alert's path is decided (route tree, then
+bot.domain.alert_path.decide). Scores and thresholds are not read here yet: they come from the
+confidence work (`sources:`, `confidence:`), and until that is wired `decide` gets none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select as sa_select
+from sqlmodel import col
+
+from bot.config import OncallConfig
+from bot.domain.alert_path import PathDecision, decide
+from bot.domain.alerts import Action, Alert
+from bot.domain.matchers import parse_matcher
+from bot.domain.quiet_scope import silences
+from bot.domain.replay import Case, Path, at_night, truth_of
+from bot.domain.routing import RouteDecision, route
+from bot.services.context import ServiceContext
+from bot.store.models import AlertRow, FeedbackRow, IncidentAlert, IncidentRow, SilenceRow
+
+_RANK = {Action.PAGE.value: 3, Action.TRIAGE.value: 2, Action.NOTIFY.value: 1,
+         Action.DIGEST.value: 0}
+
+
+def path_for(config: OncallConfig, labels: Mapping[str, str], annotations: Mapping[str, str],
+             at: datetime, *, decision: RouteDecision | None = None) -> PathDecision:
+    """What happens to an alert after the route tree (for `decision`, else the first match)."""
+    if decision is None:
+        decision = route(config.route, labels, config.tool_owners)[0]
+    return decide(decision.action, score=None, thresholds=None)
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """A silence as it was: its window, matchers and team scope."""
+
+    starts_at: datetime
+    ends_at: datetime
+    matchers: tuple
+    team: str | None
+
+
+class Replayer:
+    """One config, with its routing cached by label set."""
+
+    def __init__(self, config: OncallConfig, quiet: Sequence[Quiet] = ()):
+        self.config = config
+        self.quiet = quiet
+        self._routes: dict[tuple, list[RouteDecision]] = {}
+
+    def routes(self, labels: Mapping[str, str]) -> list[RouteDecision]:
+        key = tuple(sorted(labels.items()))
+        found = self._routes.get(key)
+        if found is None:
+            found = self._routes[key] = route(self.config.route, labels, self.config.tool_owners)
+        return found
+
+    def path(self, case: Case) -> Path:
+        decisions = self.routes(case.labels)
+        if not decisions:
+            return Path(team="", path="unrouted")
+        teams = {d.team for d in decisions}
+        for q in self.quiet:
+            if q.starts_at <= case.at < q.ends_at and silences(q.matchers, q.team, case.labels,
+                                                                teams):
+                return Path(team=decisions[0].team, path="silenced",
+                            why=(f"silenced then ({', '.join(map(str, q.matchers))})",))
+        best: tuple[RouteDecision, PathDecision] | None = None
+        for decision in decisions:
+            made = path_for(self.config, case.labels, case.annotations, case.at,
+                            decision=decision)
+            if best is None or _RANK[made.action.value] > _RANK[best[1].action.value]:
+                best = (decision, made)
+        decision, made = best
+        night = made.action is Action.PAGE and at_night(case.at,
+                                                        self.config.time_zone_of(decision.team))
+        return Path(team=decision.team, path=made.action.value, night=night,
+                    why=(" > ".join(decision.route_path), *decision.reasons, *made.why))
+
+
+async def silences_between(ctx: ServiceContext, start: datetime | None,
+                           end: datetime) -> list[Quiet]:
+    """Every silence that overlapped the window, as it was (ended ones included)."""
+    query = sa_select(SilenceRow.starts_at, SilenceRow.ends_at, SilenceRow.matchers,
+                      SilenceRow.team).where(col(SilenceRow.starts_at) <= end)
+    if start is not None:
+        query = query.where(col(SilenceRow.ends_at) > start)
+    async with ctx.db.reader() as s:
+        rows = (await s.execute(query)).all()
+    return [Quiet(_utc(a), _utc(b), tuple(parse_matcher(m) for m in matchers), team)
+            for a, b, matchers, team in rows]
+
+
+async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> list[Case]:
+    """The cases of alerts that started in [start, end), with their incidents' truth.
+
+    Four queries: the alerts, their incident links, those incidents, their feedback.
+    """
+    window = (col(AlertRow.starts_at) >= start, col(AlertRow.starts_at) < end)
+    linked = (sa_select(IncidentAlert.incident_id)
+              .join(AlertRow, col(AlertRow.id) == col(IncidentAlert.alert_id)).where(*window))
+    async with ctx.db.reader() as s:
+        alerts = (await s.execute(sa_select(
+            AlertRow.id, AlertRow.labels, AlertRow.annotations, AlertRow.starts_at)
+            .where(*window).order_by(col(AlertRow.id)))).all()
+        links = (await s.execute(sa_select(IncidentAlert.incident_id, IncidentAlert.alert_id)
+                                 .where(col(IncidentAlert.incident_id).in_(linked)))).all()
+        incidents = (await s.execute(sa_select(
+            IncidentRow.id, IncidentRow.team, IncidentRow.acked_at, IncidentRow.resolved_by,
+            IncidentRow.resolved_at).where(col(IncidentRow.id).in_(linked)))).all()
+        verdicts = (await s.execute(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
+                                    .where(col(FeedbackRow.incident_id).in_(linked)))).all()
+    first: dict[int, int] = {}  # incident -> its first alert
+    linked_alerts: set[int] = set()
+    for incident_id, alert_id in links:
+        linked_alerts.add(alert_id)
+        first[incident_id] = min(first.get(incident_id, alert_id), alert_id)
+    opened: dict[int, list[int]] = {}  # alert -> the incidents it opened
+    for incident_id, alert_id in first.items():
+        opened.setdefault(alert_id, []).append(incident_id)
+    said: dict[int, list[str]] = {}
+    for incident_id, verdict in verdicts:
+        said.setdefault(incident_id, []).append(verdict)
+    info = {row[0]: row for row in incidents}
+    cases = []
+    for alert_id, labels, notes, starts_at in alerts:
+        if alert_id in linked_alerts and alert_id not in opened:
+            continue  # it joined a page another alert opened
+        mine = [info[i] for i in sorted(opened.get(alert_id, [])) if i in info]
+        cases.append(Case(key=f"alert {alert_id}", labels=labels, annotations=notes,
+                          at=_utc(starts_at), truth=_truth(mine, said),
+                          team_then=mine[0][1] if mine else ""))
+    return cases
+
+
+def export_cases(alerts: Sequence[Alert]) -> list[Case]:
+    """An export has no handling to learn from: every truth is unknown."""
+    return [Case(key=f"line {i + 1}", labels=a.labels, annotations=a.annotations,
+                 at=_utc(a.starts_at)) for i, a in enumerate(alerts)]
+
+
+def _truth(incidents: list, said: dict[int, list[str]]):
+    verdicts = [v for row in incidents for v in said.get(row[0], [])]
+    worked_on = any(row[2] is not None or row[3] is not None for row in incidents)
+    auto_resolved = bool(incidents) and all(
+        row[4] is not None and row[3] is None and row[2] is None for row in incidents)
+    return truth_of(verdicts, worked_on=worked_on, auto_resolved=auto_resolved)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
