@@ -163,7 +163,7 @@ def _cell(value: object) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.0%}" if value != int(value) or value in (0.0, 1.0) else str(value)
+        return f"{value:.1%}"
     return str(value)
 
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select as sa_select
 from sqlmodel import col
+from sqlmodel import select as sa_select
 
 from bot.config import OncallConfig
 from bot.domain.alert_path import PathDecision, decide
@@ -96,7 +96,7 @@ async def silences_between(ctx: ServiceContext, start: datetime | None,
     if start is not None:
         query = query.where(col(SilenceRow.ends_at) > start)
     async with ctx.db.reader() as s:
-        rows = (await s.execute(query)).all()
+        rows = (await s.exec(query)).all()
     return [Quiet(_utc(a), _utc(b), tuple(parse_matcher(m) for m in matchers), team)
             for a, b, matchers, team in rows]
 
@@ -110,15 +110,15 @@ async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> l
     linked = (sa_select(IncidentAlert.incident_id)
               .join(AlertRow, col(AlertRow.id) == col(IncidentAlert.alert_id)).where(*window))
     async with ctx.db.reader() as s:
-        alerts = (await s.execute(sa_select(
+        alerts = (await s.exec(sa_select(
             AlertRow.id, AlertRow.labels, AlertRow.annotations, AlertRow.starts_at)
             .where(*window).order_by(col(AlertRow.id)))).all()
-        links = (await s.execute(sa_select(IncidentAlert.incident_id, IncidentAlert.alert_id)
+        links = (await s.exec(sa_select(IncidentAlert.incident_id, IncidentAlert.alert_id)
                                  .where(col(IncidentAlert.incident_id).in_(linked)))).all()
-        incidents = (await s.execute(sa_select(
+        incidents = (await s.exec(sa_select(
             IncidentRow.id, IncidentRow.team, IncidentRow.acked_at, IncidentRow.resolved_by,
             IncidentRow.resolved_at).where(col(IncidentRow.id).in_(linked)))).all()
-        verdicts = (await s.execute(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
+        verdicts = (await s.exec(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
                                     .where(col(FeedbackRow.incident_id).in_(linked)))).all()
     first: dict[int, int] = {}  # incident -> its first alert
     linked_alerts: set[int] = set()
