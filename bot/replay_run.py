@@ -103,9 +103,9 @@ async def run(db: Database, current: OncallConfig, candidate: OncallConfig, *, e
     cases = (replay.export_cases(export) if export is not None
              else await replay.stored_cases(ctx, start, end))
     quiet = await replay.silences_between(ctx, start, end)
-    before = [replay.Replayer(current, quiet).path(c) for c in cases] if cases else []
-    after = ([replay.Replayer(candidate, quiet).path(c) for c in cases]
-             if candidate is not current else before)
+    now, then = replay.Replayer(current, quiet), replay.Replayer(candidate, quiet)
+    before = [now.path(c) for c in cases]
+    after = [then.path(c) for c in cases] if candidate is not current else before
     scored = [(c.score, bool(c.truth.real)) for c in cases
               if c.score is not None and c.truth.real is not None]
     return Report(source="export" if export is not None else "database", start=start, end=end,

@@ -50,42 +50,57 @@ class Quiet:
     team: str | None
 
 
+@dataclass(frozen=True)
+class _Routed:
+    """What depends on the label set only: the matched routes and the silences that match."""
+
+    decisions: list[RouteDecision]
+    quiet: list[Quiet]
+
+
 class Replayer:
-    """One config, with its routing cached by label set."""
+    """One config, with its routing (and which silences match) cached by label set."""
 
     def __init__(self, config: OncallConfig, quiet: Sequence[Quiet] = ()):
         self.config = config
         self.quiet = quiet
-        self._routes: dict[tuple, list[RouteDecision]] = {}
+        self._routes: dict[tuple, _Routed] = {}
+        self._zones: dict[str, str] = {}
 
-    def routes(self, labels: Mapping[str, str]) -> list[RouteDecision]:
+    def routed(self, labels: Mapping[str, str]) -> _Routed:
         key = tuple(sorted(labels.items()))
         found = self._routes.get(key)
         if found is None:
-            found = self._routes[key] = route(self.config.route, labels, self.config.tool_owners)
+            decisions = route(self.config.route, labels, self.config.tool_owners)
+            teams = {d.team for d in decisions}
+            found = self._routes[key] = _Routed(decisions, [
+                q for q in self.quiet if silences(q.matchers, q.team, labels, teams)])
         return found
 
     def path(self, case: Case) -> Path:
-        decisions = self.routes(case.labels)
-        if not decisions:
+        routed = self.routed(case.labels)
+        if not routed.decisions:
             return Path(team="", path="unrouted")
-        teams = {d.team for d in decisions}
-        for q in self.quiet:
-            if q.starts_at <= case.at < q.ends_at and silences(q.matchers, q.team, case.labels,
-                                                                teams):
-                return Path(team=decisions[0].team, path="silenced",
+        for q in routed.quiet:
+            if q.starts_at <= case.at < q.ends_at:
+                return Path(team=routed.decisions[0].team, path="silenced",
                             why=(f"silenced then ({', '.join(map(str, q.matchers))})",))
         best: tuple[RouteDecision, PathDecision] | None = None
-        for decision in decisions:
+        for decision in routed.decisions:
             made = path_for(self.config, case.labels, case.annotations, case.at,
                             decision=decision)
             if best is None or _RANK[made.action.value] > _RANK[best[1].action.value]:
                 best = (decision, made)
         decision, made = best
-        night = made.action is Action.PAGE and at_night(case.at,
-                                                        self.config.time_zone_of(decision.team))
+        night = made.action is Action.PAGE and at_night(case.at, self._zone(decision.team))
         return Path(team=decision.team, path=made.action.value, night=night,
                     why=(" > ".join(decision.route_path), *decision.reasons, *made.why))
+
+    def _zone(self, team: str) -> str:
+        zone = self._zones.get(team)
+        if zone is None:
+            zone = self._zones[team] = self.config.time_zone_of(team)
+        return zone
 
 
 async def silences_between(ctx: ServiceContext, start: datetime | None,
@@ -104,39 +119,42 @@ async def silences_between(ctx: ServiceContext, start: datetime | None,
 async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> list[Case]:
     """The cases of alerts that started in [start, end), with their incidents' truth.
 
-    Four queries: the alerts, their incident links, those incidents, their feedback.
+    Three queries on the reader's connection (core rows, no ORM objects): the alerts, their
+    incident links with each incident's handling, and those incidents' feedback.
     """
     window = (col(AlertRow.starts_at) >= start, col(AlertRow.starts_at) < end)
     linked = (sa_select(IncidentAlert.incident_id)
               .join(AlertRow, col(AlertRow.id) == col(IncidentAlert.alert_id)).where(*window))
     async with ctx.db.reader() as s:
-        alerts = (await s.exec(sa_select(
+        conn = await s.connection()
+        alerts = (await conn.execute(sa_select(
             AlertRow.id, AlertRow.labels, AlertRow.annotations, AlertRow.starts_at)
             .where(*window).order_by(col(AlertRow.id)))).all()
-        links = (await s.exec(sa_select(IncidentAlert.incident_id, IncidentAlert.alert_id)
-                                 .where(col(IncidentAlert.incident_id).in_(linked)))).all()
-        incidents = (await s.exec(sa_select(
-            IncidentRow.id, IncidentRow.team, IncidentRow.acked_at, IncidentRow.resolved_by,
-            IncidentRow.resolved_at).where(col(IncidentRow.id).in_(linked)))).all()
-        verdicts = (await s.exec(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
-                                    .where(col(FeedbackRow.incident_id).in_(linked)))).all()
+        handled = (await conn.execute(sa_select(
+            IncidentAlert.alert_id, IncidentRow.id, IncidentRow.team, IncidentRow.acked_at,
+            IncidentRow.resolved_by, IncidentRow.resolved_at)
+            .join(IncidentRow, col(IncidentRow.id) == col(IncidentAlert.incident_id))
+            .where(col(IncidentAlert.incident_id).in_(linked)))).all()
+        verdicts = (await conn.execute(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
+                                       .where(col(FeedbackRow.incident_id).in_(linked)))).all()
     first: dict[int, int] = {}  # incident -> its first alert
     linked_alerts: set[int] = set()
-    for incident_id, alert_id in links:
+    info = {}
+    for alert_id, *incident in handled:
         linked_alerts.add(alert_id)
-        first[incident_id] = min(first.get(incident_id, alert_id), alert_id)
+        info[incident[0]] = incident
+        first[incident[0]] = min(first.get(incident[0], alert_id), alert_id)
     opened: dict[int, list[int]] = {}  # alert -> the incidents it opened
     for incident_id, alert_id in first.items():
         opened.setdefault(alert_id, []).append(incident_id)
     said: dict[int, list[str]] = {}
     for incident_id, verdict in verdicts:
         said.setdefault(incident_id, []).append(verdict)
-    info = {row[0]: row for row in incidents}
     cases = []
     for alert_id, labels, notes, starts_at in alerts:
         if alert_id in linked_alerts and alert_id not in opened:
             continue  # it joined a page another alert opened
-        mine = [info[i] for i in sorted(opened.get(alert_id, [])) if i in info]
+        mine = [info[i] for i in sorted(opened.get(alert_id, []))]
         cases.append(Case(key=f"alert {alert_id}", labels=labels, annotations=notes,
                           at=_utc(starts_at), truth=_truth(mine, said),
                           team_then=mine[0][1] if mine else ""))
