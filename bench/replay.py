@@ -6,7 +6,7 @@ Generates `--alerts` stored alerts over 30 days (about 300 distinct label sets, 
 per alert, some acked, some resolved at the source, one in ten with a feedback verdict, a few
 silences), then times the whole replay (bulk reads, routing through the current and a candidate
 config, figures, the text report) and prints the figures and the time. The generation is not
-timed.
+timed. A shared, loaded machine stretches the wall time; the CPU time is printed beside it.
 """
 
 from __future__ import annotations
@@ -113,14 +113,15 @@ def main() -> None:
     began = time.monotonic()
     generate(url, args.alerts)
     print(f"generated {args.alerts} alerts in {time.monotonic() - began:.1f} s")
-    began = time.monotonic()
+    began, cpu = time.monotonic(), time.process_time()
     lines, _ = asyncio.run(report_lines(
         url, parse_config(CURRENT), parse_config(CANDIDATE), end=END,
         since=timedelta(days=30), export_path=None, as_json=False, recall_at_least=0.95,
         fail_under_recall=None))
-    took = time.monotonic() - began
+    took, cpu = time.monotonic() - began, time.process_time() - cpu
     print("\n".join(lines[:22]))
-    print(f"replayed {args.alerts} alerts in {took:.1f} s (goal: under 60 s)")
+    print(f"replayed {args.alerts} alerts in {took:.1f} s wall, {cpu:.1f} s CPU "
+          f"(goal: under 60 s; the CPU figure is what a busy machine does not hide)")
 
 
 if __name__ == "__main__":

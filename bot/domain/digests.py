@@ -97,6 +97,7 @@ class IncidentRecord(BaseModel):
     routed_to_humans: bool = False
     alert_fired_at: list[AwareDatetime] = Field(default_factory=list)
     auto_resolved_before_ack: bool = False
+    verdicts: list[str] = Field(default_factory=list)  # feedback: bot.domain.feedback.Verdict
 
     @property
     def rule(self) -> tuple[str, str]:
