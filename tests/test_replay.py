@@ -129,9 +129,10 @@ def build_history(url: str) -> None:
         s.commit()
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path}/oncall.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def cli(request, tmp_path, monkeypatch):
+    url = (request.getfixturevalue("postgres_url") if request.param == "postgres"
+           else f"sqlite:///{tmp_path}/oncall.db")
     build_history(url)
     (tmp_path / "current.yaml").write_text(CURRENT)
     (tmp_path / "candidate.yaml").write_text(CANDIDATE)
