@@ -11,10 +11,12 @@ confidence work (`sources:`, `confidence:`), and until that is wired `decide` ge
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import String, type_coerce
 from sqlmodel import col
 from sqlmodel import select as sa_select
 
@@ -128,7 +130,8 @@ async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> l
     async with ctx.db.reader() as s:
         conn = await s.connection()
         alerts = (await conn.execute(sa_select(
-            AlertRow.id, AlertRow.labels, AlertRow.annotations, AlertRow.starts_at)
+            AlertRow.id, type_coerce(AlertRow.labels, String),
+            type_coerce(AlertRow.annotations, String), AlertRow.starts_at)
             .where(*window).order_by(col(AlertRow.id)))).all()
         handled = (await conn.execute(sa_select(
             IncidentAlert.alert_id, IncidentRow.id, IncidentRow.team, IncidentRow.acked_at,
@@ -151,14 +154,34 @@ async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> l
     for incident_id, verdict in verdicts:
         said.setdefault(incident_id, []).append(verdict)
     cases = []
+    decoded = _Decoded()
     for alert_id, labels, notes, starts_at in alerts:
         if alert_id in linked_alerts and alert_id not in opened:
             continue  # it joined a page another alert opened
         mine = [info[i] for i in sorted(opened.get(alert_id, []))]
-        cases.append(Case(key=f"alert {alert_id}", labels=labels, annotations=notes,
+        cases.append(Case(key=f"alert {alert_id}", labels=decoded(labels),
+                          annotations=decoded(notes),
                           at=_utc(starts_at), truth=_truth(mine, said),
                           team_then=mine[0][1] if mine else ""))
     return cases
+
+
+class _Decoded:
+    """JSON text to dict, once per distinct text: a history repeats a few hundred label sets.
+
+    SQLite hands the JSON columns back as text; a driver that parses JSON itself (psycopg)
+    hands back dicts, which pass through. The dicts are shared: nothing here changes them."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict] = {}
+
+    def __call__(self, value: str | dict | None) -> dict:
+        if not isinstance(value, str):
+            return value or {}
+        found = self._seen.get(value)
+        if found is None:
+            found = self._seen[value] = json.loads(value)
+        return found
 
 
 def export_cases(alerts: Sequence[Alert]) -> list[Case]:
