@@ -152,6 +152,17 @@ def test_figures_match_the_hand_made_history(cli):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
 
+    assert set(report) == {"source", "window", "cases", "labels", "current", "candidate",
+                           "changed", "calibration"}
+    assert report["window"] == {"from": "2026-10-24T03:00:00+00:00",
+                                "to": "2026-11-23T03:00:00+00:00"}
+    assert set(report["current"]) == {"overall", "teams"}
+    assert set(report["current"]["overall"]) == {
+        "cases", "pages", "triage", "notifications", "digests", "silenced", "unrouted",
+        "night_pages", "misroutes", "precision", "recall", "real", "paged_real",
+        "paged_with_truth"}
+    assert set(report["changed"][0]) == {"case", "alertname", "at", "real", "current",
+                                         "candidate", "why"}
     assert report["cases"] == 11
     assert report["labels"] == {"explicit": 5, "weak": 4, "unknown": 2}
     current, candidate = report["current"]["overall"], report["candidate"]["overall"]
