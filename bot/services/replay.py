@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import String, type_coerce
-from sqlmodel import col
-from sqlmodel import select as sa_select
+from sqlmodel import col, select
 
 from bot.config import OncallConfig
 from bot.domain.alert_path import PathDecision, decide
@@ -108,7 +107,7 @@ class Replayer:
 async def silences_between(ctx: ServiceContext, start: datetime | None,
                            end: datetime) -> list[Quiet]:
     """Every silence that overlapped the window, as it was (ended ones included)."""
-    query = sa_select(SilenceRow.starts_at, SilenceRow.ends_at, SilenceRow.matchers,
+    query = select(SilenceRow.starts_at, SilenceRow.ends_at, SilenceRow.matchers,
                       SilenceRow.team).where(col(SilenceRow.starts_at) <= end)
     if start is not None:
         query = query.where(col(SilenceRow.ends_at) > start)
@@ -125,20 +124,20 @@ async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> l
     incident links with each incident's handling, and those incidents' feedback.
     """
     window = (col(AlertRow.starts_at) >= start, col(AlertRow.starts_at) < end)
-    linked = (sa_select(IncidentAlert.incident_id)
+    linked = (select(IncidentAlert.incident_id)
               .join(AlertRow, col(AlertRow.id) == col(IncidentAlert.alert_id)).where(*window))
     async with ctx.db.reader() as s:
         conn = await s.connection()
-        alerts = (await conn.execute(sa_select(
+        alerts = (await conn.execute(select(
             AlertRow.id, type_coerce(AlertRow.labels, String),
             type_coerce(AlertRow.annotations, String), AlertRow.starts_at)
             .where(*window).order_by(col(AlertRow.id)))).all()
-        handled = (await conn.execute(sa_select(
+        handled = (await conn.execute(select(
             IncidentAlert.alert_id, IncidentRow.id, IncidentRow.team, IncidentRow.acked_at,
             IncidentRow.resolved_by, IncidentRow.resolved_at)
             .join(IncidentRow, col(IncidentRow.id) == col(IncidentAlert.incident_id))
             .where(col(IncidentAlert.incident_id).in_(linked)))).all()
-        verdicts = (await conn.execute(sa_select(FeedbackRow.incident_id, FeedbackRow.verdict)
+        verdicts = (await conn.execute(select(FeedbackRow.incident_id, FeedbackRow.verdict)
                                        .where(col(FeedbackRow.incident_id).in_(linked)))).all()
     first: dict[int, int] = {}  # incident -> its first alert
     linked_alerts: set[int] = set()
