@@ -382,7 +382,7 @@ def replay(config: Annotated[str | None, typer.Option(
            ) -> None:
     """Re-run past alerts through the current and a candidate config; read-only."""
     from bot.domain.durations import DurationError, parse_duration
-    from bot.replay_run import ExportError, report_lines
+    from bot.replay_run import ExportError, NoHistory, report_lines
     from bot.routing_report import parse_at
 
     if since is not None and from_file is not None:
@@ -404,6 +404,9 @@ def replay(config: Annotated[str | None, typer.Option(
             fail_under_recall=fail_under_recall))
     except (ExportError, OSError) as exc:
         typer.echo(f"--from: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except NoHistory as exc:
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     for line in lines:
         typer.echo(line)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path as FilePath
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from bot.config import OncallConfig
 from bot.domain.alerts import Alert
 from bot.domain.replay import (
@@ -30,6 +33,10 @@ from bot.services.context import ServiceContext
 from bot.store.db import Database
 
 CHANGES_SHOWN = 20
+
+
+class NoHistory(Exception):
+    """There is no database to read the history (or the silences) from: says which."""
 
 
 class ExportError(ValueError):
@@ -95,14 +102,15 @@ def read_export(path: str) -> list[Alert]:
     return alerts
 
 
-async def run(db: Database, current: OncallConfig, candidate: OncallConfig, *, end: datetime,
+async def run(db: Database | None, current: OncallConfig, candidate: OncallConfig, *, end: datetime,
               since: timedelta | None, export: Sequence[Alert] | None,
               recall_at_least: float) -> Report:
+    """`db` None: an export replayed without a database (so without its silences)."""
     ctx = ServiceContext(db=db, config=current)
     start = None if export is not None else end - (since or timedelta(days=30))
     cases = (replay.export_cases(export) if export is not None
              else await replay.stored_cases(ctx, start, end))
-    quiet = await replay.silences_between(ctx, start, end)
+    quiet = await replay.silences_between(ctx, start, end) if db is not None else []
     now, then = replay.Replayer(current, quiet), replay.Replayer(candidate, quiet)
     before = [now.path(c) for c in cases]
     after = [then.path(c) for c in cases] if candidate is not current else before
@@ -199,12 +207,22 @@ async def report_lines(database_url: str, current: OncallConfig, candidate: Onca
     """The printed report and the exit code (1 when the candidate's recall is under the gate,
     or unknown while a gate is asked for)."""
     export = read_export(export_path) if export_path is not None else None
-    db = Database(database_url)
+    url = make_url(database_url)
+    missing = url.get_backend_name() == "sqlite" and not (
+        url.database and FilePath(url.database).exists())
+    if missing and export is None:
+        raise NoHistory(f"no database at {url.database or database_url}: nothing stored to "
+                        "replay (DATABASE_URL), or give an export with --from")
+    db = None if missing else Database(database_url)  # never create a database to read it
     try:
         report = await run(db, current, candidate, end=end, since=since, export=export,
                            recall_at_least=recall_at_least)
+    except (OperationalError, ProgrammingError) as exc:
+        raise NoHistory(f"the database (DATABASE_URL) cannot be read: {exc.orig}; is it "
+                        "migrated (`oncall-bot migrate`)?") from exc
     finally:
-        await db.dispose()
+        if db is not None:
+            await db.dispose()
     lines = [json.dumps(report.to_json(), sort_keys=True)] if as_json else as_text(report)
     code = 0
     if fail_under_recall is not None:

@@ -255,6 +255,25 @@ def test_a_broken_export_names_its_line(cli, tmp_path):
 
 def test_since_and_from_together_are_refused(cli, tmp_path):
     assert cli("--since", "7d", "--from", str(tmp_path / "x.jsonl")).exit_code == 2
+    assert CliRunner().invoke(app, ["replay", "--at", "yesterday"]).exit_code == 2
+
+
+def test_without_a_database_an_export_still_replays_and_history_is_refused(tmp_path,
+                                                                           monkeypatch):
+    (tmp_path / "current.yaml").write_text(CURRENT)
+    monkeypatch.setenv("ONCALL_CONFIG", str(tmp_path / "current.yaml"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/none.db")
+    export = tmp_path / "alerts.jsonl"
+    export.write_text(json.dumps({"labels": {"alertname": "A", "severity": "critical"},
+                                  "startsAt": "2026-11-20T15:00:00Z"}) + "\n")
+    runner = CliRunner()
+
+    history = runner.invoke(app, ["replay"])
+    exported = runner.invoke(app, ["replay", "--from", str(export), "--json"])
+
+    assert history.exit_code == 2 and "no database at" in history.output
+    assert exported.exit_code == 0 and json.loads(exported.output)["cases"] == 1
+    assert not (tmp_path / "none.db").exists()  # reading never creates one
 
 
 def test_truth_prefers_feedback_then_weak_labels():
