@@ -34,6 +34,7 @@ from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
 from bot.settings import Settings
 from bot.slack.digest import actions as digest_actions
 from bot.slack.digest.sender import DigestSender
+from bot.slack.feedback import actions as feedback_actions
 from bot.slack.incident import actions
 from bot.slack.outbox.notes import SlackNotes
 from bot.slack.outbox.page_lookup import SlackPageLookup
@@ -99,6 +100,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     quiet_actions.register(bolt)
     storm_slack.register(bolt)
     triage_actions.register(bolt)
+    feedback_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 

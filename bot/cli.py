@@ -415,6 +415,58 @@ def journal(service: Annotated[str | None, typer.Argument(help="a service; none:
 
 
 @app.command()
+def replay(config: Annotated[str | None, typer.Option(
+               "--config", "-c", help="the candidate oncall.yaml (default: the current one)")]
+           = None,
+           since: Annotated[str | None, typer.Option(help="how far back, e.g. 30d (default)")]
+           = None,
+           from_file: Annotated[str | None, typer.Option(
+               "--from", help="an export instead: JSON lines of webhook bodies or alerts")]
+           = None,
+           as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")]
+           = False,
+           recall_at_least: Annotated[float, typer.Option(
+               min=0.0, max=1.0, help="the recall target of the suggested thresholds")] = 0.95,
+           fail_under_recall: Annotated[float | None, typer.Option(
+               min=0.0, max=1.0, help="exit 1 when the candidate's recall is below this")]
+           = None,
+           at: Annotated[str | None, typer.Option(
+               "--at", help="the window ends here, e.g. '2026-12-24 03:00' (UTC)")] = None,
+           ) -> None:
+    """Re-run past alerts through the current and a candidate config; read-only."""
+    from bot.domain.durations import DurationError, parse_duration
+    from bot.replay_run import ExportError, NoHistory, report_lines
+    from bot.routing_report import parse_at
+
+    if since is not None and from_file is not None:
+        typer.echo("--since and --from: give one (the database's window, or an export)", err=True)
+        raise typer.Exit(2)
+    try:
+        window = parse_duration(since or "30d")
+        end = parse_at(at) if at else datetime.now(UTC)  # wall clock ok: the CLI's "now"
+    except (DurationError, ValueError) as exc:
+        typer.echo(f"--since/--at: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    settings = _settings()
+    current = _config(None, settings)
+    candidate = _config(config, settings) if config else current
+    try:
+        lines, code = asyncio.run(report_lines(
+            settings.database_url, current, candidate, end=end, since=window,
+            export_path=from_file, as_json=as_json, recall_at_least=recall_at_least,
+            fail_under_recall=fail_under_recall))
+    except (ExportError, OSError) as exc:
+        typer.echo(f"--from: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except NoHistory as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    for line in lines:
+        typer.echo(line)
+    raise typer.Exit(code)
+
+
+@app.command()
 def demo() -> None:
     """Run the real pipeline offline against a local Slack stand-in and print the channels."""
     from bot.demo import run_demo

@@ -92,7 +92,8 @@ async def test_resolve_closes_the_incident_and_removes_the_buttons(bot):
     assert (incident.status, incident.resolved_by) == ("resolved", PLATFORM_RESPONDER)
     assert incident.open_key is None
     [update] = bot.slack.calls_to("chat.update")
-    assert not [b for b in update.args["blocks"] if b["type"] == "actions"]
+    actions = [b for b in update.args["blocks"] if b["type"] == "actions"]
+    assert [b["block_id"] for b in actions] == [f"incident-feedback-{incident_id}"]  # only
 
 
 async def test_someone_outside_the_team_gets_an_explanation_not_a_change(bot):

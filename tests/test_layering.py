@@ -34,7 +34,7 @@ _LAYERS = (
     ("bot.outbound", "outbound"),
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
     ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"),
-    ("bot.outbox_run", "app"), ("bot.audit_run", "app"),
+    ("bot.outbox_run", "app"), ("bot.audit_run", "app"), ("bot.replay_run", "app"),
     ("bot.journal_run", "app"),
     ("bot.preflight", "app"),  # `check`: config, environment and Slack, read-only
     ("bot.settings", "app"),

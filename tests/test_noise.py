@@ -179,6 +179,9 @@ def test_a_short_never_acked_rule_is_told_to_wait_before_paging(review: NoiseRev
         "flaps": 5,  # each incident after the first opened 28.5 min after one resolved
         "pages_out_of_hours": 6,
         "suggestion": "fired 6 times, never acked, median 90 s: add `for: 5m` or `page_after: 3m`",
+        "feedback": {},
+        "precision": None,
+        "judged": 0,
     }
     assert latency.time_to_ack_seconds == Summary(count=0)
     assert latency.duration_seconds == Summary(count=6, median=90, p90=90)

@@ -18,6 +18,7 @@ from bot.domain.permissions import RULES, Action, Scope
 from bot.services import followups, incidents, runbooks, silences
 from bot.slack.action_ids import ActionId, QuietRef
 from bot.slack.digest.blocks import DigestLineRef
+from bot.slack.feedback.blocks import FeedbackRef
 from bot.slack.incident.modals import ModalMeta, ViewId
 from bot.slack.runbook.blocks import BACK, CHOOSE_PREFIX, RESTART, StepRef
 from bot.store.models import AuditRow, RunbookRun
@@ -132,6 +133,17 @@ async def _digest_value(bot: BotUnderTest) -> str:
     return DigestLineRef(team="platform", service="s", model="m", since=0, until=3600).encode()
 
 
+async def _feedback(bot: BotUnderTest, user: str) -> None:
+    """The feedback row (one walk stands for its five buttons) shows once someone acked."""
+    incident_id = await fresh_incident(bot)
+    await incidents.acknowledge(bot.parts.services, incident_id, ADMIN)
+    await bot.click(FEEDBACK_NOISE, incident_id, user=user,
+                    value=FeedbackRef(incident_id=incident_id, verdict="noise").encode())
+
+
+FEEDBACK_NOISE = "feedback.noise"
+
+
 def _step(action_id: str) -> Run:
     async def run(bot: BotUnderTest, user: str) -> None:
         incident_id = await fresh_incident(bot)
@@ -243,6 +255,7 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     f"{CHOOSE_PREFIX}0": (Action.RUNBOOK, Scope.INCIDENT, _step(f"{CHOOSE_PREFIX}0")),
     BACK: (Action.RUNBOOK, Scope.INCIDENT, _step(BACK)),
     RESTART: (Action.RUNBOOK, Scope.INCIDENT, _step(RESTART)),
+    FEEDBACK_NOISE: (Action.FEEDBACK, Scope.OPEN, _feedback),
     # modals
     ViewId.ESCALATE: (Action.ESCALATE, Scope.INCIDENT,
                       submit(ViewId.ESCALATE, {"how": radio("next")})),
@@ -260,7 +273,7 @@ def test_every_surface_has_a_rule():
     """Commands from the parser, buttons from ActionId and the runbook step ids, modals from
     ViewId and the picker, the shortcut: each has a row, and the row agrees with RULES."""
     enumerated = (set(COMMAND_NAMES) | {a.value for a in ActionId}
-                  | {f"{CHOOSE_PREFIX}0", BACK, RESTART}
+                  | {f"{CHOOSE_PREFIX}0", BACK, RESTART, FEEDBACK_NOISE}
                   | {v for k, v in vars(ViewId).items() if k.isupper()}
                   | {PICK_FOR_TIMELINE, SHORTCUT_ADD_TO_TIMELINE})
     assert enumerated == {str(name) for name in SURFACES}

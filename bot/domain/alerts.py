@@ -149,6 +149,7 @@ class IncidentView(BaseModel):
     auto_runbook_at: datetime | None = None  # a high-confidence runbook's cancel window ends
     changes: list[ChangeLine] = Field(default_factory=list)  # recent, of service and deps
     tier: str | None = None
+    feedback: dict[str, int] = Field(default_factory=dict)  # Verdict value -> people who chose it
 
     @property
     def escalation_level(self) -> int:

@@ -98,6 +98,7 @@ class IncidentRecord(BaseModel):
     alert_fired_at: list[AwareDatetime] = Field(default_factory=list)
     auto_resolved_before_ack: bool = False
     tier: str = ""  # the support tier that applied when it opened (issue 14)
+    verdicts: list[str] = Field(default_factory=list)  # feedback: bot.domain.feedback.Verdict
 
     @property
     def rule(self) -> tuple[str, str]:

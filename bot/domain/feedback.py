@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 
@@ -29,3 +30,17 @@ _LABELS = {Verdict.REAL: "Real", Verdict.NOISE: "Noise", Verdict.WRONG_TEAM: "Wr
            Verdict.SHOULD_NOT_HAVE_PAGED: "Should not have paged"}
 _REAL = {Verdict.REAL: True, Verdict.NOISE: False, Verdict.WRONG_TEAM: True,
          Verdict.SHOULD_HAVE_PAGED: True, Verdict.SHOULD_NOT_HAVE_PAGED: False}
+
+
+def tally(verdicts: Iterable[str]) -> dict[Verdict, int]:
+    """Counts per verdict, in the row's order, leaving out verdicts nobody gave."""
+    given = [Verdict(v) for v in verdicts if v in _VALUES]
+    return {v: given.count(v) for v in Verdict if v in given}
+
+
+def counts_text(counts: Mapping[Verdict, int]) -> str:
+    """`Real 2 · Noise 1`: what the feedback row says under its buttons."""
+    return " · ".join(f"{v.label} {n}" for v, n in counts.items() if n)
+
+
+_VALUES = frozenset(v.value for v in Verdict)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from operator import attrgetter
@@ -29,6 +29,7 @@ from bot.domain.digests import (
     week_before,
 )
 from bot.domain.durations import format_duration
+from bot.domain.noise_feedback import Drift, drifted, feedback_counts, rule_precision
 from bot.domain.stats import Summary, summary
 
 __all__ = [
@@ -71,6 +72,9 @@ class RuleFigures(BaseModel):
     flaps: int
     pages_out_of_hours: int
     suggestion: str | None = None
+    feedback: dict[str, int] = {}  # verdict -> how many people chose it, on this week's incidents
+    precision: float | None = None  # real / verdicts that say real or not (Verdict.real)
+    judged: int = 0  # the verdicts precision counts
 
 
 class WeekOverWeek(BaseModel):
@@ -113,6 +117,8 @@ class NoiseReview(BaseModel):
     health: OnCallHealth
     pages_per_day_by_team: PagesPerDay
     storms: int = 0  # storms that began in the teams' channels this week (storm mode)
+    feedback: dict[str, int] = {}
+    drift: list[Drift] = []  # only when priors are known (`sources:` in oncall.yaml)
 
     def to_json(self) -> dict[str, object]:
         """The figures as `digest noise --dry-run --json` prints them."""
@@ -141,8 +147,12 @@ def noise_review(
     tz: tzinfo,
     business_hours: tuple[int, int] = (9, 18),
     today: date,
+    priors: Mapping[str, float] | None = None,
 ) -> NoiseReview:
-    """Review one week (usually `previous_week(now, tz)`) of a team's incidents."""
+    """Review one week (usually `previous_week(now, tz)`) of a team's incidents.
+
+    `priors` (alertname -> configured reliability) turn on the drift list; without them the
+    review shows none rather than guess."""
     ctx = _week_context(week, tz, business_hours)
     mine = _distinct(incidents)
     touched = [incident for incident in mine if _touched(incident, ctx.window)]
@@ -159,6 +169,9 @@ def noise_review(
         rules=rules,
         health=_health(touched, previous_week_incidents, actions, ctx, today),
         pages_per_day_by_team=_pages_per_day(touched, ctx),
+        feedback=feedback_counts(v for rule in rules for v, n in rule.feedback.items()
+                                  for _ in range(n)),
+        drift=drifted(rules, priors) if priors else [],
     )
 
 
@@ -236,6 +249,10 @@ def _rule_figures(
         flaps=sum(_flapped(incident, resolutions) for incident in opened),
         pages_out_of_hours=sum(ctx.after_hours(page.at) for page in pages),
     )
+    verdicts = [v for incident in opened for v in incident.verdicts]
+    precision, judged = rule_precision(verdicts)
+    figures = figures.model_copy(update={"feedback": feedback_counts(verdicts),
+                                         "precision": precision, "judged": judged})
     return figures.model_copy(update={"suggestion": suggest(figures)})
 
 
@@ -400,3 +417,4 @@ def _pages_per_day(touched: list[IncidentRecord], ctx: _Week) -> PagesPerDay:
         for page in _pages([incident], ctx.window):
             teams[incident.team][(page.at.astimezone(ctx.tz).date() - first).days] += 1
     return PagesPerDay(days=days, teams=teams)
+

@@ -45,6 +45,7 @@ class Action(StrEnum):
     STORM_PAGE = "storm_page"
     TRIAGE = "triage"  # Confirm (page) or Dismiss (noise) a triaged incident
     CANCEL_AUTO = "cancel_auto"  # stop a high-confidence automatic runbook in its window
+    FEEDBACK = "feedback"  # anyone who may see the incident (privacy.visible_to checks that)
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -77,6 +78,7 @@ RULES: dict[Action, Scope] = {
     Action.STORM_ACK: Scope.INCIDENT, Action.STORM_RESOLVE: Scope.INCIDENT,
     Action.STORM_PAGE: Scope.INCIDENT,
     Action.TRIAGE: Scope.INCIDENT, Action.CANCEL_AUTO: Scope.INCIDENT,
+    Action.FEEDBACK: Scope.OPEN,
     Action.SILENCE: Scope.TEAM, Action.UNSILENCE: Scope.TEAM, Action.MAINTENANCE: Scope.TEAM,
     Action.END_MAINTENANCE: Scope.TEAM, Action.OVERRIDE: Scope.TEAM,
     Action.TEST_PAGE: Scope.TEAM, Action.POST_DIGEST: Scope.TEAM,
@@ -100,6 +102,7 @@ VERBS: dict[Action, str] = {
     Action.STORM_ACK: "acknowledge every incident of", Action.STORM_RESOLVE:
     "resolve every incident of", Action.STORM_PAGE: "page the team for",
     Action.TRIAGE: "confirm or dismiss", Action.CANCEL_AUTO: "cancel the automatic runbook of",
+    Action.FEEDBACK: "give feedback on",
     Action.SILENCE: "silence alerts of", Action.UNSILENCE: "end a silence of",
     Action.MAINTENANCE: "put into maintenance", Action.END_MAINTENANCE: "end maintenance of",
     Action.OVERRIDE: "override who is on call for", Action.TEST_PAGE: "test-page a member of",

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.config import OncallConfig
 from bot.domain.alert_path import Adjustment, PathDecision, Score, decide
 from bot.domain.alerts import Action, Alert
 from bot.domain.confidence import (
@@ -108,9 +109,15 @@ async def decide_path(ctx: ServiceContext, s: AsyncSession, alert: Alert,
 def thresholds_for(ctx: ServiceContext,
                    route_decision: RouteDecision) -> tuple[ConfidenceSpec | None, str]:
     """The route's `confidence:` (inherited down the tree), else its team's default."""
+    return thresholds_in(ctx.config, route_decision)
+
+
+def thresholds_in(config: OncallConfig,
+                  route_decision: RouteDecision) -> tuple[ConfidenceSpec | None, str]:
+    """`thresholds_for` of any config (replay weighs a candidate config the same way)."""
     if route_decision.confidence is not None:
         return route_decision.confidence, route_decision.confidence_set_by
-    team = ctx.config.teams.get(route_decision.team)
+    team = config.teams.get(route_decision.team)
     if team is not None and team.confidence is not None:
         return team.confidence, f"team {route_decision.team}"
     return None, ""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config_digests import cron_trigger
+from bot.domain.confidence import read_score
 from bot.domain.cost_digest import CostDigest, build_cost_digest
 from bot.domain.digests import Window, digest_window, last_due_window, previous_week, week_before
 from bot.domain.errors import DomainError
@@ -231,6 +232,16 @@ def review_targets(ctx: ServiceContext, team: str | None = None) -> list[ReviewT
                          ctx.config.time_zone_of(name)) for name in _teams(ctx, team)]
 
 
+def _priors(ctx: ServiceContext, alertnames: set[str]) -> dict[str, float]:
+    """Each rule's configured reliability, where `sources:` names it (`alertname=NAME`)."""
+    found = {}
+    for name in alertnames:
+        reading = read_score({"alertname": name}, {}, "", ctx.config.sources)
+        if reading.score is not None:
+            found[name] = reading.score.value
+    return found
+
+
 async def _review(ctx: ServiceContext, s: AsyncSession, target: ReviewTarget, week: Window,
                   now: datetime) -> NoiseReview:
     """The figures of one week from the database, with the week before for comparison."""
@@ -242,7 +253,8 @@ async def _review(ctx: ServiceContext, s: AsyncSession, target: ReviewTarget, we
     previous = [record for record in records if before.holds(record.opened_at)]
     review = noise_review(records, await action_items(s, target.teams), week, previous, tz=tz,
                           business_hours=ctx.config.digests.noise.business_hours,
-                          today=now.astimezone(tz).date())
+                          today=now.astimezone(tz).date(),
+                          priors=_priors(ctx, {r.alertname for r in records}))
     channels = sorted({ctx.config.channel_of(t) for t in target.teams if t in ctx.config.teams})
     return review.model_copy(update={"storms": await storms.count_between(
         s, channels, week.start, week.end)})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,7 +23,7 @@ from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.services.context_facts import recent_changes
 from bot.store import repo
-from bot.store.models import AlertRow, IncidentRow, PageRow
+from bot.store.models import AlertRow, FeedbackRow, IncidentRow, PageRow
 
 CHANGES_WINDOW = timedelta(hours=2)
 CHANGES_SHOWN = 5
@@ -65,7 +66,8 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         triage_pending=incident.triage_state == "pending",
         triage_due_at=incident.triage_due_at,
         auto_runbook_at=incident.auto_due_at if incident.auto_state == "pending" else None,
-        changes=await changes_of(s, incident, started, changes_window), tier=incident.tier)
+        changes=await changes_of(s, incident, started, changes_window), tier=incident.tier,
+        feedback=await feedback_counts(s, incident.id))
 
 
 async def changes_of(s: AsyncSession, incident: IncidentRow, started, window: timedelta,
@@ -77,6 +79,13 @@ async def changes_of(s: AsyncSession, incident: IncidentRow, started, window: ti
         return []
     found = await recent_changes(s, services, started - window)
     return found if shown is None else found[-shown:]
+
+
+async def feedback_counts(s: AsyncSession, incident_id: int) -> dict[str, int]:
+    """How many people chose each verdict on the feedback row."""
+    rows = (await s.exec(select(FeedbackRow.verdict, func.count()).where(
+        FeedbackRow.incident_id == incident_id).group_by(FeedbackRow.verdict))).all()
+    return {verdict: count for verdict, count in rows}
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

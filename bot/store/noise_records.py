@@ -19,6 +19,7 @@ from bot.domain.digests import ActionItemRecord, IncidentRecord, PageRecord, Win
 from bot.store.models import (
     ActionItemRow,
     AlertRow,
+    FeedbackRow,
     IncidentAlert,
     IncidentRow,
     PageRow,
@@ -36,10 +37,23 @@ async def incident_records(s: AsyncSession, span: Window, *, teams: Iterable[str
     ids = [incident.id for incident in incidents]
     pages, fired, acks = await _pages(s, ids), await _firings(s, ids), await _first_acks(s, ids)
     humans = await _with_timeline(s, ids, "routed_to_humans")
+    verdicts = await _verdicts(s, ids)
     rotations = rotations or {}
     return [_record(incident, pages[incident.id], fired[incident.id], acks.get(incident.id),
                     incident.id in humans, rotations.get(incident.team) or incident.team)
+            .model_copy(update={"verdicts": verdicts.get(incident.id, [])})
             for incident in incidents]
+
+
+async def _verdicts(s: AsyncSession, ids: list[int]) -> dict[int, list[str]]:
+    """Each incident's feedback verdicts (one per person)."""
+    found: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        query = (select(FeedbackRow.incident_id, FeedbackRow.verdict)
+                 .where(col(FeedbackRow.incident_id).in_(ids)).order_by(col(FeedbackRow.id)))
+        for incident_id, verdict in (await s.exec(query)).all():
+            found[incident_id].append(verdict)
+    return found
 
 
 async def _touched(s: AsyncSession, span: Window, teams: set[str] | None) -> list[IncidentRow]:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block, SectionBlock
 
+from bot.domain.feedback import Verdict, counts_text
 from bot.domain.noise import NoiseReview, OnCallHealth, RuleFigures, WeekOverWeek
 from bot.domain.stats import Summary
 from bot.slack.digest.blocks import context, header, mrkdwn, plural
@@ -33,7 +34,9 @@ def noise_review_message(team: str, review: NoiseReview, *, chart: bool = True,
     week = week_label(review)
     blocks: list[Block] = [header(f":bar_chart: Noise review · {one_line(team)} · {week}"),
                            context(_scope(review, on_demand)), _totals(review)]
-    blocks += _rule_blocks(review, budget=MAX_BLOCKS - len(blocks) - 3)
+    blocks += _rule_blocks(review, budget=MAX_BLOCKS - len(blocks) - 4)
+    if review.drift:
+        blocks.append(_section(_drift_text(review)))
     blocks.append(_section(_health_text(review.health)))
     blocks.append(context(":chart_with_upwards_trend: Pages per day by team: chart in the thread"
                           if chart and review.pages else "No pages this week: no chart."))
@@ -105,8 +108,25 @@ def _rule_text(n: int, rule: RuleFigures) -> str:
     if rule.routed_to_humans:
         figures.append(f"{rule.routed_to_humans} routed to humans")
     lines = [f"{n}. *{name}* on `{route}`", " · ".join(figures)]
+    if rule.feedback:
+        lines.append(f"Feedback: {_feedback_text(rule.feedback)}"
+                     + (f" · precision {rule.precision:.0%} of {rule.judged}"
+                        if rule.precision is not None else ""))
     if rule.suggestion:
         lines.append(f":bulb: {escape_mrkdwn(rule.suggestion)}")
+    return "\n".join(lines)
+
+
+def _feedback_text(counts: dict[str, int]) -> str:
+    return counts_text({v: counts[v.value] for v in Verdict if v.value in counts})
+
+
+def _drift_text(review: NoiseReview) -> str:
+    """Rules whose reliability learned from feedback left the prior `sources:` gives them."""
+    lines = ["*Reliability drift* (learned from feedback vs the prior in `sources:`)"]
+    lines += [f"• *{escape_mrkdwn(one_line(d.alertname))}*: prior {d.prior:.0%} → learned "
+              f"{d.learned:.0%} over {plural(d.verdicts, 'verdict')}"
+              for d in review.drift[:RULES_SHOWN]]
     return "\n".join(lines)
 
 

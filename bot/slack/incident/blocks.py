@@ -69,15 +69,17 @@ ALERT_EMOJI = {AlertStatus.FIRING: ":fire:", AlertStatus.RESOLVED: ":white_check
 # ---------------------------------------------------------------- the message
 
 
-def alert_message(view: IncidentView, extra: Sequence[Block] = ()) -> tuple[str, list[Block]]:
+def alert_message(view: IncidentView, extra: Sequence[Block] = (),
+                  after: Sequence[Block] = ()) -> tuple[str, list[Block]]:
     """Render the incident message: the notification text and the blocks, within limits.
 
-    `extra` (at most a few blocks, e.g. who was paged) goes right under the facts.
+    `extra` (at most a few blocks, e.g. who was paged) goes right under the facts; `after`
+    (e.g. the feedback row) goes under the buttons.
     """
     head = [_header_block(view), _fields_block(view), *extra, *_annotation_blocks(view),
             *changes_blocks(view)]
     tail = [*_links_blocks(view), *_reasons_blocks(view), *why_blocks(view),
-            *_actions_blocks(view)]
+            *_actions_blocks(view), *after]
     alerts = _alert_list_blocks(view, budget=MAX_BLOCKS - len(head) - len(tail))
     return fallback_text(view), [*head, *alerts, *tail]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block, SectionBlock
 
 from bot.domain.alerts import IncidentView
+from bot.slack.feedback.blocks import feedback_blocks
 from bot.slack.incident.blocks import MarkdownTextObject, alert_message
 from bot.slack.incident.responders import responder_blocks
 from bot.slack.text import escape_mrkdwn
@@ -12,7 +13,7 @@ from bot.slack.text import escape_mrkdwn
 
 def incident_message(view: IncidentView) -> tuple[str, list[Block]]:
     """The incident's message in its team channel."""
-    return alert_message(view, extra=responder_blocks(view))
+    return alert_message(view, extra=responder_blocks(view), after=feedback_blocks(view))
 
 
 def page_dm(view: IncidentView, person: str) -> tuple[str, list[Block]]:
