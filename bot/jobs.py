@@ -13,7 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.delivery.worker import DeliveryWorker
-from bot.services import audit, digests, heartbeat, paging, rotation
+from bot.services import audit, digests, heartbeat, paging, rotation, update_reminders
 from bot.services.context import ServiceContext
 from bot.services.ingest import release_silences
 
@@ -38,6 +38,8 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       id="cost-digest", name="hourly cost digest")
     scheduler.add_job(_logged(digests.noise_tick, ctx), IntervalTrigger(seconds=60),
                       id="noise-review", name="weekly noise review")
+    scheduler.add_job(_logged(update_reminders.tick, ctx), IntervalTrigger(seconds=60),
+                      id="update-reminders", name="stakeholder update reminders")
     scheduler.add_job(_logged(audit.prune, ctx), IntervalTrigger(hours=6), id="audit-retention",
                       name="audit trail retention")
 

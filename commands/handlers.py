@@ -15,6 +15,7 @@ from bot.services.route_holds import hold_state
 from bot.services.test_page import pagers_for, test_page
 from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 from commands import parsing as p
+from commands.people_handlers import PEOPLE_HANDLERS
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
 from commands.usage import help_text
@@ -167,4 +168,5 @@ HANDLERS: dict[type, Handler] = {
     p.RouteTestCommand: _route_test, p.PostmortemCommand: _postmortem, p.DigestCommand: _digest,
     p.AuditCommand: _audit,
     **QUIET_HANDLERS,
+    **PEOPLE_HANDLERS,
 }

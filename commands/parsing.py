@@ -58,6 +58,7 @@ __all__ = [
     "MentionKind",
     "NoteCommand",
     "OverrideCommand",
+    "PageCommand",
     "ParseError",
     "PostmortemCommand",
     "ResolveCommand",
@@ -68,6 +69,7 @@ __all__ = [
     "TestPageCommand",
     "TimelineCommand",
     "UnsilenceCommand",
+    "UpdateCommand",
     "WhoCommand",
     "find_mentions",
     "parse",
@@ -195,6 +197,18 @@ class PostmortemCommand(_OnIncident):
     name: Literal["postmortem"] = "postmortem"
 
 
+class PageCommand(_Command):
+    name: Literal["page"] = "page"
+    team: Text
+    severity: Literal["sev1", "sev2", "sev3", "sev4"] = "sev2"
+    summary: Text
+
+
+class UpdateCommand(_OnIncident):
+    name: Literal["update"] = "update"
+    text: Text
+
+
 class RouteTestCommand(_Command):
     name: Literal["route"] = "route"
     labels: dict[str, str] = Field(min_length=1)
@@ -204,7 +218,8 @@ Command = Annotated[
     HelpCommand | WhoCommand | AckCommand | ResolveCommand | EscalateCommand | NoteCommand
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
-    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand,
+    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
+    | PageCommand | UpdateCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -366,6 +381,19 @@ def _parse_route(args: Args) -> RouteTestCommand:
     return RouteTestCommand(labels=labels)
 
 
+def _parse_page(args: Args) -> PageCommand:
+    """`page TEAM [sevN] SUMMARY...`: the severity word is optional, the summary is not."""
+    team = args.take("TEAM (see `/oncall who`)").value
+    word = args.peek()
+    severity = "sev2"
+    if word is not None and word.value.lower() in ("sev1", "sev2", "sev3", "sev4"):
+        severity, args.pos = word.value.lower(), args.pos + 1
+    summary = args.rest()
+    if summary is None:
+        raise Refusal("Missing SUMMARY: say in a few words what is wrong.")
+    return PageCommand(team=team, severity=severity, summary=summary)
+
+
 def _no_arguments(model: type[_Command]) -> Parser:
     def parse_no_arguments(args: Args) -> _Command:
         args.done()
@@ -396,6 +424,9 @@ _PARSERS: dict[str, Parser] = {
     "postmortem": _incident_only(PostmortemCommand),
     "route": _parse_route,
     "audit": _no_arguments(AuditCommand),
+    "page": _parse_page,
+    "update": _incident_and_text(UpdateCommand, "text",
+                                 "Missing TEXT: what should stakeholders hear?"),
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

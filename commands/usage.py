@@ -121,6 +121,18 @@ USAGES: tuple[Usage, ...] = (
         'route test alertname="FTLHigh" service=voice',
     ),
     Usage("audit", "audit", "recent audit entries of your teams (responders)", "audit"),
+    Usage(
+        "page",
+        "page TEAM [sev1|sev2|sev3|sev4] SUMMARY...",
+        "declare an incident for a team (anyone; sev1/sev2 page its on-call, default sev2)",
+        "page voice sev1 customers hear silence on calls",
+    ),
+    Usage(
+        "update",
+        "update [#N] TEXT...",
+        "post a stakeholder update: thread, status channel, timeline",
+        "update #42 failover done, error rate falling",
+    ),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

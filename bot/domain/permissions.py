@@ -39,6 +39,7 @@ class Action(StrEnum):
     RUNBOOK = "runbook"  # start, answer a step, go back, restart; confirmed remediation hooks
     POSTMORTEM = "postmortem"
     ADD_ACTION_ITEM = "action_item"
+    STATUS_UPDATE = "status_update"  # a stakeholder update: thread, status channel, timeline
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -59,6 +60,8 @@ class Action(StrEnum):
     ROUTE_TEST = "route_test"
     LIST_SILENCES = "silences"
     LIST_ACTION_ITEMS = "actions"
+    # anyone may open an incident: that a stranger can ask for help is the point
+    DECLARE = "declare"
 
 
 RULES: dict[Action, Scope] = {
@@ -74,6 +77,7 @@ RULES: dict[Action, Scope] = {
     Action.UNSCOPED_SILENCE: Scope.ADMIN,
     Action.HELP: Scope.OPEN, Action.WHO: Scope.OPEN, Action.ROUTE_TEST: Scope.OPEN,
     Action.LIST_SILENCES: Scope.OPEN, Action.LIST_ACTION_ITEMS: Scope.OPEN,
+    Action.STATUS_UPDATE: Scope.INCIDENT, Action.DECLARE: Scope.OPEN,
 }  # fmt: skip
 
 #: Open to the person the action concerns, whatever the scope says.
@@ -96,6 +100,7 @@ VERBS: dict[Action, str] = {
     Action.UNSCOPED_SILENCE: "silence every alert of",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",
+    Action.STATUS_UPDATE: "post a status update on", Action.DECLARE: "declare an incident for",
 }  # fmt: skip
 
 
