@@ -215,6 +215,9 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     "postmortem": (Action.POSTMORTEM, Scope.INCIDENT, slash("postmortem #{i}", incident=True)),
     "route": (Action.ROUTE_TEST, Scope.OPEN, slash('route test alertname="X"')),
     "audit": (Action.READ_AUDIT, Scope.TEAM, slash("audit")),
+    "page": (Action.DECLARE, Scope.OPEN, slash("page platform sev3 walk declares")),
+    "update": (Action.STATUS_UPDATE, Scope.INCIDENT,
+               slash("update #{i} walk update", incident=True)),
     # buttons
     ActionId.INCIDENT_ACK: (Action.ACK, Scope.INCIDENT, click(ActionId.INCIDENT_ACK)),
     ActionId.INCIDENT_RESOLVE: (Action.RESOLVE, Scope.INCIDENT,
@@ -227,6 +230,8 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
                                    click(ActionId.INCIDENT_RESTORE_AI)),
     ActionId.INCIDENT_RUNBOOK_START: (Action.RUNBOOK, Scope.INCIDENT,
                                       click(ActionId.INCIDENT_RUNBOOK_START)),
+    ActionId.INCIDENT_POST_UPDATE: (Action.STATUS_UPDATE, Scope.INCIDENT,
+                                    click(ActionId.INCIDENT_POST_UPDATE)),
     ActionId.DIGEST_OPEN_INCIDENT: (Action.OPEN_FROM_DIGEST, Scope.TEAM,
                                     click_value(ActionId.DIGEST_OPEN_INCIDENT, _digest_value)),
     ActionId.SILENCE_END: (Action.UNSILENCE, Scope.TEAM,
