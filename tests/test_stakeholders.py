@@ -12,7 +12,7 @@ from bot.services import update_reminders
 from bot.slack.action_ids import ActionId
 from bot.slack.stakeholders.blocks import SHORTCUT_DECLARE, StakeholderViewId
 from bot.store.models import AuditRow, PageRow, TimelineEvent
-from tests.appkit import CHANNELS, BotUnderTest, start_bot, text_input
+from tests.appkit import CHANNELS, BotUnderTest, database_url, start_bot, text_input
 from tests.fakes.slack_api import FakeSlack
 
 CONFIG = """
@@ -38,14 +38,14 @@ STRANGER = "U0SUPPORT1"  # a support lead: no team, not on call
 
 
 @pytest.fixture
-async def bot(tmp_path):
+async def bot(request, tmp_path):
     slack = FakeSlack(bot_token="xoxb-test")
     for channel_id, name in {**CHANNELS, "CSTATUS001": "status"}.items():
         slack.add_channel(channel_id, name)
     for user in ("U0PLATFORM1", "U0AIENG001", "U0ONCALL01", "U0AIONCALL", STRANGER):
         slack.add_user(user, user.lower())
     await slack.start()
-    running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=CONFIG, slack=slack)
+    running = await start_bot(database_url(request, tmp_path), config=CONFIG, slack=slack)
     yield running
     await running.close()
     await slack.stop()
@@ -271,3 +271,15 @@ async def test_sev3_and_resolved_incidents_get_no_reminder(bot):
     bot.clock.advance(hours=2)
     assert await update_reminders.tick(bot.parts.services) == 0
     assert "update_reminder" not in await bot.timeline_kinds(sev3)
+
+
+@pytest.mark.parametrize("bot", ["postgres"], indirect=True)
+async def test_two_replicas_ticking_at_once_remind_once(bot):
+    incident_id = await declared(bot)
+    bot.clock.advance(minutes=31)
+
+    import asyncio
+    counts = await asyncio.gather(*(update_reminders.tick(bot.parts.services) for _ in range(3)))
+
+    assert sum(counts) == 1
+    assert (await bot.timeline_kinds(incident_id)).count("update_reminder") == 1

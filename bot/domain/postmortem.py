@@ -78,7 +78,7 @@ def _updates(f: PostmortemFacts) -> str:
     """What stakeholders were told, and when (`/oncall update`, **Post update**)."""
     updates = [e for e in f.timeline if e.kind == "status_update"]
     if not updates:
-        return "## Updates\n\nNo stakeholder update was posted."
+        return ""
     return "## Updates\n\n" + "\n".join(
         f"- {e.at:%Y-%m-%d %H:%M} UTC, <@{e.actor}>: {_cell(e.text)}" for e in updates)
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import col, select
-
 from bot.domain.errors import DomainError
 from bot.domain.permissions import Action, Facts, Refused
 from bot.domain.routing import RouteNode
@@ -31,7 +28,6 @@ from bot.services.context import ServiceContext
 from bot.services.home_refresh import queue_homes_of
 from bot.services.ingest import ingest_alerts
 from bot.store import repo
-from bot.store.models import AuditRow
 
 MAX_SUMMARY = 300
 
@@ -83,10 +79,7 @@ async def declare(ctx: ServiceContext, actor: Actor, declaration: Declaration) -
 async def _within_rate(ctx: ServiceContext, actor: Actor, team: str, now: datetime) -> None:
     """At most `declare.max_per_person` declarations per `declare.per`, per person."""
     limits = ctx.config.declare
-    async with ctx.db.reader() as s:
-        recent = (await s.exec(select(func.count()).select_from(AuditRow).where(
-            AuditRow.actor == actor.user_id, AuditRow.action == Action.DECLARE.value,
-            AuditRow.outcome == "done", col(AuditRow.at) > now - limits.per))).one()
+    recent = await audit.count_done(ctx, actor, Action.DECLARE, now - limits.per)
     if recent < limits.max_per_person:
         return
     minutes = int(limits.per.total_seconds() // 60)

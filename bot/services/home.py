@@ -42,7 +42,7 @@ class HomeIncident:
 class HomeFacts:
     user: str
     incidents: list[HomeIncident] = field(default_factory=list)
-    on_call_for: list[str] = field(default_factory=list)  # teams the person holds now
+    on_call_for: list[tuple[str, str]] = field(default_factory=list)  # (team, primary|secondary)
     next_shifts: list[tuple[str, Shift]] = field(default_factory=list)  # (team, shift)
     pages_this_week: int = 0
     teams: list[tuple[str, OnCall | None]] = field(default_factory=list)
@@ -85,7 +85,8 @@ async def facts(ctx: ServiceContext, user: str) -> HomeFacts:
         pages = (await s.exec(select(func.count()).select_from(PageRow).where(
             PageRow.target_kind == "user", PageRow.target == user,
             col(PageRow.at) >= now - timedelta(days=7)))).one()
-    holding = [team for team, who in on_call if who and user in (who.primary, who.secondary)]
+    holding = [(team, "primary" if who.primary == user else "secondary")
+               for team, who in on_call if who and user in (who.primary, who.secondary)]
     return HomeFacts(user=user, incidents=incidents, on_call_for=holding,
                      next_shifts=_next_shifts(ctx, user, teams, now), pages_this_week=pages,
                      teams=on_call)

@@ -2,7 +2,9 @@
 `teams.X.update_every`; when one is overdue, its thread says so, mentioning whoever acked it.
 
 Once per interval: the reminder is itself a timeline row, and the next one is due an interval
-after the latest of the opening, the last update and the last reminder.
+after the latest of the opening, the last update and the last reminder. On PostgreSQL, where
+several replicas tick, an advisory lock per incident makes the second replica read the first
+one's reminder before it decides.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
+from sqlalchemy import text as sql
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +26,7 @@ from bot.store.models import IncidentRow, TimelineEvent
 
 REMINDER = "update_reminder"
 DEFAULT_EVERY = timedelta(minutes=30)
+_LOCK_KEY = 0x0C0A15  # pg_advisory_xact_lock(_LOCK_KEY, incident id)
 
 
 async def tick(ctx: ServiceContext) -> int:
@@ -43,6 +47,9 @@ async def tick(ctx: ServiceContext) -> int:
 
 async def _remind_if_due(ctx: ServiceContext, s: AsyncSession, incident_id: int,
                          now: datetime) -> bool:
+    if ctx.db.dialect == "postgresql":
+        await s.exec(sql("select pg_advisory_xact_lock(:key, :id)").bindparams(
+            key=_LOCK_KEY, id=incident_id))
     incident = await repo.incident(s, incident_id)
     if incident is None or incident.status == IncidentStatus.RESOLVED.value:
         return False

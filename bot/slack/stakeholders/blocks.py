@@ -102,7 +102,7 @@ def home_view(facts: HomeFacts) -> View:
 
 def _on_call_section(facts: HomeFacts) -> list[Block]:
     now = (f":large_green_circle: You are on call now for "
-           f"{', '.join(f'*{escape_mrkdwn(t)}*' for t in facts.on_call_for)}."
+           f"{', '.join(f'*{escape_mrkdwn(t)}* ({role})' for t, role in facts.on_call_for)}."
            if facts.on_call_for else ":white_circle: You are not on call now.")
     shifts = "\n".join(f"• *{escape_mrkdwn(team)}* {slack_date(s.start)} to {slack_date(s.end)}"
                        for team, s in facts.next_shifts) or "• none scheduled"
