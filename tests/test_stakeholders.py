@@ -203,6 +203,23 @@ async def test_a_stranger_may_declare_but_not_post_updates(bot):
     assert await rows(bot, TimelineEvent, TimelineEvent.kind == "status_update") == []
 
 
+def test_check_looks_for_the_status_channel_in_slack_too():
+    from bot.config import parse_config
+    from bot.preflight import slack_targets
+
+    channels = slack_targets(parse_config(CONFIG)).channels
+    assert channels["#status"] == "teams.platform.status_channel"
+
+
+def test_update_every_must_be_positive():
+    from bot.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(CONFIG.replace("status_channel: \"#status\"}",
+                                    "status_channel: \"#status\", update_every: 0s}"))
+    assert "teams.platform.update_every" in str(raised.value)
+
+
 async def test_post_update_button_opens_a_modal_whose_submission_posts(bot):
     incident_id = await declared(bot)
     message = bot.slack.messages("CPLATFORM1")[0]

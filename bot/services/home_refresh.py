@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store import repo
-from bot.store.models import HomeViewer, IncidentRow, PageRow, TimelineEvent
+from bot.store.models import HomeViewer, IncidentRow, OutboxIntent, PageRow, TimelineEvent
 
 HOME_PUBLISH = "home_publish"
 
@@ -36,10 +36,17 @@ async def involved(s: AsyncSession, incident: IncidentRow) -> set[str]:
 
 
 async def queue_homes_of(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
-    viewers = (await s.exec(select(HomeViewer))).all()
+    """Queue the Homes showing this incident, skipping those already waiting to be published
+    (they will render the latest state): one read of the viewers, one of pending publishes."""
+    viewers = (await s.exec(select(HomeViewer.user_id, HomeViewer.teams))).all()
     if not viewers:
         return
     people = await involved(s, incident)
-    for viewer in viewers:
-        if viewer.user_id in people or incident.team in (viewer.teams or []):
-            await queue_home(s, viewer.user_id, at)
+    wanted = [user for user, teams in viewers if user in people or incident.team in (teams or [])]
+    if not wanted:
+        return
+    waiting = set((await s.exec(select(OutboxIntent.pending_key).where(
+        col(OutboxIntent.pending_key).in_([f"home:{user}" for user in wanted])))).all())
+    for user in wanted:
+        if f"home:{user}" not in waiting:
+            await queue_home(s, user, at)
