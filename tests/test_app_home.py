@@ -133,7 +133,7 @@ async def test_ack_from_the_home_acks_and_re_renders_the_home(bot):
     assert (await bot.incident(incident_id)).acked_by == ONCALL
     view = last_home(bot, ONCALL)
     assert "acknowledged, acked by <@U0ONCALL01>" in texts(view)
-    assert [label for label, _ in home_buttons(view)] == ["Resolve"]
+    assert [label for label, _ in home_buttons(view)] == ["Resolve", "Post update"]
 
 
 async def test_resolve_from_the_home_opens_the_resolve_modal(bot):
@@ -144,6 +144,16 @@ async def test_resolve_from_the_home_opens_the_resolve_modal(bot):
 
     [opened] = bot.slack.calls_to("views.open")
     assert opened.args["view"]["callback_id"] == "incident.resolve.submit"
+
+
+async def test_post_update_from_the_home_opens_the_update_form(bot):
+    incident_id = await declare(bot, "page platform sev1 checkout is down")
+    await open_home(bot, ONCALL)
+
+    await home_click(bot, ActionId.INCIDENT_POST_UPDATE.value, incident_id, ONCALL)
+
+    [opened] = bot.slack.calls_to("views.open")
+    assert opened.args["view"]["callback_id"] == "status_update.submit"
 
 
 async def test_a_refusal_from_the_home_is_shown_in_a_modal(bot):

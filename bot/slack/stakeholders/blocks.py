@@ -85,7 +85,8 @@ def update_modal(incident_id: int, title: str) -> View:
 
 
 def home_view(facts: HomeFacts) -> View:
-    """One person's Home: open incidents with Ack/Resolve, on call or not, shifts, pages, teams."""
+    """One person's Home: open incidents (Ack, Resolve, Post update), on call or not, shifts,
+    pages this week, and who is on call for each of their teams."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text="Your on-call"))]
     blocks += _on_call_section(facts)
     blocks += [DividerBlock(), SectionBlock(text=_mrkdwn(
@@ -122,6 +123,8 @@ def _incident_blocks(incident: HomeIncident) -> list[Block]:
                                      action_id=ActionId.INCIDENT_ACK.value, value=value))
     buttons.append(ButtonElement(text=PlainTextObject(text="Resolve"),
                                  action_id=ActionId.INCIDENT_RESOLVE.value, value=value))
+    buttons.append(ButtonElement(text=PlainTextObject(text="Post update"),
+                                 action_id=ActionId.INCIDENT_POST_UPDATE.value, value=value))
     return [SectionBlock(text=_mrkdwn(line)),
             ActionsBlock(block_id=f"home-incident-{incident.id}", elements=buttons)]
 
