@@ -72,6 +72,9 @@ async def test_anyone_declares_with_the_command_and_the_team_is_paged(bot):
     assert alert.source == "slack" and alert.labels["team"] == "ai-eng"
     posted = bot.slack.messages("CAIENG0001")[0]
     assert "customers hear" in posted["text"] and "<!channel>" not in json.dumps(posted)
+    thread = [m["text"] for m in bot.slack.messages("CAIENG0001") if m.get("thread_ts")]
+    assert any(f"declared by <@{STRANGER}> (sev1)" in t and "&lt;!channel&gt;" in t
+               for t in thread)
     pages = await rows(bot, PageRow, PageRow.incident_id == incident.id)
     assert [p.target for p in pages] == ["U0AIONCALL"]  # ai-eng's policy, its primary
     assert bot.slack.messages(bot.slack.dm_channel("U0AIONCALL"))
@@ -300,3 +303,17 @@ async def test_two_replicas_ticking_at_once_remind_once(bot):
 
     assert sum(counts) == 1
     assert (await bot.timeline_kinds(incident_id)).count("update_reminder") == 1
+
+
+async def test_secrets_typed_into_a_declaration_or_an_update_never_leave_the_bot(bot):
+    incident_id = await declared(
+        bot, "page platform sev1 upstream rejects sk-proj-A1b2C3d4E5f6G7h8I9j0")
+    await bot.slash(f"update #{incident_id} rotated xoxb-1111-2222-SECRETslack",
+                    user="U0PLATFORM1")
+    await bot.drain()
+
+    sent = json.dumps([c.args for c in bot.slack.calls])
+    stored = json.dumps([(r.text, r.data) for r in await rows(bot, TimelineEvent)])
+    for fragment in ("A1b2C3d4E5f6G7h8I9j0", "SECRETslack"):
+        assert fragment not in sent and fragment not in stored
+    assert "rotated" in stored and "upstream rejects" in sent

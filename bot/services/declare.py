@@ -1,5 +1,6 @@
 """Declare an incident by hand: anyone may, a few times per window, through the alert pipeline.
 
+The declarer is named in the incident's thread (whom responders ask) and on the timeline.
 The declaration becomes a synthetic alert (source `slack`, labels team/severity/service) and
 goes through `ingest_alerts` like any webhook, with a route tree of one node: the chosen
 team, grouped by the declaration, so it lands in that team's channel and is paged by that
@@ -27,6 +28,7 @@ from bot.services.actors import Actor
 from bot.services.context import ServiceContext
 from bot.services.home_refresh import queue_homes_of
 from bot.services.ingest import ingest_alerts
+from bot.services.notify import queue_thread_note
 from bot.store import repo
 
 MAX_SUMMARY = 300
@@ -50,6 +52,9 @@ def check(ctx: ServiceContext, team: str, severity: str, summary: str) -> None:
 async def declare(ctx: ServiceContext, actor: Actor, declaration: Declaration) -> int:
     """Open (and page for) the incident; returns its number. Refusals are recorded."""
     check(ctx, declaration.team, declaration.severity, declaration.summary)
+    redact = ctx.config.redact.redactor.text  # the timeline row and thread note see no secret
+    declaration = dataclasses.replace(declaration, summary=redact(declaration.summary),
+                                      service=redact(declaration.service))
     now = ctx.clock.now()
     await audit.authorize(ctx, Action.DECLARE, actor, Facts(target=declaration.team),
                           team=declaration.team, target=f"team:{declaration.team}")
@@ -62,11 +67,12 @@ async def declare(ctx: ServiceContext, actor: Actor, declaration: Declaration) -
     incident_id = result.opened[0]
     async with ctx.db.transaction() as s:
         incident = await repo.incident(s, incident_id)
+        text = (f"declared by <@{actor.user_id}> ({declaration.severity}): "
+                f"{escape_mrkdwn(declaration.summary)}")
         repo.timeline(s, incident_id=incident_id, at=now, kind="declared", actor=actor.user_id,
-                      text=f"declared by <@{actor.user_id}> ({declaration.severity}): "
-                           f"{escape_mrkdwn(declaration.summary)}",
-                      data={"severity": declaration.severity, "service": declaration.service},
-                      mrkdwn=True)
+                      text=text, data={"severity": declaration.severity,
+                                       "service": declaration.service}, mrkdwn=True)
+        await queue_thread_note(s, incident, f":rotating_light: Incident {text}", now)
         audit.record(s, now, actor.user_id, Action.DECLARE, team=declaration.team,
                      target=f"incident:{incident_id}", incident_id=incident_id,
                      after={"severity": declaration.severity,
