@@ -317,3 +317,11 @@ async def test_secrets_typed_into_a_declaration_or_an_update_never_leave_the_bot
     for fragment in ("A1b2C3d4E5f6G7h8I9j0", "SECRETslack"):
         assert fragment not in sent and fragment not in stored
     assert "rotated" in stored and "upstream rejects" in sent
+
+
+async def test_the_same_declaration_sent_twice_at_once_opens_one_incident(bot):
+    await bot.slash("page platform sev1 checkout fails", user=STRANGER)
+    again = await bot.slash("page platform sev1 checkout fails", user=STRANGER)
+
+    assert "declared exactly this a moment ago" in again["text"]
+    assert len(await bot.incidents()) == 1

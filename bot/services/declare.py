@@ -61,6 +61,8 @@ async def declare(ctx: ServiceContext, actor: Actor, declaration: Declaration) -
     await _within_rate(ctx, actor, declaration.team, now)
     alert = declared_alert(declaration, actor.user_id, now)
     result = await ingest_alerts(_routed_to(ctx, declaration.team), [alert])
+    if not result.opened and result.redeliveries:  # the same form submitted twice at once
+        raise DomainError("You declared exactly this a moment ago; it is open already.")
     if not result.opened:
         raise DomainError(f"Nothing was opened: an active silence or maintenance of "
                           f"{escape_mrkdwn(declaration.team)} holds it (`/oncall silences`).")
