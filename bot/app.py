@@ -28,6 +28,7 @@ from bot.outbound import OutboundSender
 from bot.services import audit, heartbeat, install, notify, outbox, storms
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
+from bot.services.home_refresh import HOME_PUBLISH
 from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
@@ -42,6 +43,8 @@ from bot.slack.outbox.sender import SlackSender
 from bot.slack.quiet import actions as quiet_actions
 from bot.slack.runbook import actions as runbook_actions
 from bot.slack.runbook.sender import RunbookSender
+from bot.slack.stakeholders import actions as stakeholder_actions
+from bot.slack.stakeholders.sender import HomeSender
 from bot.slack.storm import actions as storm_slack
 from bot.slack.storm.sender import StormSender
 from bot.slack.transport import answers, middleware
@@ -101,6 +104,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     storm_slack.register(bolt)
     triage_actions.register(bolt)
     feedback_actions.register(bolt)
+    stakeholder_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
@@ -138,7 +142,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
                          (RUNBOOK_POST, steps.post_step), (RUNBOOK_CLOSE, steps.close_step),
                          (DIGEST_POST, DigestSender(slack).digest_post),
                          (storms.STORM_SYNC, storm_sender.storm_sync),
-                         (storms.STORM_LIST, storm_sender.storm_list)):
+                         (storms.STORM_LIST, storm_sender.storm_list),
+                         (HOME_PUBLISH, HomeSender(slack).home_publish)):
         worker.register(kind, sender, group)
     for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
@@ -258,6 +263,7 @@ async def _stop_background(parts: Components, worker_task: asyncio.Task,
 async def _prepare_channels(parts: Components) -> None:
     """Resolve channel names and join public channels; a Slack outage must not stop start-up."""
     channels = [team.channel for team in parts.config.teams.values()]
+    channels += [t.status_channel for t in parts.config.teams.values() if t.status_channel]
     try:
         parts.channel_problems = await parts.directory.prepare(channels)
     except Exception as exc:  # Slack unreachable at start: delivery resolves lazily later

@@ -52,16 +52,27 @@ class Team(Strict):
     business_hours: BusinessHours = Field(default_factory=BusinessHours,
                                           description="for context rules and tiers")
     tier: str | None = Field(None, description="the tier of alerts without a tier label")
+    status_channel: str | None = Field(None, description=(
+        "where stakeholder updates (/oncall update, Post update) are posted too"))
+    update_every: Duration = Field(timedelta(minutes=30), description=(
+        "a sev1/sev2 incident with no update for this long gets a reminder in its thread"))
 
     @field_validator("time_zone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return check_time_zone(value) if value is not None else None
 
-    @field_validator("channel")
+    @field_validator("update_every")
     @classmethod
-    def _channel_shape(cls, value: str) -> str:
-        if SLACK_CHANNEL_ID.match(value):
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s, e.g. 30m")
+        return value
+
+    @field_validator("channel", "status_channel")
+    @classmethod
+    def _channel_shape(cls, value: str | None) -> str | None:
+        if value is None or SLACK_CHANNEL_ID.match(value):
             return value
         if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,79}", value.removeprefix("#")):
             raise ValueError("a channel name like '#ai-eng' or a channel id like 'C0123ABCD'")
@@ -116,6 +127,13 @@ class Permissions(Strict):
                                      description="action names from the README's matrix")
 
 
+class DeclareLimits(Strict):
+    """`/oncall page` and the Declare incident shortcut: anyone may, this often per person."""
+
+    max_per_person: int = Field(5, ge=1, le=1000)
+    per: Duration = timedelta(minutes=10)
+
+
 class AuditConfig(Strict):
     retention: Duration = timedelta(days=400)
 
@@ -128,6 +146,7 @@ class OncallConfig(Strict):
     admins: list[str] = Field(default_factory=list, description="user ids and/or group ids")
     permissions: Permissions = Field(default_factory=Permissions)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    declare: DeclareLimits = Field(default_factory=DeclareLimits)
     route: RouteNode
     schedules: dict[str, ScheduleSpec] = Field(default_factory=dict)
     escalation_policies: dict[str, EscalationPolicy] = Field(default_factory=dict)

@@ -23,6 +23,7 @@ from bot.services import (
     storm_actions,
     tier_pages,
     triage,
+    update_reminders,
 )
 from bot.services.context import ServiceContext
 from bot.services.ingest import release_silences
@@ -56,6 +57,8 @@ def schedule(scheduler: AsyncIOScheduler, ctx: ServiceContext, worker: DeliveryW
                       id="cost-digest", name="hourly cost digest")
     scheduler.add_job(_logged(digests.noise_tick, ctx), IntervalTrigger(seconds=60),
                       id="noise-review", name="weekly noise review")
+    scheduler.add_job(_logged(update_reminders.tick, ctx), IntervalTrigger(seconds=60),
+                      id="update-reminders", name="stakeholder update reminders")
     scheduler.add_job(_logged(audit.prune, ctx), IntervalTrigger(hours=6), id="audit-retention",
                       name="audit trail retention")
 

@@ -125,7 +125,7 @@ def slack_targets(config: OncallConfig) -> SlackTargets:
         if not isinstance(value, str):
             continue
         last = key.rsplit(".", 1)[-1]
-        if last == "channel" or (".notify[" in key and (
+        if last in ("channel", "status_channel") or (".notify[" in key and (
                 value.startswith("#") or CHANNEL_ID.match(value))):
             channels.setdefault(value, key)
         elif USER_ID.match(value):

@@ -16,6 +16,7 @@ from bot.services.test_page import pagers_for, test_page
 from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_mention
 from commands import parsing as p
 from commands.change_handlers import CHANGE_HANDLERS
+from commands.people_handlers import PEOPLE_HANDLERS
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
 from commands.usage import help_text
@@ -170,4 +171,5 @@ HANDLERS: dict[type, Handler] = {
     p.AuditCommand: _audit,
     **QUIET_HANDLERS,
     **CHANGE_HANDLERS,
+    **PEOPLE_HANDLERS,
 }

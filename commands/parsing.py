@@ -60,6 +60,7 @@ __all__ = [
     "MentionKind",
     "NoteCommand",
     "OverrideCommand",
+    "PageCommand",
     "ParseError",
     "PostmortemCommand",
     "ResolveCommand",
@@ -70,6 +71,7 @@ __all__ = [
     "TestPageCommand",
     "TimelineCommand",
     "UnsilenceCommand",
+    "UpdateCommand",
     "WhoCommand",
     "find_mentions",
     "parse",
@@ -210,6 +212,18 @@ class JournalCommand(_Command):
     since: Duration | None = None
 
 
+class PageCommand(_Command):
+    name: Literal["page"] = "page"
+    team: Text
+    severity: Literal["sev1", "sev2", "sev3", "sev4"] = "sev2"
+    summary: Text
+
+
+class UpdateCommand(_OnIncident):
+    name: Literal["update"] = "update"
+    text: Text
+
+
 class RouteTestCommand(_Command):
     name: Literal["route"] = "route"
     labels: dict[str, str] = Field(min_length=1)
@@ -220,7 +234,8 @@ Command = Annotated[
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
     | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
-    | ChangeCommand | JournalCommand,
+    | ChangeCommand | JournalCommand
+    | PageCommand | UpdateCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -400,6 +415,19 @@ def _parse_journal(args: Args) -> JournalCommand:
     return JournalCommand(service=service, since=since)
 
 
+def _parse_page(args: Args) -> PageCommand:
+    """`page TEAM [sevN] SUMMARY...`: the severity word is optional, the summary is not."""
+    team = args.take("TEAM (see `/oncall who`)").value
+    word = args.peek()
+    severity = "sev2"
+    if word is not None and word.value.lower() in ("sev1", "sev2", "sev3", "sev4"):
+        severity, args.pos = word.value.lower(), args.pos + 1
+    summary = args.rest()
+    if summary is None:
+        raise Refusal("Missing SUMMARY: say in a few words what is wrong.")
+    return PageCommand(team=team, severity=severity, summary=summary)
+
+
 def _no_arguments(model: type[_Command]) -> Parser:
     def parse_no_arguments(args: Args) -> _Command:
         args.done()
@@ -432,6 +460,9 @@ _PARSERS: dict[str, Parser] = {
     "audit": _no_arguments(AuditCommand),
     "change": _parse_change,
     "journal": _parse_journal,
+    "page": _parse_page,
+    "update": _incident_and_text(UpdateCommand, "text",
+                                 "Missing TEXT: what should stakeholders hear?"),
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

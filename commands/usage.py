@@ -133,6 +133,18 @@ USAGES: tuple[Usage, ...] = (
         "a service's changes and incidents in time order (default: the last 7 days)",
         "journal voice-agent 3d",
     ),
+    Usage(
+        "page",
+        "page TEAM [sev1|sev2|sev3|sev4] SUMMARY...",
+        "declare an incident for a team (anyone; sev1/sev2 page its on-call, default sev2)",
+        "page voice sev1 customers hear silence on calls",
+    ),
+    Usage(
+        "update",
+        "update [#N] TEXT...",
+        "post a stakeholder update: thread, status channel, timeline",
+        "update #42 failover done, error rate falling",
+    ),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

@@ -209,6 +209,7 @@ def test_firing_incident_golden() -> None:
                 button("incident.route_to_humans", "Route to humans", style="danger"),
                 button("incident.resolve", "Resolve"),
                 button("incident.runbook_start", "Start runbook"),
+                button("incident.post_update", "Post update"),
             ],
         },
     ]
@@ -260,6 +261,7 @@ def test_acked_incident_hides_ack_and_says_who() -> None:
         "incident.route_to_humans",
         "incident.resolve",
         "incident.runbook_start",
+        "incident.post_update",
     ]
 
 
@@ -490,7 +492,8 @@ def test_no_handoff_configured_means_no_route_to_humans_or_restore_ai() -> None:
         _, blocks = render(make_view(handoff_configured=False, humans_mode=humans_mode))
         [actions] = block_of(blocks, "actions")
         assert [b["action_id"] for b in actions["elements"]] == [
-            "incident.ack", "incident.escalate", "incident.resolve", "incident.runbook_start"]
+            "incident.ack", "incident.escalate", "incident.resolve", "incident.runbook_start",
+            "incident.post_update"]
 
 
 def test_with_a_handoff_restore_ai_replaces_route_to_humans_in_humans_mode() -> None:
@@ -518,6 +521,7 @@ def test_action_ids_and_metadata_type() -> None:
         "triage.dismiss",
         "incident.why",
         "auto_runbook.cancel",
+        "incident.post_update",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 

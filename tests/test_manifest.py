@@ -27,6 +27,7 @@ METHOD_SCOPES = {
     "users.info": {"users:read", "users:read.email"},  # the email field needs the second
     "views.open": set(),
     "views.update": set(),
+    "views.publish": set(),
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},
     "chat.getPermalink": set(),
@@ -71,28 +72,39 @@ def test_manifest_scopes_are_exactly_what_the_code_uses():
     assert set(manifest()["oauth_config"]["scopes"]["bot"]) == needed
 
 
+#: Modules that register listeners for manifest features (shortcuts, events).
+REGISTRARS = ("commands.slack", "bot.slack.stakeholders.actions")
+
+
 def test_manifest_declares_exactly_the_command_shortcut_and_events_the_code_registers():
     from bot.config import OncallConfig
+    from bot.slack.stakeholders.blocks import SHORTCUT_DECLARE
     from commands.slack import SHORTCUT_ADD_TO_TIMELINE, SHORTCUT_SHOW_TIMELINE
 
     features = manifest()["features"]
     [command] = features["slash_commands"]
     assert command["command"] == OncallConfig.model_fields["slash_command"].default
     assert command["should_escape"] is True
-    assert [s["callback_id"] for s in features["shortcuts"]] == [SHORTCUT_ADD_TO_TIMELINE,
-                                                                  SHORTCUT_SHOW_TIMELINE]
-    registered = (ROOT / "commands" / "slack.py").read_text()
+    assert [s["callback_id"] for s in features["shortcuts"]] == [
+        SHORTCUT_ADD_TO_TIMELINE, SHORTCUT_SHOW_TIMELINE, SHORTCUT_DECLARE]
+    registered = "".join((ROOT / f"{name.replace('.', '/')}.py").read_text()
+                         for name in REGISTRARS)
     for shortcut in features["shortcuts"]:
         assert f"app.shortcut({_constant(shortcut['callback_id'])})" in registered
     for event in manifest()["settings"]["event_subscriptions"]["bot_events"]:
         assert f'app.event("{event}")' in registered
+    assert features["app_home"]["home_tab_enabled"] is True  # app_home_opened publishes it
 
 
 def _constant(callback_id: str) -> str:
-    from commands import slack
+    import importlib
 
-    return next(name for name in dir(slack) if name.startswith("SHORTCUT_")
-                and getattr(slack, name) == callback_id)
+    for name in REGISTRARS:
+        module = importlib.import_module(name)
+        for constant in dir(module):
+            if constant.startswith("SHORTCUT_") and getattr(module, constant) == callback_id:
+                return constant
+    raise AssertionError(f"no SHORTCUT_ constant is {callback_id!r}")
 
 
 def test_manifest_points_interactivity_at_the_bolt_route():

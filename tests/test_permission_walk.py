@@ -229,6 +229,9 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     "audit": (Action.READ_AUDIT, Scope.TEAM, slash("audit")),
     "change": (Action.RECORD_CHANGE, Scope.TEAM, slash('change voice-agent flag "flipped"')),
     "journal": (Action.READ_JOURNAL, Scope.OPEN, slash("journal voice-agent")),
+    "page": (Action.DECLARE, Scope.OPEN, slash("page platform sev3 walk declares")),
+    "update": (Action.STATUS_UPDATE, Scope.INCIDENT,
+               slash("update #{i} walk update", incident=True)),
     # buttons
     ActionId.INCIDENT_ACK: (Action.ACK, Scope.INCIDENT, click(ActionId.INCIDENT_ACK)),
     ActionId.INCIDENT_RESOLVE: (Action.RESOLVE, Scope.INCIDENT,
@@ -246,6 +249,8 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     ActionId.AUTO_RUNBOOK_CANCEL: (Action.CANCEL_AUTO, Scope.INCIDENT,
                                    click(ActionId.AUTO_RUNBOOK_CANCEL)),
     ActionId.INCIDENT_WHY: (Action.ROUTE_TEST, Scope.OPEN, click(ActionId.INCIDENT_WHY)),
+    ActionId.INCIDENT_POST_UPDATE: (Action.STATUS_UPDATE, Scope.INCIDENT,
+                                    click(ActionId.INCIDENT_POST_UPDATE)),
     ActionId.DIGEST_OPEN_INCIDENT: (Action.OPEN_FROM_DIGEST, Scope.TEAM,
                                     click_value(ActionId.DIGEST_OPEN_INCIDENT, _digest_value)),
     ActionId.SILENCE_END: (Action.UNSILENCE, Scope.TEAM,

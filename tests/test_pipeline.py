@@ -48,7 +48,7 @@ async def test_a_firing_alert_becomes_one_message_in_its_teams_channel(bot):
     assert action_ids(post.args["blocks"]) == [  # a starter runbook serves this alertname
         # no Route to humans: voice-agent has no handoff in this config
         "incident.ack", "incident.escalate", "incident.resolve",
-        "incident.runbook_start"]
+        "incident.runbook_start", "incident.post_update"]
     assert incident.runbook == "latency-p95-slo"
     assert post.args["metadata"]["event_payload"]["incident_id"] == incident.id
     assert await bot.timeline_kinds(incident.id) == ["received", "routed", "not_paged", "posted"]

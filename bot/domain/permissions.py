@@ -46,6 +46,7 @@ class Action(StrEnum):
     TRIAGE = "triage"  # Confirm (page) or Dismiss (noise) a triaged incident
     CANCEL_AUTO = "cancel_auto"  # stop a high-confidence automatic runbook in its window
     FEEDBACK = "feedback"  # anyone who may see the incident (privacy.visible_to checks that)
+    STATUS_UPDATE = "status_update"  # a stakeholder update: thread, status channel, timeline
     # team-wide
     SILENCE = "silence"
     UNSILENCE = "unsilence"
@@ -68,6 +69,8 @@ class Action(StrEnum):
     LIST_SILENCES = "silences"
     LIST_ACTION_ITEMS = "actions"
     READ_JOURNAL = "journal"
+    # anyone may open an incident: that a stranger can ask for help is the point
+    DECLARE = "declare"
 
 
 RULES: dict[Action, Scope] = {
@@ -88,6 +91,7 @@ RULES: dict[Action, Scope] = {
     Action.UNSCOPED_SILENCE: Scope.ADMIN,
     Action.HELP: Scope.OPEN, Action.WHO: Scope.OPEN, Action.ROUTE_TEST: Scope.OPEN,
     Action.LIST_SILENCES: Scope.OPEN, Action.LIST_ACTION_ITEMS: Scope.OPEN,
+    Action.STATUS_UPDATE: Scope.INCIDENT, Action.DECLARE: Scope.OPEN,
 }  # fmt: skip
 
 #: Open to the person the action concerns, whatever the scope says.
@@ -116,6 +120,7 @@ VERBS: dict[Action, str] = {
     Action.UNSCOPED_SILENCE: "silence every alert of",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",
+    Action.STATUS_UPDATE: "post a status update on", Action.DECLARE: "declare an incident for",
 }  # fmt: skip
 
 

@@ -52,7 +52,7 @@ class PostmortemFacts(BaseModel):
 def postmortem_markdown(facts: PostmortemFacts) -> str:
     """The draft, section by section; times in UTC (a document outlives time zones)."""
     start = facts.impact_start or facts.opened_at
-    parts = [_summary(facts), _timeline(facts), _runbook(facts), _handoffs(facts),
+    parts = [_summary(facts), _updates(facts), _timeline(facts), _runbook(facts), _handoffs(facts),
              _routing(facts),
              *ai_sections(facts.ai, start, facts.resolved_at, facts.action or "-", facts.reasons,
                           [HumansEntry(at=e.at, kind=e.kind, actor=e.actor)
@@ -81,6 +81,15 @@ def _timeline(f: PostmortemFacts) -> str:
              for e in f.timeline]
     return ("## Timeline (UTC)\n\n| time | what | who | details |\n| --- | --- | --- | --- |\n"
             + "\n".join(lines))
+
+
+def _updates(f: PostmortemFacts) -> str:
+    """What stakeholders were told, and when (`/oncall update`, **Post update**)."""
+    updates = [e for e in f.timeline if e.kind == "status_update"]
+    if not updates:
+        return ""
+    return "## Updates\n\n" + "\n".join(
+        f"- {e.at:%Y-%m-%d %H:%M} UTC, <@{e.actor}>: {_cell(e.text)}" for e in updates)
 
 
 def _runbook(f: PostmortemFacts) -> str:

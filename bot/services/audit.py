@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -104,6 +104,14 @@ async def entries(ctx: ServiceContext, *, since: datetime | None = None,
             rows = (await s.exec(query.order_by(col(AuditRow.id).desc()).limit(limit))).all()
             return list(reversed(rows))
         return list((await s.exec(query.order_by(col(AuditRow.id)))).all())
+
+
+async def count_done(ctx: ServiceContext, actor: Actor, action: Action, since: datetime) -> int:
+    """How often the actor did `action` since then (a rate limit reads the trail)."""
+    async with ctx.db.reader() as s:
+        return (await s.exec(select(func.count()).select_from(AuditRow).where(
+            AuditRow.actor == actor.user_id, AuditRow.action == action.value,
+            AuditRow.outcome == "done", col(AuditRow.at) > since))).one()
 
 
 async def team_entries(ctx: ServiceContext, actor: Actor, limit: int = 20) -> list[AuditRow]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services.home_refresh import queue_homes_of
 from bot.services.outbox import queue_sync
 from bot.store import repo
 from bot.store.models import IncidentRow, PageRow
@@ -99,10 +100,11 @@ async def _paged(s: AsyncSession, incident_id: int, kind: str) -> list[str]:
 
 
 async def sync_everywhere(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
-    """The incident changed: re-render its message and every page DM it has."""
+    """The incident changed: re-render its message, every page DM and the Homes showing it."""
     await queue_sync(s, incident, at)
     for person in await paged_people(s, incident.id):
         await queue_dm_sync(s, incident, person, at)
+    await queue_homes_of(s, incident, at)
 
 
 async def queue_view_result(s: AsyncSession, incident: IncidentRow, view_id: str | None,

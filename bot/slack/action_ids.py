@@ -27,6 +27,7 @@ class ActionId(StrEnum):
     TRIAGE_DISMISS = "triage.dismiss"
     INCIDENT_WHY = "incident.why"
     AUTO_RUNBOOK_CANCEL = "auto_runbook.cancel"
+    INCIDENT_POST_UPDATE = "incident.post_update"
 
 
 #: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages

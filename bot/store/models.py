@@ -288,6 +288,17 @@ class DigestRun(SQLModel, table=True):
     intent_id: int | None = None
 
 
+class HomeViewer(SQLModel, table=True):
+    """Someone who opened the bot's App Home: their Home is re-published when their incidents
+    change (nobody else's is, so a busy team does not publish views no one reads)."""
+
+    __tablename__ = "home_viewer"
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    opened_at: datetime
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
 class InstallInfo(SQLModel, table=True):
     """One row: when this install first started. No noise review covers a week before it."""
 

@@ -308,6 +308,7 @@ def incident_buttons(view: IncidentView) -> list[ButtonElement]:
     buttons.append(_button("Resolve", ActionId.INCIDENT_RESOLVE, value))
     if view.runbook:
         buttons.append(_button("Start runbook", ActionId.INCIDENT_RUNBOOK_START, value))
+    buttons.append(_button("Post update", ActionId.INCIDENT_POST_UPDATE, value))
     return buttons
 
 

@@ -2,8 +2,9 @@
 
 Listeners ack first and then let exceptions rise; this is where they land (Bolt's `app.error`).
 The clicker hears about it in the place they acted: an ephemeral reply through the
-`response_url` (buttons, slash commands, message shortcuts), the modal itself (submissions), or
-an ephemeral in the channel (mentions). The log gets the error id, the listener and the
+`response_url` (buttons, slash commands, message shortcuts), the modal itself (submissions), a
+small modal (buttons on the App Home, which have neither), or an ephemeral in the channel
+(mentions). The log gets the error id, the listener and the
 exception's type and traceback, never the request body or SQL parameters.
 """
 
@@ -125,6 +126,10 @@ async def _tell(body: dict, text: str, respond, client: AsyncWebClient,
         return None
     if _response_url(body):
         await respond(text=text, response_type="ephemeral", replace_original=False)
+        return None
+    if (body.get("container") or {}).get("type") == "view" and body.get("trigger_id"):
+        # a button on the App Home: no channel, no response_url; a small modal says it
+        await client.views_open(trigger_id=body["trigger_id"], view=error_view(text))
         return None
     event = body.get("event") or {}
     if event.get("channel") and event.get("user"):
