@@ -198,11 +198,22 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def migrate(url: str) -> None:
-    """`alembic upgrade head` on the given database (synchronous; run before serving)."""
+    """`alembic upgrade head` on the given database (synchronous; run before serving).
+
+    On PostgreSQL under an advisory lock: replicas started at the same moment migrate one
+    after the other, and the second finds the schema at head (no duplicate CREATE TABLE).
+    """
+    from bot.store.locks import held_while  # locks builds on this module
+
     parsed = make_url(sync_url(url))
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    engine = sync_engine(url)
+    try:
+        with held_while(engine, "migrate"):
+            command.upgrade(alembic_config(url), "head")
+    finally:
+        engine.dispose()
 
 
 def sync_engine(url: str):

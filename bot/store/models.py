@@ -79,6 +79,9 @@ class IncidentRow(SQLModel, table=True):
     handoff_error: str | None = Field(default=None, max_length=512)
     auto_resolved_in_hold: bool = False
     reopened_at: datetime | None = None
+    # Bumped by every state transition: the compare-and-set that decides concurrent clicks
+    # (on two replicas) is UPDATE ... WHERE id = ? AND version = <the version read>.
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class IncidentAlert(SQLModel, table=True):
@@ -349,3 +352,14 @@ class AuditRow(SQLModel, table=True):
     before: dict[str, Any] = _json()
     after: dict[str, Any] = _json()
     detail: str = Field(default="", max_length=2000)
+
+
+class RateBudget(SQLModel, table=True):
+    """A token bucket of a Slack rate-limit scope shared by every replica (workspace-wide
+    method budgets such as chat.update or dnd.info): tokens left as of `updated` (epoch s)."""
+
+    __tablename__ = "rate_budget"
+
+    key: str = Field(primary_key=True, max_length=128)
+    tokens: float
+    updated: float
