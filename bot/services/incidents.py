@@ -249,7 +249,7 @@ async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor,
 def _changed_meanwhile(incident: IncidentRow) -> str:
     """The answer to a click that lost a race: what the incident is now, nothing done."""
     if incident.status != IncidentStatus.TRIGGERED.value:
-        return _already(incident) + " Nothing was done."
+        return _already(incident)
     return (f"#{incident.id} changed while you clicked (escalation step "
             f"{incident.escalation_step} was just paged): nothing was done. Look at the "
             "message and escalate again if it is still needed.")
