@@ -218,6 +218,26 @@ async def test_two_acks_on_two_replicas_one_wins_the_other_is_told_who(replicas,
     assert len(await rows(one, TimelineEvent, TimelineEvent.kind == "acked")) == 1
 
 
+async def test_a_refire_reaching_two_replicas_at_once_reopens_and_pages_once(replicas, url):
+    one, two = replicas(), replicas()
+    [incident_id] = (await ingest_alerts(one, [firing()])).opened
+    await incidents.resolve(one, incident_id, ALICE)
+    one.clock.advance(minutes=10)
+    refire = [firing().model_copy(update={"fingerprint": f"fp-{n}", "starts_at": one.clock.now()})
+              for n in (1, 2)]
+
+    results = await race(url, one, incident_id, lambda: ingest_alerts(one, [refire[0]]),
+                         lambda: ingest_alerts(two, [refire[1]]))
+
+    assert [r.accepted for r in results] == [1, 1] and [r.opened for r in results] == [[], []]
+    row = await incident_row(one, incident_id)
+    assert (row.status, row.open_key is not None) == ("triggered", True)
+    kinds = [e.kind for e in await rows(one, TimelineEvent, TimelineEvent.incident_id ==
+                                        incident_id)]
+    assert kinds.count("reopened") == 1 and kinds.count("paged") == 2  # the open, the reopen
+    assert len(await rows(one, IncidentRow)) == 1
+
+
 # -- ticks, migrations, leases ---------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from bot.services.notify import (
     queue_thread_note,
     sync_everywhere,
 )
-from bot.store import repo
+from bot.store import locks, repo
 from bot.store.db import DatabaseUnavailable, Fault, classify
 from bot.store.models import AlertRow, IncidentRow, SilenceRow
 
@@ -304,6 +304,7 @@ async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Aler
 
 async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
                   decision: RouteDecision, now: datetime, result: IngestResult) -> None:
+    await locks.hold_in_transaction(s, f"group:{decision.group_key}")  # replicas: one opener
     incident = await repo.open_incident(s, decision.group_key)
     if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
         await _reopen(ctx, s, incident, alert, decision, now)
