@@ -22,12 +22,13 @@ from sqlmodel import col, select
 from bot.config import parse_config
 from bot.domain.alerts import Alert, AlertStatus
 from bot.domain.errors import NothingToDo
-from bot.services import incidents, outbox, paging
+from bot.services import budgets, incidents, outbox, paging
 from bot.services.context import ServiceContext
 from bot.services.coordination import once_across_replicas
 from bot.services.ingest import ingest_alerts
+from bot.slack.transport.rate import RateLimiter
 from bot.store.db import Database, migrate, sync_engine
-from bot.store.models import IncidentRow, OutboxIntent, PageRow, TimelineEvent
+from bot.store.models import IncidentRow, OutboxIntent, PageRow, RateBudget, TimelineEvent
 from tests.appkit import FakeClock
 
 CONFIG = """
@@ -297,3 +298,35 @@ async def test_a_dead_replicas_lane_is_taken_over_when_its_lease_expires(replica
         claimed[lane].id, 2, True)
     [row] = await rows(two, OutboxIntent, OutboxIntent.id == claimed[lane].id)
     assert (row.state, row.claimed_until) == ("inflight", later + outbox.LEASE)
+
+
+# -- Slack's budget, shared ------------------------------------------------------------------
+
+
+async def test_replicas_spend_one_shared_slack_budget(replicas):
+    """Two replicas asking for chat.update at once get the workspace's burst between them,
+    not each: the bucket is a row both lock (on SQLite the one process keeps it in memory)."""
+    one, two = replicas(), replicas()
+    takers = [budgets.shared_taker(one), budgets.shared_taker(two)]
+    if one.db.dialect != "postgresql":
+        assert takers == [None, None]
+        return
+    waits = await asyncio.gather(*(takers[n % 2]("update", 50 / 60, 5) for n in range(10)))
+
+    assert sum(1 for wait in waits if wait == 0.0) == 5
+    assert all(0 < wait <= 60 / 50 * 6 for wait in waits if wait)
+    async with one.db.reader() as s:
+        [bucket] = (await s.exec(select(RateBudget))).all()
+    assert (bucket.key, bucket.tokens < 1) == ("update", True)
+
+
+async def test_a_shared_limiter_waits_for_the_other_replicas_spending():
+    spent: list[str] = []
+
+    async def shared(key: str, rate: float, burst: int) -> float:
+        spent.append(key)
+        return 0.0 if len(spent) > 2 else 0.01  # the other replica took the tokens: wait
+
+    await RateLimiter(shared=shared).acquire("dnd.info", 50 / 60, 5)
+
+    assert spent == ["dnd.info"] * 3

@@ -141,7 +141,8 @@ async def test_two_replicas_killed_half_way_post_page_and_ack_exactly_once(tmp_p
         await asyncio.gather(*(wait_healthy(url, proc, limit=60)
                                for url, proc in zip(urls, procs, strict=True)))
         batches = ALERTS // PER_WEBHOOK
-        async with aiohttp.ClientSession() as http:
+        # A fresh connection per request: the bots close idle keep-alive connections.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
             first = await send_all(http, [(urls[b % 2], b) for b in range(batches // 2)])
             await wait_for(lambda: len(per_incident(slack, "CPLATFORM1")) == GROUPS // 2,
                            90, "every platform incident posted")

@@ -38,7 +38,7 @@ class DeliveryPolicy:
     """Slack's published limits and our retry pacing, adjustable for tests."""
 
     post_interval_per_channel: float = 1.0     # chat.postMessage: ~1 per second per channel
-    updates_per_minute: float = 50.0           # chat.update: Tier 3, whole workspace
+    updates_per_minute: float = 50.0           # chat.update, dnd.info: Tier 3, whole workspace
     burst: int = 5
     base_backoff: float = 1.0
     max_backoff: float = 300.0
