@@ -27,7 +27,8 @@ from bot.services.notify import (
     queue_thread_note,
     sync_everywhere,
 )
-from bot.store import locks, repo
+from bot.store import repo
+from bot.store.cas import transition
 from bot.store.db import DatabaseUnavailable, Fault, classify
 from bot.store.models import AlertRow, IncidentRow, SilenceRow
 
@@ -304,10 +305,14 @@ async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Aler
 
 async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
                   decision: RouteDecision, now: datetime, result: IngestResult) -> None:
-    await locks.hold_in_transaction(s, f"group:{decision.group_key}")  # replicas: one opener
     incident = await repo.open_incident(s, decision.group_key)
-    if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
-        await _reopen(ctx, s, incident, alert, decision, now)
+    reopened = False
+    if incident is None and (last := await _reopenable(s, decision, now)) is not None:
+        reopened = await _reopen(ctx, s, last, alert, decision, now)
+        # Lost the compare-and-set: another replica reopened it first; join what it opened.
+        incident = last if reopened else await repo.open_incident(s, decision.group_key)
+    if reopened:
+        pass
     elif incident is None:
         incident = _new_incident(ctx, alert, decision, now)
         s.add(incident)
@@ -360,16 +365,20 @@ async def _reopenable(s: AsyncSession, decision: RouteDecision,
 
 
 async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, alert: Alert,
-                  decision: RouteDecision, now: datetime) -> None:
-    incident.status, incident.open_key = IncidentStatus.TRIGGERED.value, decision.group_key
-    incident.resolved_at = incident.resolved_by = incident.acked_at = incident.acked_by = None
-    incident.reopened_at, incident.escalation_step, incident.unowned = now, 0, False
-    s.add(incident)
-    await s.flush()
+                  decision: RouteDecision, now: datetime) -> bool:
+    """Resolved -> triggered, as a compare-and-set: False when another replica won."""
+    if not await transition(s, incident, [IncidentRow.status == IncidentStatus.RESOLVED.value,
+                                          IncidentRow.open_key.is_(None)],
+                            {"status": IncidentStatus.TRIGGERED.value,
+                             "open_key": decision.group_key, "resolved_at": None,
+                             "resolved_by": None, "acked_at": None, "acked_by": None,
+                             "reopened_at": now, "escalation_step": 0, "unowned": False}):
+        return False
     repo.timeline(s, incident_id=incident.id, at=now, kind="reopened", actor="source",
                   text=f"{alert.alertname} fired again within an hour of the resolve: reopened")
     if decision.action is Action.PAGE:
         await paging.begin(ctx, s, incident, decision.page_after, now)
+    return True
 
 
 def _title(alert: Alert) -> str:

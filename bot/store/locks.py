@@ -1,6 +1,6 @@
 """PostgreSQL advisory locks: what makes several replicas on one database take turns.
 
-Every lock is keyed by a name (`migrate`, `tick:escalation`, `group:<group key>`...) hashed to
+Every lock is keyed by a name (`migrate`, `tick:<job>`) hashed to
 the 64-bit key PostgreSQL wants, so two processes of any version agree on it. On SQLite there
 is one process (the README says so) and the write lock already serialises transactions: every
 helper here is then a no-op that says "yours".
@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.db import Database
 
@@ -23,16 +22,6 @@ def key_of(name: str) -> int:
     """A stable signed 64-bit key for a lock name (Python's hash() differs per process)."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
                           signed=True)
-
-
-async def hold_in_transaction(s: AsyncSession, name: str) -> None:
-    """Wait for, then hold until the transaction ends, the lock `name` (PostgreSQL only).
-
-    For work that must not interleave across replicas inside one transaction, e.g. opening
-    or reopening the incident of one alert group.
-    """
-    if s.get_bind().dialect.name == "postgresql":
-        await s.exec(text("select pg_advisory_xact_lock(:key)").bindparams(key=key_of(name)))
 
 
 @contextlib.asynccontextmanager
