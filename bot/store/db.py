@@ -114,9 +114,15 @@ def _sqlite_begin_immediate(conn) -> None:
 class Database:
     """Owns the async engine; every service call opens one session = one transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, connections: int = 40):
+        """`connections`: on PostgreSQL, the pool holds this many (every webhook admitted at
+        once plus the background work); fewer, and webhooks waiting behind replicas' row locks
+        time out waiting for a connection, answered 503. SQLite keeps SQLAlchemy's default."""
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
+        pool = ({"pool_size": connections - 8, "max_overflow": 8}
+                if make_url(url).get_backend_name().startswith("postgres") else {})
+        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True,
+                                                       **pool)
         self.dialect = self.engine.dialect.name
         self._head: str | None = None
         if self.dialect == "sqlite":
