@@ -157,6 +157,8 @@ async def test_two_replicas_killed_half_way_post_page_and_ack_exactly_once(tmp_p
                 for url, user in ((urls[0], ALICE), (urls[1], BOB))))
             await wait_for(lambda: len(lost_races(slack)) == len(platform), 60,
                            "every click answered")
+            outstanding = query(engine, "select count(*) from outbox_intent "
+                                        "where state in ('pending', 'inflight')")[0][0]
             procs[1].send_signal(signal.SIGKILL)  # mid-way: replica b dies with its leases
             procs[1].wait(timeout=10)
             second = await send_all(http, [(urls[0], b) for b in range(batches // 2, batches)])
@@ -167,6 +169,7 @@ async def test_two_replicas_killed_half_way_post_page_and_ack_exactly_once(tmp_p
             return left == 0 and len(per_incident(slack, "CAIENG0001")) == GROUPS // 2
         await wait_for(settled, 240, "every intent delivered by the surviving replica")
 
+        assert outstanding > 0  # the kill came while delivery still had work
         assert first + second == [202] * batches  # no 503 from racing inserts
         assert clicks == [200] * len(clicks)
         assert query(engine, "select count(*) from alert")[0][0] == ALERTS
