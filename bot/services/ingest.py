@@ -311,9 +311,7 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
         reopened = await _reopen(ctx, s, last, alert, decision, now)
         # Lost the compare-and-set: another replica reopened it first; join what it opened.
         incident = last if reopened else await repo.open_incident(s, decision.group_key)
-    if reopened:
-        pass
-    elif incident is None:
+    if incident is None:
         incident = _new_incident(ctx, alert, decision, now)
         s.add(incident)
         await s.flush()
@@ -326,7 +324,7 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
                       data=_rationale(decision))
         if decision.action is Action.PAGE:
             await paging.begin(ctx, s, incident, decision.page_after, now)
-    else:
+    elif not reopened:
         if alert.starts_at < (incident.started_at or alert.starts_at):
             incident.started_at = alert.starts_at
         repo.timeline(s, incident_id=incident.id, at=now, kind="alert_added", actor="source",
