@@ -80,7 +80,7 @@ class Components:
 
 def build_components(settings: Settings, config: OncallConfig, *, clock: Clock | None = None,
                      policy: DeliveryPolicy | None = None) -> Components:
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, connections=settings.webhook_max_concurrent + 8)
     metrics = Metrics()
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
                               runbooks=_load_runbooks(config))

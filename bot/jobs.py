@@ -1,7 +1,8 @@
 """APScheduler ticks: each calls a service that finds what is due in the database and acts.
 
 Due times live in our tables, not in APScheduler's job store, so a restart neither loses nor
-repeats work, and on PostgreSQL several replicas may tick: every action claims its row.
+repeats work. On PostgreSQL several replicas tick: each tick runs under an advisory lock
+(services.coordination), so one replica at a time does it, and every action claims its row.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.services import (
     update_reminders,
 )
 from bot.services.context import ServiceContext
+from bot.services.coordination import once_across_replicas
 from bot.services.ingest import release_silences
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,12 @@ def quiet_job_runs() -> None:
 
 def _logged(job: Callable[[ServiceContext], Awaitable[object]],
             ctx: ServiceContext) -> Callable[[], Awaitable[None]]:
-    """A failing tick is logged and tried again at the next one; it never stops the scheduler."""
+    """A failing tick is logged and tried again at the next one; it never stops the scheduler.
+
+    The tick runs on one replica at a time (an advisory lock named after the job)."""
     async def run() -> None:
         try:
-            await job(ctx)
+            await once_across_replicas(ctx, f"{job.__module__}.{job.__qualname__}", job)
         except Exception:
             log.exception("scheduled job %s failed", job.__qualname__)
     run.__name__ = job.__qualname__

@@ -17,6 +17,7 @@ from bot.services.notify import (
     sync_everywhere,
 )
 from bot.store import repo
+from bot.store.cas import transition, unchanged
 from bot.store.models import IncidentRow
 
 VERB = {"humans": "route to humans", "ai": "restore AI handling of"}
@@ -38,6 +39,9 @@ async def request(ctx: ServiceContext, incident_id: int, actor: Actor | str, mod
             if incident.humans_mode == (mode == "humans"):
                 raise NothingToDo(f"#{incident_id} is already "
                                   f"{'with humans' if mode == 'humans' else 'on AI handling'}.")
+            if not await transition(s, incident, unchanged(incident), {}):
+                raise NothingToDo(f"#{incident_id} changed while you clicked: nothing was "
+                                  "done. Look at the message and try again if still needed.")
             body = handoff_body(service=incident.service, mode=mode, incident_id=incident_id,
                                 actor=actor.user_id, reason=reason)
             await queue_handoff_webhook(s, incident, {**body, "view_id": view_id}, now)

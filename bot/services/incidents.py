@@ -26,6 +26,7 @@ from bot.services.notify import (
     sync_everywhere,
 )
 from bot.store import repo
+from bot.store.cas import transition, unchanged
 from bot.store.models import IncidentRow, PageRow
 
 
@@ -66,15 +67,13 @@ async def _acknowledge(ctx: ServiceContext, incident_id: int, actor: Actor) -> I
         incident = await check_allowed(ctx, s, incident_id, actor, Action.ACK)
         _, policy = paging.policy_of(ctx, incident)
         deadline = ack_deadline(policy, now) if policy else None
-        changed = await repo.set_where(
-            s, IncidentRow,
-            [IncidentRow.id == incident_id, IncidentRow.status == IncidentStatus.TRIGGERED.value],
+        changed = await transition(
+            s, incident, [IncidentRow.status == IncidentStatus.TRIGGERED.value],
             {"status": IncidentStatus.ACKNOWLEDGED.value, "acked_by": actor.user_id,
              "acked_at": now, "next_step_at": deadline,
              "next_step_kind": paging.ACK_TIMEOUT if deadline else None, "unowned": False})
         if not changed:
             raise NothingToDo(_already(incident))
-        await s.refresh(incident)
         repo.timeline(s, incident_id=incident_id, at=now, kind="acked", actor=actor.user_id,
                       text=f"acknowledged by <@{actor.user_id}>" + _time_to_ack(incident),
                       mrkdwn=True)
@@ -98,9 +97,8 @@ async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: st
     async with ctx.db.transaction() as s:
         incident = await check_allowed(ctx, s, incident_id, actor, Action.RESOLVE)
         before = incident.status
-        changed = await repo.set_where(
-            s, IncidentRow,
-            [IncidentRow.id == incident_id, IncidentRow.status != IncidentStatus.RESOLVED.value],
+        changed = await transition(
+            s, incident, [IncidentRow.status != IncidentStatus.RESOLVED.value],
             {"status": IncidentStatus.RESOLVED.value, "resolved_by": actor.user_id,
              "resolved_at": now, "open_key": None, "next_step_at": None,
              "next_step_kind": None})
@@ -111,7 +109,6 @@ async def _resolve(ctx: ServiceContext, incident_id: int, actor: Actor, note: st
         repo.timeline(s, incident_id=incident_id, at=now, kind="resolved", actor=actor.user_id,
                       text=text, data={"note": note, "still_firing_at_source": firing},
                       mrkdwn=True)
-        await s.refresh(incident)
         _audit(s, now, actor, Action.RESOLVE, incident, before, note)
         await _tell_pagers(s, incident, "resolve", now)
         await sync_everywhere(s, incident, now)
@@ -136,7 +133,9 @@ async def _escalate(ctx: ServiceContext, incident_id: int, actor: Actor, reason:
         if incident.status == IncidentStatus.RESOLVED.value:
             raise NothingToDo(_already(incident))
         target, before = _target_text(to_user, to_usergroup), incident.status
-        incident.status, incident.unowned = IncidentStatus.TRIGGERED.value, False
+        if not await transition(s, incident, unchanged(incident),
+                                {"status": IncidentStatus.TRIGGERED.value, "unowned": False}):
+            raise NothingToDo(_changed_meanwhile(incident))
         repo.timeline(s, incident_id=incident_id, at=now, kind="escalated", actor=actor.user_id,
                       text=f"<@{actor.user_id}> escalated to {target}"
                            + (f": {escape_mrkdwn(reason)}" if reason else ""),
@@ -245,6 +244,15 @@ async def recording_denials(ctx: ServiceContext, incident_id: int, actor: Actor,
                                        target=f"incident:{incident_id}",
                                        incident_id=incident_id)
         raise
+
+
+def _changed_meanwhile(incident: IncidentRow) -> str:
+    """The answer to a click that lost a race: what the incident is now, nothing done."""
+    if incident.status != IncidentStatus.TRIGGERED.value:
+        return _already(incident)
+    return (f"#{incident.id} changed while you clicked (escalation step "
+            f"{incident.escalation_step} was just paged): nothing was done. Look at the "
+            "message and escalate again if it is still needed.")
 
 
 def _already(incident: IncidentRow) -> str:

@@ -31,6 +31,7 @@ from bot.services.notify import (
     sync_everywhere,
 )
 from bot.store import repo
+from bot.store.cas import transition
 from bot.store.db import DatabaseUnavailable, Fault, classify
 from bot.store.models import AlertRow, IncidentRow, SilenceRow
 
@@ -314,9 +315,12 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
                   decision: RouteDecision, now: datetime, result: IngestResult,
                   path: AlertPath | None = None) -> None:
     incident = await repo.open_incident(s, decision.group_key)
-    if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
-        await _reopen(ctx, s, incident, alert, decision, now, path)
-    elif incident is None:
+    reopened = False
+    if incident is None and (last := await _reopenable(s, decision, now)) is not None:
+        reopened = await _reopen(ctx, s, last, alert, decision, now, path)
+        # Lost the compare-and-set: another replica reopened it first; join what it opened.
+        incident = last if reopened else await repo.open_incident(s, decision.group_key)
+    if incident is None:
         incident = _new_incident(ctx, alert, decision, now, path)
         s.add(incident)
         await s.flush()
@@ -329,7 +333,7 @@ async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Al
                       text=f"routed to {decision.team} ({decision.action.value})",
                       data=visible_rationale(_rationale(decision, path), hidden))
         await _begin(ctx, s, incident, decision, path, now)
-    else:
+    elif not reopened:
         if alert.starts_at < (incident.started_at or alert.starts_at):
             incident.started_at = alert.starts_at
         repo.timeline(s, incident_id=incident.id, at=now, kind="alert_added", actor="source",
@@ -377,17 +381,22 @@ async def _reopenable(s: AsyncSession, decision: RouteDecision,
 
 
 async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, alert: Alert,
-                  decision: RouteDecision, now: datetime, path: AlertPath | None = None) -> None:
-    incident.status, incident.open_key = IncidentStatus.TRIGGERED.value, decision.group_key
-    incident.resolved_at = incident.resolved_by = incident.acked_at = incident.acked_by = None
-    incident.reopened_at, incident.escalation_step, incident.unowned = now, 0, False
-    s.add(incident)
-    await s.flush()
+                  decision: RouteDecision, now: datetime, path: AlertPath | None = None) -> bool:
+    """Resolved -> triggered, as a compare-and-set: False when another replica won."""
+    if not await transition(s, incident, [IncidentRow.status == IncidentStatus.RESOLVED.value,
+                                          IncidentRow.open_key.is_(None)],
+                            {"status": IncidentStatus.TRIGGERED.value,
+                             "open_key": decision.group_key, "resolved_at": None,
+                             "resolved_by": None, "acked_at": None, "acked_by": None,
+                             "reopened_at": now, "escalation_step": 0, "unowned": False}):
+        return False
     repo.timeline(s, incident_id=incident.id, at=now, kind="reopened", actor="source",
                   text=f"{alert.alertname} fired again within an hour of the resolve: reopened")
     if path is not None:
         incident.action, incident.rationale = decision.action.value, _rationale(decision, path)
+        s.add(incident)
     await _begin(ctx, s, incident, decision, path, now)
+    return True
 
 
 def _title(alert: Alert) -> str:

@@ -224,7 +224,8 @@ async def _advance(ctx: ServiceContext, incident_id: int, now: datetime) -> int:
         claimed = await repo.set_where(s, IncidentRow, [
             IncidentRow.id == incident_id, IncidentRow.next_step_at == incident.next_step_at,
             IncidentRow.escalation_step == incident.escalation_step,
-            IncidentRow.status == incident.status], {"next_step_at": None})
+            IncidentRow.status == incident.status, IncidentRow.version == incident.version],
+            {"next_step_at": None, "version": IncidentRow.version + 1})
         if not claimed:
             return 0  # acked, resolved or advanced by someone else meanwhile
         await s.refresh(incident)

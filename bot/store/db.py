@@ -114,9 +114,15 @@ def _sqlite_begin_immediate(conn) -> None:
 class Database:
     """Owns the async engine; every service call opens one session = one transaction."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, connections: int = 40):
+        """`connections`: on PostgreSQL, the pool holds this many (every webhook admitted at
+        once plus the background work); fewer, and webhooks waiting behind replicas' row locks
+        time out waiting for a connection, answered 503. SQLite keeps SQLAlchemy's default."""
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True)
+        pool = ({"pool_size": connections - 8, "max_overflow": 8}
+                if make_url(url).get_backend_name().startswith("postgres") else {})
+        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True,
+                                                       **pool)
         self.dialect = self.engine.dialect.name
         self._head: str | None = None
         if self.dialect == "sqlite":
@@ -198,11 +204,22 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def migrate(url: str) -> None:
-    """`alembic upgrade head` on the given database (synchronous; run before serving)."""
+    """`alembic upgrade head` on the given database (synchronous; run before serving).
+
+    On PostgreSQL under an advisory lock: replicas started at the same moment migrate one
+    after the other, and the second finds the schema at head (no duplicate CREATE TABLE).
+    """
+    from bot.store.locks import held_while  # locks builds on this module
+
     parsed = make_url(sync_url(url))
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    engine = sync_engine(url)
+    try:
+        with held_while(engine, "migrate"):
+            command.upgrade(alembic_config(url), "head")
+    finally:
+        engine.dispose()
 
 
 def sync_engine(url: str):

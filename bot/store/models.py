@@ -91,6 +91,9 @@ class IncidentRow(SQLModel, table=True):
     tier: str | None = Field(default=None, max_length=64)  # the support tier that applied
     # A tier that notified outside its hours pages at this time if the incident is still open.
     tier_page_at: datetime | None = Field(default=None, index=True)
+    # Bumped by every state transition: the compare-and-set that decides concurrent clicks
+    # (on two replicas) is UPDATE ... WHERE id = ? AND version = <the version read>.
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class IncidentAlert(SQLModel, table=True):
@@ -428,6 +431,8 @@ class StormMember(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", primary_key=True, index=True)
     joined_at: datetime
     listed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
 class ChangeRow(SQLModel, table=True):
     """Something that changed in a service (a deploy, a prompt, a model, a flag...), by whom.
 
@@ -448,3 +453,14 @@ class ChangeRow(SQLModel, table=True):
     source: str = Field(default="api", max_length=16)  # api | github | slack
     at: datetime = Field(index=True)
     received_at: datetime
+
+
+class RateBudget(SQLModel, table=True):
+    """A token bucket of a Slack rate-limit scope shared by every replica (workspace-wide
+    method budgets such as chat.update or dnd.info): tokens left as of `updated` (epoch s)."""
+
+    __tablename__ = "rate_budget"
+
+    key: str = Field(primary_key=True, max_length=128)
+    tokens: float
+    updated: float

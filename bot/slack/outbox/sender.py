@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.delivery.outcome import Undelivered
 from bot.delivery.worker import DeliveryPolicy
 from bot.metrics import Metrics
-from bot.services import lookups, outbox, storms
+from bot.services import budgets, lookups, outbox, storms
 from bot.services.context import ServiceContext
 from bot.slack.action_ids import MESSAGE_METADATA_EVENT_TYPE
 from bot.slack.incident.messages import incident_message
@@ -30,7 +30,7 @@ class SlackSender:
                  metrics: Metrics, policy: DeliveryPolicy):
         self.ctx, self.client, self.directory = ctx, client, directory
         self.metrics, self.policy = metrics, policy
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(shared=budgets.shared_taker(ctx))
         self._cooldowns: dict[str, datetime] = {}  # scope -> when Slack's Retry-After ends
 
     async def sync_message(self, intent: OutboxIntent) -> None:
@@ -142,4 +142,6 @@ class SlackSender:
                     self.policy.post_burst)
         if method == "chat.update":
             return "update", self.policy.updates_per_minute / 60.0, self.policy.burst
+        if method == "dnd.info":  # Tier 3 like chat.update (50 a minute), asked before pages
+            return method, self.policy.updates_per_minute / 60.0, self.policy.burst
         return method, 1.0, self.policy.burst

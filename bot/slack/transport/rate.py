@@ -1,10 +1,14 @@
-"""Token buckets per Slack rate-limit scope (a method workspace-wide, posts per channel)."""
+"""Token buckets per Slack rate-limit scope (a method workspace-wide, posts per channel).
+
+With several replicas the buckets live in the database (`shared`): the local bucket then only
+keeps this process from asking the database for every waiting call.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -24,8 +28,9 @@ class RateLimiter:
 
     SLOWER = 0.9
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self.clock = clock
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 shared: Callable[[str, float, int], Awaitable[float]] | None = None):
+        self.clock, self.shared = clock, shared
         self._buckets: dict[str, _Bucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._slowed: set[str] = set()
@@ -52,5 +57,9 @@ class RateLimiter:
 
     async def acquire(self, key: str, rate: float, burst: int) -> None:
         async with self._locks.setdefault(key, asyncio.Lock()):
+            if self.shared is not None:
+                while (wait := await self.shared(key, rate, burst)) > 0:
+                    await asyncio.sleep(wait)
+                return
             while (wait := self.delay(key, rate, burst)) > 0:
                 await asyncio.sleep(wait)
