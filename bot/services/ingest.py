@@ -1,55 +1,42 @@
-"""Ingest: store alerts, route them, open or join incidents, queue messages. One transaction."""
+"""Ingest: store alerts, route them, open or join incidents, queue messages.
+
+A webhook is committed in chunks of CHUNK alerts, each one short write transaction (see
+ingest_bulk), so a click or the delivery worker waiting for the write lock waits for one chunk,
+not for a 10,000-alert body. The sender is answered after every chunk committed; a failure in
+a later chunk answers 503 and the sender's redelivery of the whole body is idempotent
+(alerts are keyed by fingerprint and startsAt). Unchanged repeats, which Alertmanager sends
+every group and repeat interval, are recognised by a read that takes no write lock.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import select
 
-from bot.domain.alerts import (
-    Action,
-    Alert,
-    AlertStatus,
-    IncidentStatus,
-    alert_title,
-    labels_fingerprint,
-)
-from bot.domain.routing import RouteDecision, route
-from bot.domain.runbook_walk import runbook_for
-from bot.domain.text import escape_mrkdwn
-from bot.services import cost_spikes, heartbeat, paging, silences
+from bot.domain.alerts import Action, Alert, AlertStatus, labels_fingerprint
+from bot.services import silences
 from bot.services.context import ServiceContext
-from bot.services.notify import (
-    paged_pagers,
-    queue_pager_event,
-    queue_thread_note,
-    sync_everywhere,
+from bot.services.ingest_bulk import (
+    Chunk,
+    Incoming,
+    IngestResult,
+    ingest_chunk,
+    known_alerts,
+    same_identity,
+    settle,
 )
+from bot.services.ingest_routing import decisions
 from bot.store import repo
 from bot.store.db import DatabaseUnavailable, Fault, classify
-from bot.store.models import AlertRow, IncidentRow, SilenceRow
+from bot.store.models import AlertRow, SilenceRow
 
-REOPEN_WINDOW = timedelta(hours=1)
-MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
+#: Alerts per write transaction: long enough to be cheap per alert, short enough that a
+#: click queued behind it still gets its turn well within Slack's 3 seconds.
+CHUNK = 500
 log = logging.getLogger(__name__)
 
 __all__ = ["DatabaseUnavailable", "IngestResult", "ingest_alerts", "release_silences"]
-
-
-@dataclass
-class IngestResult:
-    """What one webhook did, for the HTTP answer and the metrics."""
-
-    accepted: int = 0
-    new_alerts: int = 0
-    redeliveries: int = 0
-    opened: list[int] = field(default_factory=list)
-    digested: int = 0
-    silenced: int = 0
-    touched: set[int] = field(default_factory=set)
-    refused: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, why)
 
 
 async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
@@ -58,19 +45,80 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
 
     Redaction happens first: routing, the database and everything rendered from it see only
     redacted values (the sender's originals are kept apart with redact.store_original).
-    One transaction for the batch. A uniqueness race (two replicas opening the same incident)
-    is retried once; an error about the data itself falls back to one transaction per alert,
-    so only the alert the database refuses is lost (and reported). Only an unavailable
-    database raises, as DatabaseUnavailable: the sender retries later.
+    A uniqueness race (two replicas opening the same incident) is retried once; an error about
+    the data itself falls back to one transaction per alert of that chunk, so only the alert
+    the database refuses is lost (and reported). Only an unavailable database raises, as
+    DatabaseUnavailable: the sender retries later.
     """
-    try:
-        result = await _retried(_ingest_batch, ctx, alerts, truncated_at_source)
-    except _Refused as refused:
-        log.warning("the database refused a batch of %d alerts (%s): ingesting one by one",
-                    len(alerts), refused.reason)
-        result = await _ingest_each(ctx, alerts, truncated_at_source)
-    ctx.wake_delivery()
+    items = _prepare(ctx, alerts)
+    result = IngestResult()
+    repeats = await _unchanged_repeats(ctx, items)
+    result.accepted = result.redeliveries = len(repeats)
+    todo = [item for item in items if item.position not in repeats]
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start:start + CHUNK]
+        try:
+            result.add(await _retried(ingest_chunk, ctx, chunk, truncated_at_source))
+        except _Refused as refused:
+            log.warning("the database refused a chunk of %d alerts (%s): ingesting one by one",
+                        len(chunk), refused.reason)
+            result.add(await _ingest_each(ctx, chunk, truncated_at_source))
+        ctx.wake_delivery()  # delivery posts the first chunk's incidents while the next is written
     return result
+
+
+def _prepare(ctx: ServiceContext, alerts: list[Alert]) -> list[Incoming]:
+    redact = ctx.config.redact
+    items = []
+    for position, alert in enumerate(alerts):
+        clean = redact.redactor.alert(alert)
+        original = _original(alert, clean) if redact.store_original else None
+        items.append(Incoming(position, clean, clean.fingerprint or labels_fingerprint(
+            clean.labels), original))
+    return items
+
+
+def _original(sent: Alert, clean: Alert) -> dict | None:
+    """What the sender sent, when redaction changed anything."""
+    if (sent.labels, sent.annotations, sent.generator_url) == (
+            clean.labels, clean.annotations, clean.generator_url):
+        return None
+    return {"labels": sent.labels, "annotations": sent.annotations,
+            "generator_url": sent.generator_url}
+
+
+async def _unchanged_repeats(ctx: ServiceContext, items: list[Incoming]) -> set[int]:
+    """Positions of alerts stored exactly as sent, that nothing would be done for: answered
+    from a read (no write lock). Heartbeats, cost alerts (their ratio is re-read), and alerts
+    of an incident resolved by hand while still firing take the write path."""
+    candidates: dict[int, AlertRow] = {}
+    try:
+        async with ctx.db.reader() as s:
+            known = await known_alerts(s, items)
+            for item in items:
+                row = same_identity(known.get((item.alert.source, item.fingerprint), []),
+                                    item.alert)
+                if row is not None and _unchanged(ctx, row, item):
+                    candidates[item.position] = row
+            if not candidates:
+                return set()
+            watched = await repo.incidents_of_alerts(s, [r.id for r in candidates.values()])
+    except Exception:  # the write path meets the same fault and classifies it
+        log.debug("read-only repeat check failed; taking the write path", exc_info=True)
+        return set()
+    return {position for position, row in candidates.items()
+            if not (row.status == AlertStatus.FIRING.value
+                    and any(i.resolved_by for i in watched.get(row.id, [])))}
+
+
+def _unchanged(ctx: ServiceContext, row: AlertRow, item: Incoming) -> bool:
+    alert = item.alert
+    beat = ctx.config.heartbeat
+    return (row.status == alert.status.value and row.annotations == alert.annotations
+            and row.ends_at == alert.ends_at and row.original == item.original
+            and (alert.generator_url or row.generator_url) == row.generator_url
+            and not (beat is not None and alert.labels.get("alertname") == beat.alertname)
+            and not any(d.action is Action.DIGEST for d in decisions(ctx, row.labels)))
 
 
 class _Refused(Exception):
@@ -96,107 +144,16 @@ async def _retried(work, *args) -> IngestResult:
     raise AssertionError("unreachable")
 
 
-async def _ingest_each(ctx: ServiceContext, alerts: list[Alert],
+async def _ingest_each(ctx: ServiceContext, items: list[Incoming],
                        truncated: int) -> IngestResult:
     total = IngestResult()
-    for index, alert in enumerate(alerts):
+    for item in items:
         try:
-            one = await _retried(_ingest_batch, ctx, [alert], truncated)
+            total.add(await _retried(ingest_chunk, ctx, [item], truncated))
         except _Refused as refused:
-            total.refused.append((index, f"the database refused this alert: {refused.reason}"))
-            continue
-        total.accepted += one.accepted
-        total.new_alerts += one.new_alerts
-        total.redeliveries += one.redeliveries
-        total.opened += one.opened
-        total.digested += one.digested
-        total.silenced += one.silenced
+            total.refused.append((item.position,
+                                  f"the database refused this alert: {refused.reason}"))
     return total
-
-
-async def _ingest_batch(ctx: ServiceContext, alerts: list[Alert],
-                        truncated_at_source: int) -> IngestResult:
-    result = IngestResult()
-    now = ctx.clock.now()
-    redact = ctx.config.redact
-    async with ctx.db.transaction() as s:
-        for alert in alerts:
-            clean = redact.redactor.alert(alert)
-            original = _original(alert, clean) if redact.store_original else None
-            await _ingest_one(ctx, s, clean, now, result, original)
-            result.accepted += 1
-        for incident_id in sorted(result.touched):
-            await _settle(s, incident_id, now, truncated_at_source)
-    return result
-
-
-def _original(sent: Alert, clean: Alert) -> dict | None:
-    """What the sender sent, when redaction changed anything."""
-    if (sent.labels, sent.annotations, sent.generator_url) == (
-            clean.labels, clean.annotations, clean.generator_url):
-        return None
-    return {"labels": sent.labels, "annotations": sent.annotations,
-            "generator_url": sent.generator_url}
-
-
-async def _ingest_one(ctx: ServiceContext, s: AsyncSession, alert: Alert, now: datetime,
-                      result: IngestResult, original: dict | None = None) -> None:
-    if heartbeat.is_heartbeat(ctx, alert):
-        await heartbeat.beat(ctx, s, alert, now)
-        return
-    fingerprint = alert.fingerprint or labels_fingerprint(alert.labels)
-    row = await repo.alert_by_identity(s, alert.source, fingerprint, alert.starts_at)
-    if row is None:
-        row = await _active_with_moved_start(s, alert, fingerprint, now, result)
-    if row is not None:
-        result.redeliveries += 1
-        row.original = original
-        await _redelivered(s, row, alert, now, result)
-        await _revisit_digests(ctx, s, row, alert, now, result)
-        return
-    row = AlertRow(source=alert.source, fingerprint=fingerprint, starts_at=alert.starts_at,
-                   status=alert.status.value, labels=alert.labels, annotations=alert.annotations,
-                   ends_at=alert.ends_at, generator_url=alert.generator_url, first_seen=now,
-                   last_seen=now, original=original)
-    s.add(row)
-    await s.flush()
-    result.new_alerts += 1
-    if alert.status is AlertStatus.RESOLVED:
-        return  # first seen already resolved: nothing to tell anyone
-    silence = await silences.silence_for(s, alert.labels, now, _teams(ctx, alert.labels))
-    if silence is not None:
-        await silences.hold(s, row, silence)
-        await _note_silenced(ctx, s, alert, silence.id, now)
-        result.silenced += 1
-        return
-    await _route_new(ctx, s, row, alert, now, result)
-
-
-async def _route_new(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
-                     now: datetime, result: IngestResult) -> None:
-    """Route a firing alert seen for the first time (or released from a silence)."""
-    for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
-        if decision.action is Action.DIGEST:
-            result.digested += 1
-            await _digest(ctx, s, row, alert, decision, now, result)
-            continue
-        await _attach(ctx, s, row, alert, decision, now, result)
-
-
-async def _note_silenced(ctx: ServiceContext, s: AsyncSession, alert: Alert, silence_id: int,
-                         now: datetime) -> None:
-    """An alert that would have joined an open incident is held: say so on its timeline."""
-    for decision in route(ctx.config.route, alert.labels, ctx.config.tool_owners):
-        incident = await repo.open_incident(s, decision.group_key)
-        if incident is not None:
-            repo.timeline(s, incident_id=incident.id, at=now, kind="alert_silenced",
-                          actor="bot", text=f"{alert.alertname} held by silence {silence_id}",
-                          data={"silence": silence_id, "labels": alert.labels})
-
-
-def _teams(ctx: ServiceContext, labels: dict[str, str]) -> set[str]:
-    """The teams an alert routes to: what a silence's `team="X"` scope matches."""
-    return {d.team for d in route(ctx.config.route, labels, ctx.config.tool_owners)}
 
 
 async def release_silences(ctx: ServiceContext) -> int:
@@ -209,200 +166,25 @@ async def release_silences(ctx: ServiceContext) -> int:
                                         {"released_at": now}):
                 continue  # another replica released it
             result = IngestResult()
-            for alert in await silences.held_alerts(s, silence_id):
-                row = await repo.alert_by_identity(s, alert.source, alert.fingerprint,
-                                                   alert.starts_at)
+            chunk = Chunk(ctx, s, now, result)
+            rows = (await s.exec(select(AlertRow).where(
+                AlertRow.silenced_by == silence_id, AlertRow.status == "firing"))).all()
+            for row in rows:
                 row.silenced_by = None
                 s.add(row)
-                await _route_new(ctx, s, row, alert, now, result)
+                await chunk.route(_as_alert(row), row.id)
                 released += 1
+            await chunk.attach_all()
             for incident_id in sorted(result.touched):
                 repo.timeline(s, incident_id=incident_id, at=now, kind="released_from_silence",
                               actor="bot", text=f"held by silence {silence_id} until it ended")
-                await _settle(s, incident_id, now, 0)
+            await settle(ctx, s, result.touched, now, 0)
     if released:
         ctx.wake_delivery()
     return released
 
 
-async def _digest(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
-                  decision: RouteDecision, now: datetime, result: IngestResult, *,
-                  repeat: bool = False) -> None:
-    """Hold a cost alert for the digest; a spike past the route's ratio pages at once."""
-    paging_decision = await cost_spikes.observe(s, row, alert, decision, now, repeat=repeat)
-    if paging_decision is not None:
-        await _attach(ctx, s, row, alert, paging_decision, now, result)
-
-
-async def _revisit_digests(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
-                           now: datetime, result: IngestResult) -> None:
-    """A repeat re-reads a cost alert's ratio: a spike grown past the line pages now."""
-    decisions = [d for d in route(ctx.config.route, row.labels, ctx.config.tool_owners)
-                 if d.action is Action.DIGEST]
-    if not decisions or await silences.silence_for(s, row.labels, now,
-                                                   _teams(ctx, row.labels)) is not None:
-        return  # not a cost alert, or silenced since: nobody is paged for it
-    for decision in decisions:
-        await _digest(ctx, s, row, alert, decision, now, result, repeat=True)
-
-
-async def _active_with_moved_start(s: AsyncSession, alert: Alert, fingerprint: str,
-                                   now: datetime, result: IngestResult) -> AlertRow | None:
-    """The active alert of this fingerprint when the sender moved its startsAt.
-
-    Alertmanager merges a re-sent alert into the active one and keeps the earlier start (a
-    resolve pushed with an earlier start, say): the same alert. A later start means it fired
-    anew, so the old one must have ended even if we never heard it resolve.
-    """
-    active = await repo.firing_alert_by_fingerprint(s, alert.source, fingerprint)
-    if active is None or alert.starts_at <= active.starts_at or alert.status is not (
-            AlertStatus.FIRING):
-        return active
-    active.status, active.ends_at = AlertStatus.RESOLVED.value, alert.starts_at
-    active.last_seen = now
-    s.add(active)
-    for incident in await repo.incidents_of_alert(s, active.id):
-        result.touched.add(incident.id)
-    return None
-
-
-async def _redelivered(s: AsyncSession, row: AlertRow, alert: Alert, now: datetime,
-                       result: IngestResult) -> None:
-    """A repeat updates what may change (annotations, status, end) and re-renders; never reposts."""
-    changed = row.annotations != alert.annotations or row.status != alert.status.value
-    became = alert.status.value if row.status != alert.status.value else None
-    row.annotations = dict(alert.annotations)
-    row.status = alert.status.value
-    row.ends_at = alert.ends_at
-    row.generator_url = alert.generator_url or row.generator_url
-    row.last_seen = now
-    row.deliveries += 1
-    s.add(row)
-    for incident in await repo.incidents_of_alert(s, row.id):
-        if incident.resolved_by and row.status == AlertStatus.FIRING.value:
-            await _note_still_firing(s, incident, alert, now)
-        if not changed:
-            continue
-        if became:
-            repo.timeline(s, incident_id=incident.id, at=now, kind=f"alert_{became}",
-                          actor="source", text=f"{alert.alertname} {became} at the source",
-                          data={"alert_id": row.id})
-        result.touched.add(incident.id)
-
-
-async def _note_still_firing(s: AsyncSession, incident: IncidentRow, alert: Alert,
-                             now: datetime) -> None:
-    """Resolved by hand but still firing at the source: say so once, in the thread, no page."""
-    if await repo.has_timeline(s, incident.id, "still_firing"):
-        return
-    text = (f"{escape_mrkdwn(alert.alertname)} is still firing at the source after "
-            f"#{incident.id} was resolved by <@{incident.resolved_by}>. Not paging again.")
-    repo.timeline(s, incident_id=incident.id, at=now, kind="still_firing", actor="source",
-                  text=text, mrkdwn=True)
-    await queue_thread_note(s, incident, text, now)
-
-
-async def _attach(ctx: ServiceContext, s: AsyncSession, row: AlertRow, alert: Alert,
-                  decision: RouteDecision, now: datetime, result: IngestResult) -> None:
-    incident = await repo.open_incident(s, decision.group_key)
-    if incident is None and (incident := await _reopenable(s, decision, now)) is not None:
-        await _reopen(ctx, s, incident, alert, decision, now)
-    elif incident is None:
-        incident = _new_incident(ctx, alert, decision, now)
-        s.add(incident)
-        await s.flush()
-        result.opened.append(incident.id)
-        repo.timeline(s, incident_id=incident.id, at=now, kind="received", actor="source",
-                      text=f"{alert.alertname} received from {alert.source}",
-                      data={"alert_id": row.id, "labels": alert.labels})
-        repo.timeline(s, incident_id=incident.id, at=now, kind="routed", actor="bot",
-                      text=f"routed to {decision.team} ({decision.action.value})",
-                      data=_rationale(decision))
-        if decision.action is Action.PAGE:
-            await paging.begin(ctx, s, incident, decision.page_after, now)
-    else:
-        if alert.starts_at < (incident.started_at or alert.starts_at):
-            incident.started_at = alert.starts_at
-        repo.timeline(s, incident_id=incident.id, at=now, kind="alert_added", actor="source",
-                      text=f"{alert.alertname} joined the incident", data={"alert_id": row.id})
-    await repo.link(s, incident.id, row.id)
-    result.touched.add(incident.id)
-
-
-def _new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
-                  now: datetime) -> IncidentRow:
-    labels = alert.labels
-    return IncidentRow(
-        open_key=decision.group_key, group_key=decision.group_key, route_key=decision.route_key,
-        team=decision.team, channel=ctx.config.channel_of(decision.team),
-        action=decision.action.value, severity=labels.get("severity", ""),
-        title=_title(alert), alert_type=labels.get("alert_type", ""),
-        service=labels.get("service", ""),
-        runbook=_runbook_id(ctx, labels, decision.runbook),
-        status=IncidentStatus.TRIGGERED.value, opened_at=now, rationale=_rationale(decision),
-        started_at=alert.starts_at)
-
-
-def _runbook_id(ctx: ServiceContext, labels: dict[str, str], route_runbook: str | None):
-    """The route's runbook, the alert's `runbook` label, or the first that serves the alert."""
-    chosen = runbook_for(ctx.runbooks, labels, route_runbook)
-    return chosen.id if chosen else None
-
-
-async def _reopenable(s: AsyncSession, decision: RouteDecision,
-                      now: datetime) -> IncidentRow | None:
-    """The group's incident if it was resolved less than an hour ago: a refire reopens it."""
-    last = await repo.last_resolved(s, decision.group_key)
-    if last is None or last.resolved_at is None or now - last.resolved_at > REOPEN_WINDOW:
-        return None
-    return last
-
-
-async def _reopen(ctx: ServiceContext, s: AsyncSession, incident: IncidentRow, alert: Alert,
-                  decision: RouteDecision, now: datetime) -> None:
-    incident.status, incident.open_key = IncidentStatus.TRIGGERED.value, decision.group_key
-    incident.resolved_at = incident.resolved_by = incident.acked_at = incident.acked_by = None
-    incident.reopened_at, incident.escalation_step, incident.unowned = now, 0, False
-    s.add(incident)
-    await s.flush()
-    repo.timeline(s, incident_id=incident.id, at=now, kind="reopened", actor="source",
-                  text=f"{alert.alertname} fired again within an hour of the resolve: reopened")
-    if decision.action is Action.PAGE:
-        await paging.begin(ctx, s, incident, decision.page_after, now)
-
-
-def _title(alert: Alert) -> str:
-    return alert_title(alert.labels, alert.annotations)
-
-
-def _rationale(decision: RouteDecision) -> dict:
-    return {"reasons": decision.reasons, "route_path": decision.route_path,
-            "route_key": decision.route_key, "matched": decision.matched,
-            "group_labels": decision.group_labels}
-
-
-async def _settle(s: AsyncSession, incident_id: int, now: datetime, truncated: int) -> None:
-    """After a webhook: record source truncation, resolve when every alert has, re-render."""
-    incident = await repo.incident(s, incident_id)
-    if incident is None:
-        return
-    truncated = min(truncated, MAX_TRUNCATED)
-    if truncated != incident.truncated_at_source:
-        incident.truncated_at_source = truncated
-    if incident.status != IncidentStatus.RESOLVED and await repo.firing_count(s, incident_id) == 0:
-        _resolve_at_source(s, incident, now)
-        for pager in await paged_pagers(s, incident_id):
-            await queue_pager_event(s, incident, pager, "resolve", now)
-    s.add(incident)
-    await sync_everywhere(s, incident, now)
-
-
-def _resolve_at_source(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
-    held = incident.next_step_kind == paging.PAGE and incident.first_paged_at is None
-    incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, None
-    incident.open_key, incident.next_step_at, incident.next_step_kind = None, None, None
-    incident.auto_resolved_in_hold = held
-    text = "every alert resolved at the source" + (
-        " before the page was due: nobody was paged" if held else "")
-    repo.timeline(s, incident_id=incident.id, at=now, kind="resolved", actor="source", text=text,
-                  data={"auto_resolved_in_hold": held})
+def _as_alert(row: AlertRow) -> Alert:
+    return Alert(source=row.source, status=AlertStatus.FIRING, labels=row.labels,
+                 annotations=row.annotations, starts_at=row.starts_at, ends_at=row.ends_at,
+                 generator_url=row.generator_url, fingerprint=row.fingerprint)

@@ -1,0 +1,425 @@
+"""One chunk of a webhook in one transaction, set-based: a few statements for many alerts.
+
+Per chunk: one query finds every alert of the chunk's fingerprints (identities, and the active
+alert whose startsAt moved), one finds their incidents, one multi-row INSERT stores the new
+alerts, silences are matched in memory, routing is cached by label set, the open incidents of
+all group keys come in one query, links, timeline rows and outbox intents go in multi-row
+INSERTs, and settling counts what still fires for every touched incident in one query. Rare
+paths (heartbeats, cost digests, reopening, paging, a resolve by hand still firing) keep their
+own per-alert services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.domain.alerts import Action, Alert, AlertStatus
+from bot.domain.matchers import parse_matcher
+from bot.domain.quiet_scope import silences as silence_matches
+from bot.domain.routing import RouteDecision
+from bot.domain.text import escape_mrkdwn
+from bot.services import cost_spikes, heartbeat, paging
+from bot.services.context import ServiceContext
+from bot.services.ingest_routing import (
+    decisions,
+    new_incident,
+    rationale,
+    reopen,
+    reopenable,
+    resolve_at_source,
+    teams,
+)
+from bot.services.notify import SYNC_DM, queue_pager_event, queue_thread_note
+from bot.services.outbox import SYNC_MESSAGE, lane_of
+from bot.store import repo
+from bot.store.models import (
+    AlertRow,
+    IncidentAlert,
+    IncidentRow,
+    OutboxIntent,
+    SilenceRow,
+    TimelineEvent,
+)
+
+MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
+NAMES_SHOWN = 5  # alertnames a "N alerts joined" timeline row names
+
+
+@dataclass
+class IngestResult:
+    """What one webhook did, for the HTTP answer and the metrics."""
+
+    accepted: int = 0
+    new_alerts: int = 0
+    redeliveries: int = 0
+    opened: list[int] = field(default_factory=list)
+    digested: int = 0
+    silenced: int = 0
+    touched: set[int] = field(default_factory=set)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, why)
+
+    def add(self, other: IngestResult) -> None:
+        self.accepted += other.accepted
+        self.new_alerts += other.new_alerts
+        self.redeliveries += other.redeliveries
+        self.opened += other.opened
+        self.digested += other.digested
+        self.silenced += other.silenced
+        self.refused += other.refused
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One alert of the webhook, redacted, with its place in the body."""
+
+    position: int
+    alert: Alert
+    fingerprint: str
+    original: dict | None = None
+
+
+async def ingest_chunk(ctx: ServiceContext, items: list[Incoming],
+                       truncated: int) -> IngestResult:
+    """Commit these alerts in one short write transaction."""
+    result = IngestResult()
+    async with ctx.db.transaction() as s:
+        chunk = Chunk(ctx, s, ctx.clock.now(), result)
+        for step in _steps(items):
+            await chunk.step(step)
+        await settle(ctx, s, result.touched, chunk.now, truncated)
+    return result
+
+
+def _steps(items: list[Incoming]) -> Iterator[list[Incoming]]:
+    """Runs in which no (source, fingerprint) repeats: a repeat inside one body is a
+    redelivery of the alert before it, so it must see that one stored first."""
+    run: list[Incoming] = []
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        key = (item.alert.source, item.fingerprint)
+        if key in seen:
+            yield run
+            run, seen = [], set()
+        run.append(item)
+        seen.add(key)
+    if run:
+        yield run
+
+
+async def known_alerts(s: AsyncSession, items: list[Incoming]) -> dict[tuple, list[AlertRow]]:
+    """Every stored alert of these (source, fingerprint)s, by that pair."""
+    by_source: dict[str, set[str]] = {}
+    for item in items:
+        by_source.setdefault(item.alert.source, set()).add(item.fingerprint)
+    found: dict[tuple, list[AlertRow]] = {}
+    for source, fingerprints in by_source.items():
+        for row in await repo.alerts_of_fingerprints(s, source, fingerprints):
+            found.setdefault((row.source, row.fingerprint), []).append(row)
+    return found
+
+
+def same_identity(rows: list[AlertRow], alert: Alert) -> AlertRow | None:
+    return next((r for r in rows if r.starts_at == alert.starts_at), None)
+
+
+class Chunk:
+    """The set-based work of one transaction; `step` may run several times in it."""
+
+    def __init__(self, ctx: ServiceContext, s: AsyncSession, now: datetime,
+                 result: IngestResult):
+        self.ctx, self.s, self.now, self.result = ctx, s, now, result
+        self.attach: list[tuple[Alert, int, RouteDecision]] = []
+        self._silences: list[tuple[SilenceRow, list]] | None = None
+
+    async def step(self, items: list[Incoming]) -> None:
+        rest = []
+        for item in items:
+            self.result.accepted += 1
+            if heartbeat.is_heartbeat(self.ctx, item.alert):
+                await heartbeat.beat(self.ctx, self.s, item.alert, self.now)
+            else:
+                rest.append(item)
+        known = await known_alerts(self.s, rest)
+        ids = [row.id for rows in known.values() for row in rows]
+        incidents = await repo.incidents_of_alerts(self.s, ids)
+        fresh = []
+        for item in rest:
+            row = self._match(item, known.get((item.alert.source, item.fingerprint), []),
+                              incidents)
+            if row is None:
+                fresh.append(item)
+                continue
+            self.result.redeliveries += 1
+            row.original = item.original
+            await self._redelivered(row, item.alert, incidents.get(row.id, []))
+        await self._store(fresh)
+        await self.attach_all()
+
+    def _match(self, item: Incoming, rows: list[AlertRow],
+               incidents: dict[int, list[IncidentRow]]) -> AlertRow | None:
+        """The stored alert this one repeats: its identity, or the active alert of its
+        fingerprint when the sender moved startsAt (Alertmanager keeps the earlier start; a
+        later start fired anew, so the old one must have ended)."""
+        alert = item.alert
+        if (row := same_identity(rows, alert)) is not None:
+            return row
+        firing = [r for r in rows if r.status == AlertStatus.FIRING.value]
+        active = max(firing, key=lambda r: r.starts_at, default=None)
+        if active is None or alert.starts_at <= active.starts_at or alert.status is not (
+                AlertStatus.FIRING):
+            return active
+        active.status, active.ends_at = AlertStatus.RESOLVED.value, alert.starts_at
+        active.last_seen = self.now
+        self.s.add(active)
+        self.result.touched.update(i.id for i in incidents.get(active.id, []))
+        return None
+
+    async def _redelivered(self, row: AlertRow, alert: Alert,
+                           incidents: list[IncidentRow]) -> None:
+        """A repeat updates what may change (annotations, status, end) and re-renders."""
+        changed = row.annotations != alert.annotations or row.status != alert.status.value
+        became = alert.status.value if row.status != alert.status.value else None
+        row.annotations = dict(alert.annotations)
+        row.status = alert.status.value
+        row.ends_at = alert.ends_at
+        row.generator_url = alert.generator_url or row.generator_url
+        row.last_seen = self.now
+        row.deliveries += 1
+        self.s.add(row)
+        for incident in incidents:
+            if incident.resolved_by and row.status == AlertStatus.FIRING.value:
+                await self._note_still_firing(incident, alert)
+            if not changed:
+                continue
+            if became:
+                repo.timeline(self.s, incident_id=incident.id, at=self.now,
+                              kind=f"alert_{became}", actor="source",
+                              text=f"{alert.alertname} {became} at the source",
+                              data={"alert_id": row.id})
+            self.result.touched.add(incident.id)
+        await self._revisit_digests(row, alert)
+
+    async def _note_still_firing(self, incident: IncidentRow, alert: Alert) -> None:
+        """Resolved by hand but still firing at the source: say so once, in the thread."""
+        if await repo.has_timeline(self.s, incident.id, "still_firing"):
+            return
+        text = (f"{escape_mrkdwn(alert.alertname)} is still firing at the source after "
+                f"#{incident.id} was resolved by <@{incident.resolved_by}>. Not paging again.")
+        repo.timeline(self.s, incident_id=incident.id, at=self.now, kind="still_firing",
+                      actor="source", text=text, mrkdwn=True)
+        await queue_thread_note(self.s, incident, text, self.now)
+
+    async def _revisit_digests(self, row: AlertRow, alert: Alert) -> None:
+        """A repeat re-reads a cost alert's ratio: a spike grown past the line pages now."""
+        digests = [d for d in decisions(self.ctx, row.labels) if d.action is Action.DIGEST]
+        if not digests or await self.silence_of(row.labels) is not None:
+            return  # not a cost alert, or silenced since: nobody is paged for it
+        for decision in digests:
+            await self._digest(row, alert, decision, repeat=True)
+
+    async def _digest(self, row: AlertRow, alert: Alert, decision: RouteDecision, *,
+                      repeat: bool = False) -> None:
+        """Hold a cost alert for the digest; a spike past the route's ratio pages at once."""
+        paging_decision = await cost_spikes.observe(self.s, row, alert, decision, self.now,
+                                                    repeat=repeat)
+        if paging_decision is not None:
+            self.attach.append((alert, row.id, paging_decision))
+
+    async def silence_of(self, labels: dict[str, str]) -> SilenceRow | None:
+        """The active silence an alert falls under; the chunk reads silences once."""
+        if self._silences is None:
+            rows = (await self.s.exec(select(SilenceRow).where(
+                col(SilenceRow.starts_at) <= self.now, col(SilenceRow.ends_at) > self.now))).all()
+            self._silences = [(r, [parse_matcher(m) for m in r.matchers]) for r in rows]
+        if not self._silences:
+            return None
+        routed = teams(self.ctx, labels)
+        return next((silence for silence, matchers in self._silences
+                     if silence_matches(matchers, silence.team, labels, routed)), None)
+
+    async def _store(self, fresh: list[Incoming]) -> None:
+        """New alerts in one INSERT; then each firing one is held, digested or routed."""
+        held: list[SilenceRow | None] = []
+        values = []
+        for item in fresh:
+            alert = item.alert
+            firing = alert.status is AlertStatus.FIRING
+            silence = await self.silence_of(alert.labels) if firing else None
+            held.append(silence)
+            values.append({
+                "source": alert.source, "fingerprint": item.fingerprint,
+                "starts_at": alert.starts_at, "status": alert.status.value,
+                "labels": alert.labels, "annotations": alert.annotations,
+                "ends_at": alert.ends_at, "generator_url": alert.generator_url,
+                "first_seen": self.now, "last_seen": self.now, "deliveries": 1,
+                "silenced_by": silence.id if silence else None, "original": item.original})
+        await self.s.flush()
+        ids = await repo.insert_many(self.s, AlertRow, values, ids=True)
+        self.result.new_alerts += len(ids)
+        quiet: list[tuple[Alert, SilenceRow]] = []
+        for item, alert_id, silence in zip(fresh, ids, held, strict=True):
+            if item.alert.status is AlertStatus.RESOLVED:
+                continue  # first seen already resolved: nothing to tell anyone
+            if silence is not None:
+                silence.suppressed += 1
+                self.s.add(silence)
+                quiet.append((item.alert, silence))
+                continue
+            await self.route(item.alert, alert_id)
+        self.result.silenced += len(quiet)
+        await self._note_silenced(quiet)
+
+    async def route(self, alert: Alert, alert_id: int) -> None:
+        """Route a firing alert seen for the first time (or released from a silence)."""
+        for decision in decisions(self.ctx, alert.labels):
+            if decision.action is Action.DIGEST:
+                self.result.digested += 1
+                row = AlertRow(id=alert_id, source=alert.source, fingerprint="",
+                               starts_at=alert.starts_at, status=alert.status.value,
+                               labels=alert.labels, first_seen=self.now, last_seen=self.now)
+                await self._digest(row, alert, decision)
+            else:
+                self.attach.append((alert, alert_id, decision))
+
+    async def _note_silenced(self, quiet: list[tuple[Alert, SilenceRow]]) -> None:
+        """Alerts that would have joined an open incident are held: one row per incident."""
+        if not quiet:
+            return
+        routed = [(alert, silence, d.group_key) for alert, silence in quiet
+                  for d in decisions(self.ctx, alert.labels)]
+        open_by_key = await repo.open_incidents(self.s, {key for _, _, key in routed})
+        notes: dict[tuple[int, int], list[Alert]] = {}
+        for alert, silence, key in routed:
+            if (incident := open_by_key.get(key)) is not None:
+                notes.setdefault((incident.id, silence.id), []).append(alert)
+        rows = []
+        for (incident_id, silence_id), alerts in notes.items():
+            what = (alerts[0].alertname if len(alerts) == 1
+                    else f"{len(alerts)} alerts ({_names(alerts)})")
+            rows.append(repo.timeline_values(
+                incident_id=incident_id, at=self.now, kind="alert_silenced", actor="bot",
+                text=f"{what} held by silence {silence_id}",
+                data={"silence": silence_id, "labels": alerts[0].labels,
+                      "count": len(alerts)}))
+        await repo.insert_many(self.s, TimelineEvent, rows)
+
+    async def attach_all(self) -> None:
+        """Join every routed alert to its group's open incident, reopen one resolved within
+        the hour, or open one: the first alert of a group in the body opens it."""
+        pending, self.attach = self.attach, []
+        if not pending:
+            return
+        s, now = self.s, self.now
+        keys = {d.group_key for _, _, d in pending}
+        open_by_key = await repo.open_incidents(s, keys)
+        recent = await repo.last_resolved_of(s, keys - open_by_key.keys())
+        created: list[tuple[IncidentRow, Alert, int, RouteDecision]] = []
+        joined: dict[int, tuple[IncidentRow, list[tuple[Alert, int]]]] = {}
+        links: list[tuple[IncidentRow, int]] = []
+        for alert, alert_id, decision in pending:
+            incident = open_by_key.get(decision.group_key)
+            if incident is None and reopenable(last := recent.get(decision.group_key), now):
+                incident = open_by_key[decision.group_key] = last
+                await reopen(self.ctx, s, incident, alert, decision, now)
+            elif incident is None:
+                incident = open_by_key[decision.group_key] = new_incident(
+                    self.ctx, alert, decision, now)
+                s.add(incident)
+                created.append((incident, alert, alert_id, decision))
+            else:
+                if alert.starts_at < (incident.started_at or alert.starts_at):
+                    incident.started_at = alert.starts_at
+                joined.setdefault(id(incident), (incident, []))[1].append((alert, alert_id))
+            links.append((incident, alert_id))
+        await s.flush()
+        await self._opened(created)
+        await s.flush()
+        await repo.insert_many(s, TimelineEvent, [_joined_row(i, alerts, now)
+                                                  for i, alerts in joined.values()])
+        await repo.insert_many_ignoring(
+            s, IncidentAlert, [{"incident_id": i.id, "alert_id": a} for i, a in links],
+            ["incident_id", "alert_id"])
+        self.result.touched.update(i.id for i, _ in links)
+
+    async def _opened(self, created: list[tuple[IncidentRow, Alert, int, RouteDecision]]
+                      ) -> None:
+        """Timeline rows of the new incidents (one INSERT), then their paging."""
+        rows = []
+        for incident, alert, alert_id, decision in created:
+            self.result.opened.append(incident.id)
+            rows.append(repo.timeline_values(
+                incident_id=incident.id, at=self.now, kind="received", actor="source",
+                text=f"{alert.alertname} received from {alert.source}",
+                data={"alert_id": alert_id, "labels": alert.labels}))
+            rows.append(repo.timeline_values(
+                incident_id=incident.id, at=self.now, kind="routed", actor="bot",
+                text=f"routed to {decision.team} ({decision.action.value})",
+                data=rationale(decision)))
+        await repo.insert_many(self.s, TimelineEvent, rows)
+        for incident, _, _, decision in created:
+            if decision.action is Action.PAGE:
+                await paging.begin(self.ctx, self.s, incident, decision.page_after, self.now)
+
+
+def _names(alerts: list[Alert]) -> str:
+    names = list(dict.fromkeys(a.alertname for a in alerts))
+    return ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
+
+
+def _joined_row(incident: IncidentRow, alerts: list[tuple[Alert, int]],
+                now: datetime) -> dict:
+    """One timeline row per incident per chunk, however many alerts joined it."""
+    if len(alerts) == 1:
+        alert, alert_id = alerts[0]
+        return repo.timeline_values(incident_id=incident.id, at=now, kind="alert_added",
+                                    actor="source", text=f"{alert.alertname} joined the incident",
+                                    data={"alert_id": alert_id})
+    return repo.timeline_values(
+        incident_id=incident.id, at=now, kind="alert_added", actor="source",
+        text=f"{len(alerts)} alerts joined the incident ({_names([a for a, _ in alerts])})",
+        data={"alert_ids": [i for _, i in alerts[:100]], "count": len(alerts)})
+
+
+async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: datetime,
+                 truncated: int) -> None:
+    """After a chunk: record source truncation, resolve incidents whose alerts all resolved,
+    and queue one re-render of each touched incident (and of its page DMs)."""
+    if not touched:
+        return
+    await s.flush()
+    ids = sorted(touched)
+    incidents = await repo.incidents_by_id(s, ids)
+    firing = await repo.firing_counts(s, ids)
+    truncated = min(truncated, MAX_TRUNCATED)
+    for incident_id in ids:
+        incident = incidents.get(incident_id)
+        if incident is None:
+            continue
+        if truncated != incident.truncated_at_source:
+            incident.truncated_at_source = truncated
+        if incident.status != "resolved" and firing.get(incident_id, 0) == 0:
+            resolve_at_source(s, incident, now)
+            for pager in (await repo.page_targets(s, [incident_id], "pager")).get(
+                    incident_id, []):
+                await queue_pager_event(s, incident, pager, "resolve", now)
+        s.add(incident)
+    await s.flush()
+    await queue_syncs(s, [incidents[i] for i in ids if i in incidents], now)
+
+
+async def queue_syncs(s: AsyncSession, incidents: list[IncidentRow], now: datetime) -> None:
+    """`sync_everywhere` for many incidents: one INSERT of their message and DM re-renders
+    (a waiting re-render of the same thing absorbs the new one, as `enqueue` does)."""
+    people = await repo.page_targets(s, [i.id for i in incidents], "user")
+    rows = [repo.intent_values(kind=SYNC_MESSAGE, lane=lane_of(i), at=now, incident_id=i.id,
+                               pending_key=f"sync:{i.id}") for i in incidents]
+    rows += [repo.intent_values(kind=SYNC_DM, lane=f"dm:{person}", at=now, incident_id=i.id,
+                                payload={"user": person, "page": False},
+                                pending_key=f"dm:{i.id}:{person}")
+             for i in incidents for person in people.get(i.id, [])]
+    await repo.insert_many_ignoring(s, OutboxIntent, rows, ["pending_key"])
