@@ -94,7 +94,7 @@ async def _unchanged_repeats(ctx: ServiceContext, items: list[Incoming]) -> set[
     candidates: dict[int, AlertRow] = {}
     try:
         async with ctx.db.reader() as s:
-            known = await known_alerts(s, items)
+            known = await known_alerts(s, items, plain=True)
             for item in items:
                 row = same_identity(known.get((item.alert.source, item.fingerprint), []),
                                     item.alert)
@@ -102,13 +102,13 @@ async def _unchanged_repeats(ctx: ServiceContext, items: list[Incoming]) -> set[
                     candidates[item.position] = row
             if not candidates:
                 return set()
-            watched = await repo.incidents_of_alerts(s, [r.id for r in candidates.values()])
+            by_hand = await repo.alerts_resolved_by_hand(
+                s, [r.id for r in candidates.values()
+                    if r.status == AlertStatus.FIRING.value])
     except Exception:  # the write path meets the same fault and classifies it
         log.debug("read-only repeat check failed; taking the write path", exc_info=True)
         return set()
-    return {position for position, row in candidates.items()
-            if not (row.status == AlertStatus.FIRING.value
-                    and any(i.resolved_by for i in watched.get(row.id, [])))}
+    return {position for position, row in candidates.items() if row.id not in by_hand}
 
 
 def _unchanged(ctx: ServiceContext, row: AlertRow, item: Incoming) -> bool:

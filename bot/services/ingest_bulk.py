@@ -111,14 +111,16 @@ def _steps(items: list[Incoming]) -> Iterator[list[Incoming]]:
         yield run
 
 
-async def known_alerts(s: AsyncSession, items: list[Incoming]) -> dict[tuple, list[AlertRow]]:
-    """Every stored alert of these (source, fingerprint)s, by that pair."""
+async def known_alerts(s: AsyncSession, items: list[Incoming], *,
+                       plain: bool = False) -> dict[tuple, list[AlertRow]]:
+    """Every stored alert of these (source, fingerprint)s, by that pair (`plain`: read-only
+    rows, see repo.alerts_of_fingerprints)."""
     by_source: dict[str, set[str]] = {}
     for item in items:
         by_source.setdefault(item.alert.source, set()).add(item.fingerprint)
     found: dict[tuple, list[AlertRow]] = {}
     for source, fingerprints in by_source.items():
-        for row in await repo.alerts_of_fingerprints(s, source, fingerprints):
+        for row in await repo.alerts_of_fingerprints(s, source, fingerprints, plain=plain):
             found.setdefault((row.source, row.fingerprint), []).append(row)
     return found
 
@@ -259,7 +261,10 @@ class Chunk:
                 "first_seen": self.now, "last_seen": self.now, "deliveries": 1,
                 "silenced_by": silence.id if silence else None, "original": item.original})
         await self.s.flush()
-        ids = await repo.insert_many(self.s, AlertRow, values, ids=True)
+        stored = await repo.insert_many(self.s, AlertRow, values,
+                                        returning=("id", "source", "fingerprint"))
+        by_identity = {(source, fingerprint): i for i, source, fingerprint in stored}
+        ids = [by_identity[(item.alert.source, item.fingerprint)] for item in fresh]
         self.result.new_alerts += len(ids)
         quiet: list[tuple[Alert, SilenceRow]] = []
         for item, alert_id, silence in zip(fresh, ids, held, strict=True):
@@ -318,52 +323,64 @@ class Chunk:
         keys = {d.group_key for _, _, d in pending}
         open_by_key = await repo.open_incidents(s, keys)
         recent = await repo.last_resolved_of(s, keys - open_by_key.keys())
-        created: list[tuple[IncidentRow, Alert, int, RouteDecision]] = []
-        joined: dict[int, tuple[IncidentRow, list[tuple[Alert, int]]]] = {}
-        links: list[tuple[IncidentRow, int]] = []
+        fresh: dict[str, tuple[dict, Alert, int, RouteDecision]] = {}
+        joined: dict[str, list[tuple[Alert, int]]] = {}
+        links: list[tuple[str, int]] = []
         for alert, alert_id, decision in pending:
-            incident = open_by_key.get(decision.group_key)
-            if incident is None and reopenable(last := recent.get(decision.group_key), now):
-                incident = open_by_key[decision.group_key] = last
-                await reopen(self.ctx, s, incident, alert, decision, now)
-            elif incident is None:
-                incident = open_by_key[decision.group_key] = new_incident(
-                    self.ctx, alert, decision, now)
-                s.add(incident)
-                created.append((incident, alert, alert_id, decision))
-            else:
-                if alert.starts_at < (incident.started_at or alert.starts_at):
-                    incident.started_at = alert.starts_at
-                joined.setdefault(id(incident), (incident, []))[1].append((alert, alert_id))
-            links.append((incident, alert_id))
+            key = decision.group_key
+            links.append((key, alert_id))
+            incident = open_by_key.get(key)
+            if incident is None and key not in fresh:
+                if reopenable(last := recent.get(key), now):
+                    open_by_key[key] = last
+                    await reopen(self.ctx, s, last, alert, decision, now)
+                else:
+                    fresh[key] = (new_incident(self.ctx, alert, decision, now), alert, alert_id,
+                                  decision)
+                continue
+            started = fresh[key][0] if incident is None else incident
+            if incident is None and alert.starts_at < started["started_at"]:
+                started["started_at"] = alert.starts_at
+            elif incident is not None and alert.starts_at < (incident.started_at
+                                                             or alert.starts_at):
+                incident.started_at = alert.starts_at
+            joined.setdefault(key, []).append((alert, alert_id))
         await s.flush()
-        await self._opened(created)
+        await self._open(fresh, open_by_key)
         await s.flush()
-        await repo.insert_many(s, TimelineEvent, [_joined_row(i, alerts, now)
-                                                  for i, alerts in joined.values()])
+        await repo.insert_many(s, TimelineEvent, [_joined_row(open_by_key[key], alerts, now)
+                                                  for key, alerts in joined.items()])
         await repo.insert_many_ignoring(
-            s, IncidentAlert, [{"incident_id": i.id, "alert_id": a} for i, a in links],
-            ["incident_id", "alert_id"])
-        self.result.touched.update(i.id for i, _ in links)
+            s, IncidentAlert, [{"incident_id": open_by_key[k].id, "alert_id": a}
+                               for k, a in links], ["incident_id", "alert_id"])
+        self.result.touched.update(open_by_key[k].id for k, _ in links)
 
-    async def _opened(self, created: list[tuple[IncidentRow, Alert, int, RouteDecision]]
-                      ) -> None:
-        """Timeline rows of the new incidents (one INSERT), then their paging."""
-        rows = []
-        for incident, alert, alert_id, decision in created:
+    async def _open(self, fresh: dict[str, tuple[dict, Alert, int, RouteDecision]],
+                    open_by_key: dict[str, IncidentRow]) -> None:
+        """New incidents in one INSERT, their first timeline rows in another, then paging."""
+        if not fresh:
+            return
+        stored = await repo.insert_many(self.s, IncidentRow, [v for v, *_ in fresh.values()],
+                                        returning=("id",))
+        rows = await repo.incidents_by_id(self.s, [i for i, in stored])
+        open_by_key.update((row.open_key, row) for row in rows.values())
+        timeline = []
+        for key, (_, alert, alert_id, decision) in fresh.items():
+            incident = open_by_key[key]
             self.result.opened.append(incident.id)
-            rows.append(repo.timeline_values(
+            timeline.append(repo.timeline_values(
                 incident_id=incident.id, at=self.now, kind="received", actor="source",
                 text=f"{alert.alertname} received from {alert.source}",
                 data={"alert_id": alert_id, "labels": alert.labels}))
-            rows.append(repo.timeline_values(
+            timeline.append(repo.timeline_values(
                 incident_id=incident.id, at=self.now, kind="routed", actor="bot",
                 text=f"routed to {decision.team} ({decision.action.value})",
                 data=rationale(decision)))
-        await repo.insert_many(self.s, TimelineEvent, rows)
-        for incident, _, _, decision in created:
+        await repo.insert_many(self.s, TimelineEvent, timeline)
+        for key, (_, _, _, decision) in fresh.items():
             if decision.action is Action.PAGE:
-                await paging.begin(self.ctx, self.s, incident, decision.page_after, self.now)
+                await paging.begin(self.ctx, self.s, open_by_key[key], decision.page_after,
+                                   self.now)
 
 
 def _names(alerts: list[Alert]) -> str:

@@ -56,10 +56,11 @@ def teams(ctx: ServiceContext, labels: dict[str, str]) -> set[str]:
 
 
 def new_incident(ctx: ServiceContext, alert: Alert, decision: RouteDecision,
-                 now: datetime) -> IncidentRow:
+                 now: datetime) -> dict:
+    """The columns of the incident this alert opens (inserted many at a time)."""
     labels = alert.labels
     chosen = runbook_for(ctx.runbooks, labels, decision.runbook)
-    return IncidentRow(
+    return dict(
         open_key=decision.group_key, group_key=decision.group_key, route_key=decision.route_key,
         team=decision.team, channel=ctx.config.channel_of(decision.team),
         action=decision.action.value, severity=labels.get("severity", ""),

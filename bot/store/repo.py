@@ -158,14 +158,27 @@ async def set_where(s: AsyncSession, model: Any, where: list[Any], values: dict[
 # -- set-based helpers for bulk ingest: one statement for many rows --------------------------
 
 
-async def alerts_of_fingerprints(s: AsyncSession, source: str,
-                                 fingerprints: Collection[str]) -> list[AlertRow]:
-    """Every alert of these fingerprints (any startsAt): identities and active ones at once."""
+async def alerts_of_fingerprints(s: AsyncSession, source: str, fingerprints: Collection[str],
+                                 *, plain: bool = False) -> list[AlertRow]:
+    """Every alert of these fingerprints (any startsAt): identities and active ones at once.
+    `plain`: read-only rows with the same attributes, without the ORM's cost per object."""
     if not fingerprints:
         return []
-    query = select(AlertRow).where(AlertRow.source == source,
-                                   col(AlertRow.fingerprint).in_(list(fingerprints)))
+    what = select(*AlertRow.__table__.c) if plain else select(AlertRow)
+    query = what.where(AlertRow.source == source,
+                       col(AlertRow.fingerprint).in_(list(fingerprints)))
     return list((await s.exec(query)).all())
+
+
+async def alerts_resolved_by_hand(s: AsyncSession, alert_ids: Collection[int]) -> set[int]:
+    """Which of these alerts belong to an incident a person resolved."""
+    if not alert_ids:
+        return set()
+    query = (select(IncidentAlert.alert_id)
+             .join(IncidentRow, col(IncidentAlert.incident_id) == IncidentRow.id)
+             .where(col(IncidentAlert.alert_id).in_(list(alert_ids)),
+                    col(IncidentRow.resolved_by).is_not(None)))
+    return set((await s.exec(query)).all())
 
 
 async def incidents_of_alerts(s: AsyncSession,
@@ -239,17 +252,19 @@ async def page_targets(s: AsyncSession, incident_ids: Collection[int],
 
 
 async def insert_many(s: AsyncSession, model: Any, rows: list[dict[str, Any]], *,
-                      ids: bool = False) -> list[int]:
-    """One multi-row INSERT (values cut to their columns); with `ids`, the new ids in order."""
+                      returning: tuple[str, ...] = ()) -> list[tuple]:
+    """One multi-row INSERT (values cut to their columns); with `returning`, those columns of
+    the new rows, in no particular order (asking for the order would make SQLAlchemy insert
+    row by row on SQLite), so return a column that tells the rows apart."""
     if not rows:
         return []
     table = model.__table__
     rows = [fit_values(model, dict(row)) for row in rows]
-    if not ids:
+    if not returning:
         await s.exec(insert(table), params=rows)
         return []
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [row[0] for row in (await s.exec(statement, params=rows)).all()]
+    statement = insert(table).returning(*(table.c[name] for name in returning))
+    return [tuple(row) for row in (await s.exec(statement, params=rows)).all()]
 
 
 async def insert_many_ignoring(s: AsyncSession, model: Any, rows: Iterable[dict[str, Any]],
