@@ -12,7 +12,7 @@ import sqlite3
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot.services.views import VIEW_ALERTS, incident_view
 from bot.slack.action_ids import IncidentRef
@@ -114,6 +114,19 @@ async def test_concurrent_webhooks_on_sqlite_take_turns_and_none_is_answered_503
     assert [status for status, _ in answers] == [202] * 16
     assert await count(bot, "alert") == 3_200
     assert await count(bot, "incident") == 20
+
+
+async def test_concurrent_small_webhooks_share_commits(bot):
+    commits = []
+    event.listen(bot.parts.db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    bodies = [storm(1, start=n) for n in range(32)]
+
+    answers = await asyncio.gather(*(bot.post_alerts(body) for body in bodies))
+
+    assert [status for status, _ in answers] == [202] * 32
+    assert all(answer["new"] == 1 for _, answer in answers)  # each told about its own alert
+    assert await count(bot, "alert") == 32
+    assert len(commits) < 32  # webhooks waiting together were committed together
 
 
 async def test_an_unchanged_repeat_is_answered_from_a_read_while_another_writer_holds_the_lock(

@@ -10,7 +10,9 @@ every group and repeat interval, are recognised by a read that takes no write lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 
 from sqlmodel import select
 
@@ -21,7 +23,8 @@ from bot.services.ingest_bulk import (
     Chunk,
     Incoming,
     IngestResult,
-    ingest_chunk,
+    ingest_chunks,
+    ingest_grouped,
     known_alerts,
     same_identity,
     settle,
@@ -57,14 +60,80 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
     todo = [item for item in items if item.position not in repeats]
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start:start + CHUNK]
-        try:
-            result.add(await _retried(ingest_chunk, ctx, chunk, truncated_at_source))
-        except _Refused as refused:
-            log.warning("the database refused a chunk of %d alerts (%s): ingesting one by one",
-                        len(chunk), refused.reason)
-            result.add(await _ingest_each(ctx, chunk, truncated_at_source))
+        result.add(await _group(ctx).commit(ctx, chunk, truncated_at_source))
         ctx.wake_delivery()  # delivery posts the first chunk's incidents while the next is written
     return result
+
+
+async def _commit_chunk(ctx: ServiceContext, chunk: list[Incoming],
+                        truncated: int) -> IngestResult:
+    """One chunk in its own transaction, retried once after a conflict; alert by alert if
+    the database refuses the data."""
+    try:
+        return await _retried(ingest_chunks, ctx, [(chunk, truncated)])
+    except _Refused as refused:
+        log.warning("the database refused a chunk of %d alerts (%s): ingesting one by one",
+                    len(chunk), refused.reason)
+        return await _ingest_each(ctx, chunk, truncated)
+
+
+class GroupCommit:
+    """Concurrent webhooks share one transaction (one BEGIN, one COMMIT and its fsync),
+    up to CHUNK alerts: the first waiting writer takes everything queued behind it. If the
+    shared transaction fails, each webhook's chunk is committed on its own, so one sender's
+    bad data or conflict never fails another's."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[list[Incoming], int, asyncio.Future]] = []
+        self._leader = asyncio.Lock()
+
+    async def commit(self, ctx: ServiceContext, chunk: list[Incoming],
+                     truncated: int) -> IngestResult:
+        mine = asyncio.get_running_loop().create_future()
+        self._queue.append((chunk, truncated, mine))
+        while not mine.done():  # a leader may leave ours for the next group if it is full
+            async with self._leader:
+                if not mine.done():
+                    await self._lead(ctx)
+        return mine.result()
+
+    async def _lead(self, ctx: ServiceContext) -> None:
+        group, size = [], 0
+        while self._queue and (not group or size + len(self._queue[0][0]) <= CHUNK):
+            group.append(self._queue.pop(0))
+            size += len(group[-1][0])
+        try:
+            await self._commit_group(ctx, group)
+        finally:  # cancelled mid-way: the others' senders hear "retry later", not silence
+            for _, _, future in group:
+                if not future.done():
+                    future.set_exception(DatabaseUnavailable("ingest was interrupted"))
+
+    async def _commit_group(self, ctx: ServiceContext, group: list) -> None:
+        try:
+            if len(group) > 1:
+                results = await ingest_grouped(ctx, [(c, t) for c, t, _ in group])
+                for (_, _, future), result in zip(group, results, strict=True):
+                    future.set_result(result)
+                return
+        except Exception:
+            log.info("a group commit of %d webhooks failed; committing each alone", len(group))
+        for chunk, truncated, future in group:
+            try:
+                future.set_result(await _commit_chunk(ctx, chunk, truncated))
+            except Exception as exc:
+                future.set_exception(exc)
+
+
+_groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _group(ctx: ServiceContext) -> GroupCommit:
+    """The group commit of this database (one per Database object)."""
+    group = _groups.get(ctx.db)
+    if group is None:
+        group = _groups[ctx.db] = GroupCommit()
+    return group
 
 
 def _prepare(ctx: ServiceContext, alerts: list[Alert]) -> list[Incoming]:
@@ -149,7 +218,7 @@ async def _ingest_each(ctx: ServiceContext, items: list[Incoming],
     total = IngestResult()
     for item in items:
         try:
-            total.add(await _retried(ingest_chunk, ctx, [item], truncated))
+            total.add(await _retried(ingest_chunks, ctx, [([item], truncated)]))
         except _Refused as refused:
             total.refused.append((item.position,
                                   f"the database refused this alert: {refused.reason}"))

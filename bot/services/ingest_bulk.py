@@ -83,15 +83,27 @@ class Incoming:
     original: dict | None = None
 
 
-async def ingest_chunk(ctx: ServiceContext, items: list[Incoming],
-                       truncated: int) -> IngestResult:
-    """Commit these alerts in one short write transaction."""
-    result = IngestResult()
+async def ingest_grouped(ctx: ServiceContext,
+                         chunks: list[tuple[list[Incoming], int]]) -> list[IngestResult]:
+    """Commit these chunks (of one webhook, or of several at once) in one short write
+    transaction; one result per chunk."""
+    results = []
     async with ctx.db.transaction() as s:
-        chunk = Chunk(ctx, s, ctx.clock.now(), result)
-        for step in _steps(items):
-            await chunk.step(step)
-        await settle(ctx, s, result.touched, chunk.now, truncated)
+        now = ctx.clock.now()
+        for items, truncated in chunks:
+            result = IngestResult()
+            chunk = Chunk(ctx, s, now, result)
+            for step in _steps(items):
+                await chunk.step(step)
+            await settle(ctx, s, result.touched, now, truncated, chunk.incidents)
+            results.append(result)
+    return results
+
+
+async def ingest_chunks(ctx: ServiceContext,
+                        chunks: list[tuple[list[Incoming], int]]) -> IngestResult:
+    """`ingest_grouped` of one webhook's chunk: its result."""
+    [result] = await ingest_grouped(ctx, chunks)
     return result
 
 
@@ -136,6 +148,7 @@ class Chunk:
                  result: IngestResult):
         self.ctx, self.s, self.now, self.result = ctx, s, now, result
         self.attach: list[tuple[Alert, int, RouteDecision]] = []
+        self.incidents: dict[int, IncidentRow] = {}  # read or made here, by id (for settle)
         self._silences: list[tuple[SilenceRow, list]] | None = None
 
     async def step(self, items: list[Incoming]) -> None:
@@ -149,6 +162,7 @@ class Chunk:
         known = await known_alerts(self.s, rest)
         ids = [row.id for rows in known.values() for row in rows]
         incidents = await repo.incidents_of_alerts(self.s, ids)
+        self.incidents.update((i.id, i) for found in incidents.values() for i in found)
         fresh = []
         for item in rest:
             row = self._match(item, known.get((item.alert.source, item.fingerprint), []),
@@ -354,6 +368,7 @@ class Chunk:
             s, IncidentAlert, [{"incident_id": open_by_key[k].id, "alert_id": a}
                                for k, a in links], ["incident_id", "alert_id"])
         self.result.touched.update(open_by_key[k].id for k, _ in links)
+        self.incidents.update((i.id, i) for i in open_by_key.values())
 
     async def _open(self, fresh: dict[str, tuple[dict, Alert, int, RouteDecision]],
                     open_by_key: dict[str, IncidentRow]) -> None:
@@ -403,14 +418,16 @@ def _joined_row(incident: IncidentRow, alerts: list[tuple[Alert, int]],
 
 
 async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: datetime,
-                 truncated: int) -> None:
+                 truncated: int, known: dict[int, IncidentRow] | None = None) -> None:
     """After a chunk: record source truncation, resolve incidents whose alerts all resolved,
     and queue one re-render of each touched incident (and of its page DMs)."""
     if not touched:
         return
+    known = known or {}
     await s.flush()
     ids = sorted(touched)
-    incidents = await repo.incidents_by_id(s, ids)
+    incidents = {i: known[i] for i in ids if i in known}  # read or made by this transaction
+    incidents.update(await repo.incidents_by_id(s, [i for i in ids if i not in incidents]))
     firing = await repo.firing_counts(s, ids)
     truncated = min(truncated, MAX_TRUNCATED)
     for incident_id in ids:
