@@ -27,9 +27,9 @@ from bot.services.ingest_bulk import (
     ingest_grouped,
     known_alerts,
     same_identity,
-    settle,
 )
 from bot.services.ingest_routing import decisions
+from bot.services.ingest_settle import settle
 from bot.store import repo
 from bot.store.db import DatabaseUnavailable, Fault, classify
 from bot.store.models import AlertRow, SilenceRow

@@ -31,22 +31,19 @@ from bot.services.ingest_routing import (
     rationale,
     reopen,
     reopenable,
-    resolve_at_source,
     teams,
 )
-from bot.services.notify import SYNC_DM, queue_pager_event, queue_thread_note
-from bot.services.outbox import SYNC_MESSAGE, lane_of
+from bot.services.ingest_settle import settle
+from bot.services.notify import queue_thread_note
 from bot.store import repo
 from bot.store.models import (
     AlertRow,
     IncidentAlert,
     IncidentRow,
-    OutboxIntent,
     SilenceRow,
     TimelineEvent,
 )
 
-MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
 NAMES_SHOWN = 5  # alertnames a "N alerts joined" timeline row names
 
 
@@ -415,45 +412,3 @@ def _joined_row(incident: IncidentRow, alerts: list[tuple[Alert, int]],
         incident_id=incident.id, at=now, kind="alert_added", actor="source",
         text=f"{len(alerts)} alerts joined the incident ({_names([a for a, _ in alerts])})",
         data={"alert_ids": [i for _, i in alerts[:100]], "count": len(alerts)})
-
-
-async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: datetime,
-                 truncated: int, known: dict[int, IncidentRow] | None = None) -> None:
-    """After a chunk: record source truncation, resolve incidents whose alerts all resolved,
-    and queue one re-render of each touched incident (and of its page DMs)."""
-    if not touched:
-        return
-    known = known or {}
-    await s.flush()
-    ids = sorted(touched)
-    incidents = {i: known[i] for i in ids if i in known}  # read or made by this transaction
-    incidents.update(await repo.incidents_by_id(s, [i for i in ids if i not in incidents]))
-    firing = await repo.firing_counts(s, ids)
-    truncated = min(truncated, MAX_TRUNCATED)
-    for incident_id in ids:
-        incident = incidents.get(incident_id)
-        if incident is None:
-            continue
-        if truncated != incident.truncated_at_source:
-            incident.truncated_at_source = truncated
-        if incident.status != "resolved" and firing.get(incident_id, 0) == 0:
-            resolve_at_source(s, incident, now)
-            for pager in (await repo.page_targets(s, [incident_id], "pager")).get(
-                    incident_id, []):
-                await queue_pager_event(s, incident, pager, "resolve", now)
-        s.add(incident)
-    await s.flush()
-    await queue_syncs(s, [incidents[i] for i in ids if i in incidents], now)
-
-
-async def queue_syncs(s: AsyncSession, incidents: list[IncidentRow], now: datetime) -> None:
-    """`sync_everywhere` for many incidents: one INSERT of their message and DM re-renders
-    (a waiting re-render of the same thing absorbs the new one, as `enqueue` does)."""
-    people = await repo.page_targets(s, [i.id for i in incidents], "user")
-    rows = [repo.intent_values(kind=SYNC_MESSAGE, lane=lane_of(i), at=now, incident_id=i.id,
-                               pending_key=f"sync:{i.id}") for i in incidents]
-    rows += [repo.intent_values(kind=SYNC_DM, lane=f"dm:{person}", at=now, incident_id=i.id,
-                                payload={"user": person, "page": False},
-                                pending_key=f"dm:{i.id}:{person}")
-             for i in incidents for person in people.get(i.id, [])]
-    await repo.insert_many_ignoring(s, OutboxIntent, rows, ["pending_key"])
