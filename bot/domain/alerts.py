@@ -126,6 +126,10 @@ class IncidentView(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     route_path: str = ""
     alerts: list[AlertLine] = Field(default_factory=list)
+    # How many alerts the incident has, and how many fire, when `alerts` holds only some of
+    # them (an incident of 20,000 alerts loads the few its message can show); None: all.
+    alert_count: int | None = None
+    firing_alerts: int | None = None
     alerts_truncated_at_source: int = 0
     acked_by: str | None = None
     acked_at: datetime | None = None
@@ -164,4 +168,10 @@ class IncidentView(BaseModel):
 
     @property
     def firing_count(self) -> int:
+        if self.firing_alerts is not None:
+            return self.firing_alerts
         return sum(1 for a in self.alerts if a.status is AlertStatus.FIRING)
+
+    @property
+    def alert_total(self) -> int:
+        return len(self.alerts) if self.alert_count is None else self.alert_count

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import timedelta
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,12 +22,14 @@ from bot.domain.changes import ChangeLine
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.services.context_facts import recent_changes
-from bot.store import repo
-from bot.store.models import AlertRow, FeedbackRow, IncidentRow, PageRow
+from bot.store.models import AlertRow, FeedbackRow, IncidentAlert, IncidentRow, PageRow
 
 CHANGES_WINDOW = timedelta(hours=2)
 CHANGES_SHOWN = 5
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
+#: Alerts a message can list (bot.slack.blocks shows at most 50); the rest are counted in SQL,
+#: so re-rendering an incident of 20,000 alerts costs what one of 50 does.
+VIEW_ALERTS = 50
 
 
 async def incident_view(s: AsyncSession, incident: IncidentRow,
@@ -35,8 +37,9 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
                         hidden: Collection[str] = (),
                         changes_window: timedelta = CHANGES_WINDOW) -> IncidentView:
     """What the incident's message shows; `hidden` names labels/annotations the team hides."""
-    alerts = await repo.alerts_of_incident(s, incident.id)
-    started = min((a.starts_at for a in alerts), default=incident.opened_at)
+    total, firing, started = await _alert_counts(s, incident.id)
+    started = started or incident.opened_at
+    alerts = await _shown_alerts(s, incident.id)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
     annotations = visible(lead.annotations, hidden) if lead else {}
     title = visible_title(incident.title, lead.labels, lead.annotations, hidden) if lead else (
@@ -50,7 +53,7 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         links=_links(lead, hidden),
         reasons=visible_reasons(list(incident.rationale.get("reasons", [])), hidden),
         route_path=" > ".join(visible_reasons(incident.rationale.get("route_path", []), hidden)),
-        alerts=[_line(a, hidden) for a in alerts],
+        alerts=[_line(a, hidden) for a in alerts], alert_count=total, firing_alerts=firing,
         alerts_truncated_at_source=incident.truncated_at_source,
         acked_by=incident.acked_by, acked_at=incident.acked_at,
         resolved_by=incident.resolved_by, resolved_at=incident.resolved_at,
@@ -86,6 +89,28 @@ async def feedback_counts(s: AsyncSession, incident_id: int) -> dict[str, int]:
     rows = (await s.exec(select(FeedbackRow.verdict, func.count()).where(
         FeedbackRow.incident_id == incident_id).group_by(FeedbackRow.verdict))).all()
     return {verdict: count for verdict, count in rows}
+
+
+def _of_incident(query, incident_id: int):
+    return (query.join(IncidentAlert, col(IncidentAlert.alert_id) == AlertRow.id)
+            .where(IncidentAlert.incident_id == incident_id))
+
+
+async def _alert_counts(s: AsyncSession, incident_id: int):
+    """(alerts, firing, earliest start) of the incident, counted by the database."""
+    firing = func.sum(case((AlertRow.status == "firing", 1), else_=0))
+    query = _of_incident(select(func.count(), firing, func.min(AlertRow.starts_at))
+                         .select_from(AlertRow), incident_id)
+    total, firing_count, started = (await s.exec(query)).one()
+    return total, int(firing_count or 0), started
+
+
+async def _shown_alerts(s: AsyncSession, incident_id: int) -> list[AlertRow]:
+    """The alerts the message lists: firing first, then the oldest, VIEW_ALERTS at most."""
+    resolved_last = case((AlertRow.status == "firing", 0), else_=1)
+    query = _of_incident(select(AlertRow), incident_id).order_by(
+        resolved_last, col(AlertRow.starts_at), col(AlertRow.id)).limit(VIEW_ALERTS)
+    return list((await s.exec(query)).all())
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from importlib import resources
@@ -24,6 +26,8 @@ from bot.store.limits import FittingSession
 #: The Alembic scripts ship inside the package (bot/migrations), so `pip install .` then
 #: `oncall-bot migrate` works from any directory, with no alembic.ini in sight.
 MIGRATIONS_DIR = Path(str(resources.files("bot.migrations")))
+
+log = logging.getLogger(__name__)
 
 #: Errors that mean "the database is not there right now", answered 503 so senders retry.
 UNAVAILABLE = (OperationalError, DBAPIError, OSError, ConnectionError)
@@ -105,14 +109,29 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn) -> None:
-    """Take SQLite's write lock at BEGIN: two transactions that read then write would otherwise
-    fail with SQLITE_BUSY instead of waiting their turn (busy_timeout)."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+#: Execution option of the connections `Database.reader()` and `ping()` use: a plain BEGIN.
+READ_ONLY = "oncall_read_only"
+#: How long a writer waits for its turn at the gate before the database counts as unavailable
+#: (a flood of webhooks queues here, in order, rather than in SQLite's busy handler).
+GATE_TIMEOUT = 60.0
+
+
+def _sqlite_begin(conn) -> None:
+    """Writers take SQLite's write lock at BEGIN (IMMEDIATE): two transactions that read then
+    write would otherwise fail with SQLITE_BUSY instead of waiting their turn. Readers take
+    no lock at all (deferred BEGIN; WAL lets them read while one writer writes)."""
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
-    """Owns the async engine; every service call opens one session = one transaction."""
+    """Owns the async engine; every service call opens one session = one transaction.
+
+    On SQLite, which has one writer at a time, writers also take turns at an in-process gate
+    (FIFO): a webhook, a click and the delivery worker queue here in arrival order instead of
+    polling in SQLite's busy handler, where a long queue ends in "database is locked" (503s,
+    and clicks whose work fails). Readers never wait for it.
+    """
 
     def __init__(self, url: str, connections: int = 40):
         """`connections`: on PostgreSQL, the pool holds this many (every webhook admitted at
@@ -125,27 +144,42 @@ class Database:
                                                        **pool)
         self.dialect = self.engine.dialect.name
         self._head: str | None = None
+        self._reading = self.engine.execution_options(**{READ_ONLY: True})
+        self._gate = WriteGate() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession,
                                             sync_session_class=FittingSession,
                                             expire_on_commit=False)
+        self._readers = async_sessionmaker(self._reading, class_=AsyncSession,
+                                           sync_session_class=FittingSession,
+                                           expire_on_commit=False)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One unit of work: commit on success, roll back on any error."""
-        async with self._sessions() as session, session.begin():
+        async with self.write_turn(), self._sessions() as session, session.begin():
             yield session
 
     @contextlib.asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """This task's turn to write (SQLite); at once on PostgreSQL, which has row locks."""
+        if self._gate is None:
+            yield
+            return
+        async with self._gate.turn():
+            yield
+
+    @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessions() as session:
+        """Reads only: no write lock on SQLite (a plain BEGIN), nothing is committed."""
+        async with self._readers() as session:
             yield session
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self._reading.connect() as conn:
                 await conn.execute(text("select 1"))
             return True
         except UNAVAILABLE:
@@ -154,7 +188,7 @@ class Database:
     async def at_head(self) -> bool:
         """True when the schema is at the newest migration."""
         try:
-            async with self.engine.connect() as conn:
+            async with self._reading.connect() as conn:
                 current = await conn.run_sync(
                     lambda sync: MigrationContext.configure(sync).get_current_revision())
         except UNAVAILABLE:
@@ -194,6 +228,40 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class WriteGate:
+    """Writers take turns in arrival order (asyncio.Lock wakes its waiters first come, first
+    served). A task already holding the gate passes straight through: a transaction opened
+    inside another one in the same task must not wait for itself (on SQLite it still waits
+    for the outer one's lock, as it always did, so nesting is logged as the mistake it is).
+    """
+
+    def __init__(self, timeout: float = GATE_TIMEOUT):
+        self.timeout = timeout
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task | None = None
+        self.waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:
+            log.warning("a transaction was opened inside another one in the same task")
+            yield
+            return
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._lock.acquire()
+        finally:
+            self.waiting -= 1
+        self._owner = task
+        try:
+            yield
+        finally:
+            self._owner = None
+            self._lock.release()
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.store.limits import fit_values
 from bot.store.models import (
     AlertRow,
     IncidentAlert,
     IncidentRow,
     OutboxIntent,
+    PageRow,
     ProcessedEvent,
     SlackMessage,
     TimelineEvent,
@@ -150,3 +153,144 @@ async def set_where(s: AsyncSession, model: Any, where: list[Any], values: dict[
     """A conditional UPDATE: the compare-and-set that decides races (ack vs resolve)."""
     result = await s.exec(update(model).where(*where).values(**values))
     return result.rowcount
+
+
+# -- set-based helpers for bulk ingest: one statement for many rows --------------------------
+
+
+async def alerts_of_fingerprints(s: AsyncSession, source: str, fingerprints: Collection[str],
+                                 *, plain: bool = False) -> list[AlertRow]:
+    """Every alert of these fingerprints (any startsAt): identities and active ones at once.
+    `plain`: read-only rows with the same attributes, without the ORM's cost per object."""
+    if not fingerprints:
+        return []
+    what = select(*AlertRow.__table__.c) if plain else select(AlertRow)
+    query = what.where(AlertRow.source == source,
+                       col(AlertRow.fingerprint).in_(list(fingerprints)))
+    return list((await s.exec(query)).all())
+
+
+async def alerts_resolved_by_hand(s: AsyncSession, alert_ids: Collection[int]) -> set[int]:
+    """Which of these alerts belong to an incident a person resolved."""
+    if not alert_ids:
+        return set()
+    query = (select(IncidentAlert.alert_id)
+             .join(IncidentRow, col(IncidentAlert.incident_id) == IncidentRow.id)
+             .where(col(IncidentAlert.alert_id).in_(list(alert_ids)),
+                    col(IncidentRow.resolved_by).is_not(None)))
+    return set((await s.exec(query)).all())
+
+
+async def incidents_of_alerts(s: AsyncSession,
+                              alert_ids: Collection[int]) -> dict[int, list[IncidentRow]]:
+    found: dict[int, list[IncidentRow]] = {}
+    if not alert_ids:
+        return found
+    query = (select(IncidentAlert.alert_id, IncidentRow)
+             .join(IncidentAlert, col(IncidentAlert.incident_id) == IncidentRow.id)
+             .where(col(IncidentAlert.alert_id).in_(list(alert_ids))))
+    for alert_id, incident in (await s.exec(query)).all():
+        found.setdefault(alert_id, []).append(incident)
+    return found
+
+
+async def open_incidents(s: AsyncSession, keys: Collection[str]) -> dict[str, IncidentRow]:
+    if not keys:
+        return {}
+    query = select(IncidentRow).where(col(IncidentRow.open_key).in_(list(keys)))
+    return {row.open_key: row for row in (await s.exec(query)).all()}
+
+
+async def last_resolved_of(s: AsyncSession, group_keys: Collection[str]
+                           ) -> dict[str, IncidentRow]:
+    """The latest resolved incident of each group (what a refire within the hour reopens)."""
+    latest: dict[str, IncidentRow] = {}
+    if not group_keys:
+        return latest
+    query = select(IncidentRow).where(col(IncidentRow.group_key).in_(list(group_keys)),
+                                      IncidentRow.status == "resolved")
+    for row in (await s.exec(query)).all():
+        best = latest.get(row.group_key)
+        if row.resolved_at and (best is None or best.resolved_at is None
+                                or row.resolved_at > best.resolved_at):
+            latest[row.group_key] = row
+    return latest
+
+
+async def incidents_by_id(s: AsyncSession, ids: Collection[int]) -> dict[int, IncidentRow]:
+    if not ids:
+        return {}
+    query = select(IncidentRow).where(col(IncidentRow.id).in_(list(ids)))
+    return {row.id: row for row in (await s.exec(query)).all()}
+
+
+async def firing_counts(s: AsyncSession, incident_ids: Collection[int]) -> dict[int, int]:
+    if not incident_ids:
+        return {}
+    query = (select(IncidentAlert.incident_id, func.count())
+             .join(AlertRow, col(IncidentAlert.alert_id) == AlertRow.id)
+             .where(col(IncidentAlert.incident_id).in_(list(incident_ids)),
+                    AlertRow.status == "firing")
+             .group_by(col(IncidentAlert.incident_id)))
+    return dict((await s.exec(query)).all())
+
+
+async def page_targets(s: AsyncSession, incident_ids: Collection[int],
+                       kind: str) -> dict[int, list[str]]:
+    """Who (or which pager) each incident notified, once each, in order."""
+    found: dict[int, list[str]] = {}
+    if not incident_ids:
+        return found
+    query = (select(PageRow.incident_id, PageRow.target)
+             .where(col(PageRow.incident_id).in_(list(incident_ids)), PageRow.target_kind == kind)
+             .order_by(col(PageRow.id)))
+    for incident_id, target in (await s.exec(query)).all():
+        targets = found.setdefault(incident_id, [])
+        if target not in targets:
+            targets.append(target)
+    return found
+
+
+async def insert_many(s: AsyncSession, model: Any, rows: list[dict[str, Any]], *,
+                      returning: tuple[str, ...] = ()) -> list[tuple]:
+    """One multi-row INSERT (values cut to their columns); with `returning`, those columns of
+    the new rows, in no particular order (asking for the order would make SQLAlchemy insert
+    row by row on SQLite), so return a column that tells the rows apart."""
+    if not rows:
+        return []
+    table = model.__table__
+    rows = [fit_values(model, dict(row)) for row in rows]
+    if not returning:
+        await s.exec(insert(table), params=rows)
+        return []
+    statement = insert(table).returning(*(table.c[name] for name in returning))
+    return [tuple(row) for row in (await s.exec(statement, params=rows)).all()]
+
+
+async def insert_many_ignoring(s: AsyncSession, model: Any, rows: Iterable[dict[str, Any]],
+                               conflict: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING for many rows in one statement."""
+    rows = [fit_values(model, dict(row)) for row in rows]
+    if not rows:
+        return
+    dialect = s.get_bind().dialect.name
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await s.exec(make(model.__table__).on_conflict_do_nothing(index_elements=conflict),
+                 params=rows)
+
+
+def timeline_values(*, incident_id: int | None, at: datetime, kind: str,
+                    actor: str | None = None, text: str = "",
+                    data: dict[str, Any] | None = None, mrkdwn: bool = False) -> dict[str, Any]:
+    """A timeline row for `insert_many` (the same columns `timeline` fills)."""
+    return {"incident_id": incident_id, "at": at, "kind": kind, "actor": actor,
+            "text": text[:4000], "data": data or {}, "mrkdwn": mrkdwn}
+
+
+def intent_values(*, kind: str, lane: str, at: datetime, incident_id: int | None = None,
+                  payload: dict[str, Any] | None = None,
+                  pending_key: str | None = None) -> dict[str, Any]:
+    """An outbox intent for `insert_many_ignoring` (the same columns `enqueue` fills)."""
+    return {"kind": kind, "lane": lane, "incident_id": incident_id, "payload": payload or {},
+            "pending_key": pending_key, "state": "pending", "due_at": at, "created_at": at,
+            "attempts": 0, "maybe_sent": False}

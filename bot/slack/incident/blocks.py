@@ -181,14 +181,14 @@ def _text_section(text: str) -> SectionBlock:
 
 def _alert_list_blocks(view: IncidentView, budget: int) -> list[Block]:
     """List the incident's alerts, firing first, in at most `budget` blocks."""
-    if len(view.alerts) <= 1 or budget < 2:
+    if view.alert_total <= 1 or budget < 2:
         return _alerts_footer(0, view)[:budget]
     alerts = sorted(view.alerts, key=_alert_order)[:ALERT_LINES_MAX]
     keys = _distinguishing_keys(alerts)
     lines = [_alerts_heading(view)] + [_alert_line(a, keys) for a in alerts]
     texts, fitted = pack_lines(lines, max_blocks=budget - 1)
     blocks: list[Block] = [_text_section(t) for t in texts]
-    return blocks + _alerts_footer(len(view.alerts) - max(fitted - 1, 0), view)
+    return blocks + _alerts_footer(view.alert_total - max(fitted - 1, 0), view)
 
 
 def _alert_order(alert: AlertLine) -> tuple[bool, datetime]:
@@ -198,7 +198,7 @@ def _alert_order(alert: AlertLine) -> tuple[bool, datetime]:
 
 def _alerts_heading(view: IncidentView) -> str:
     firing = view.firing_count
-    return f"*Alerts:* {firing} firing, {len(view.alerts) - firing} resolved"
+    return f"*Alerts:* {firing} firing, {view.alert_total - firing} resolved"
 
 
 def _distinguishing_keys(alerts: Sequence[AlertLine]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +34,7 @@ class SlackSender:
         self.metrics, self.policy = metrics, policy
         self.limiter = RateLimiter(shared=budgets.shared_taker(ctx))
         self._cooldowns: dict[str, datetime] = {}  # scope -> when Slack's Retry-After ends
+        self._call_locks: dict[str, asyncio.Lock] = {}  # scope -> its one call in flight
 
     async def sync_message(self, intent: OutboxIntent) -> None:
         """Post the incident's message the first time, update it in place afterwards."""
@@ -114,7 +117,11 @@ class SlackSender:
         self._respect_cooldown(scope)
         await self.limiter.acquire(scope, rate, burst)
         try:
-            response = await getattr(self.client, method.replace(".", "_"))(**kwargs)
+            async with self._one_at_a_time(scope):
+                self._respect_cooldown(scope)  # a 429 may have come while this one waited
+                response = await getattr(self.client, method.replace(".", "_"))(**kwargs)
+        except Undelivered:
+            raise
         except Exception as exc:
             outcome = classify(exc)
             if outcome.label == "ratelimited":
@@ -125,6 +132,14 @@ class SlackSender:
             raise Undelivered(outcome) from exc
         self.metrics.slack_calls.labels(method, "ok").inc()
         return response
+
+    def _one_at_a_time(self, scope: str) -> contextlib.AbstractAsyncContextManager:
+        """Calls of a workspace-wide method go one at a time, so a 429 holds back the calls
+        behind it (concurrent lanes used to be serialised by SQLite's reader lock, by chance);
+        posts, paced per channel, go concurrently."""
+        if scope.startswith("post:"):
+            return contextlib.nullcontext()
+        return self._call_locks.setdefault(scope, asyncio.Lock())
 
     def _respect_cooldown(self, scope: str) -> None:
         """A 429 on a workspace-wide method holds every lane back, not only the one that hit it."""

@@ -1,0 +1,62 @@
+"""After a chunk of ingest: what the touched incidents need, for all of them at once.
+
+Source truncation is recorded, an incident whose alerts all resolved resolves (and its pagers
+hear so), and one re-render of each incident's message and page DMs is queued, in one INSERT.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.services.context import ServiceContext
+from bot.services.ingest_routing import resolve_at_source
+from bot.services.notify import SYNC_DM, queue_pager_event
+from bot.services.outbox import SYNC_MESSAGE, lane_of
+from bot.store import repo
+from bot.store.models import IncidentRow, OutboxIntent
+
+MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
+
+
+async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: datetime,
+                 truncated: int, known: dict[int, IncidentRow] | None = None) -> None:
+    """After a chunk: record source truncation, resolve incidents whose alerts all resolved,
+    and queue one re-render of each touched incident (and of its page DMs)."""
+    if not touched:
+        return
+    known = known or {}
+    await s.flush()
+    ids = sorted(touched)
+    incidents = {i: known[i] for i in ids if i in known}  # read or made by this transaction
+    incidents.update(await repo.incidents_by_id(s, [i for i in ids if i not in incidents]))
+    firing = await repo.firing_counts(s, ids)
+    truncated = min(truncated, MAX_TRUNCATED)
+    for incident_id in ids:
+        incident = incidents.get(incident_id)
+        if incident is None:
+            continue
+        if truncated != incident.truncated_at_source:
+            incident.truncated_at_source = truncated
+        if incident.status != "resolved" and firing.get(incident_id, 0) == 0:
+            resolve_at_source(s, incident, now)
+            for pager in (await repo.page_targets(s, [incident_id], "pager")).get(
+                    incident_id, []):
+                await queue_pager_event(s, incident, pager, "resolve", now)
+        s.add(incident)
+    await s.flush()
+    await queue_syncs(s, [incidents[i] for i in ids if i in incidents], now)
+
+
+async def queue_syncs(s: AsyncSession, incidents: list[IncidentRow], now: datetime) -> None:
+    """`sync_everywhere` for many incidents: one INSERT of their message and DM re-renders
+    (a waiting re-render of the same thing absorbs the new one, as `enqueue` does)."""
+    people = await repo.page_targets(s, [i.id for i in incidents], "user")
+    rows = [repo.intent_values(kind=SYNC_MESSAGE, lane=lane_of(i), at=now, incident_id=i.id,
+                               pending_key=f"sync:{i.id}") for i in incidents]
+    rows += [repo.intent_values(kind=SYNC_DM, lane=f"dm:{person}", at=now, incident_id=i.id,
+                                payload={"user": person, "page": False},
+                                pending_key=f"dm:{i.id}:{person}")
+             for i in incidents for person in people.get(i.id, [])]
+    await repo.insert_many_ignoring(s, OutboxIntent, rows, ["pending_key"])
