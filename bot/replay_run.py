@@ -111,7 +111,10 @@ async def run(db: Database | None, current: OncallConfig, candidate: OncallConfi
     cases = (replay.export_cases(export) if export is not None
              else await replay.stored_cases(ctx, start, end))
     quiet = await replay.silences_between(ctx, start, end) if db is not None else []
-    now, then = replay.Replayer(current, quiet), replay.Replayer(candidate, quiet)
+    history = (await replay.history_between(ctx, start, end) if db is not None
+               else replay.History())
+    now = replay.Replayer(current, quiet, history)
+    then = replay.Replayer(candidate, quiet, history)
     before = [now.path(c) for c in cases]
     after = [then.path(c) for c in cases] if candidate is not current else before
     scores = [replay.own_score(current, c.labels, c.annotations) for c in cases]

@@ -346,3 +346,44 @@ route:
       receiver: ai-eng
       action: page
 """
+
+
+def test_replay_weighs_context_rules_with_the_changes_noise_and_maintenance_of_then():
+    """A candidate's context rules see the deploy 10 minutes before an alert (not the one an
+    hour after), the noise verdicts before it, and the team's maintenance window at that time."""
+    from bot.domain.changes import ChangeLine
+    from bot.services.replay import History, Replayer
+
+    rules = """
+context:
+  - name: fresh-deploy
+    after_change: {kinds: [deploy], within: 30m}
+    demote_to: notify
+  - name: dismissed-as-noise
+    recent_noise: {dismissed_at_least: 2, within: 7d}
+    demote_to: triage
+  - name: maintenance
+    maintenance: true
+    demote_to: digest
+"""
+    candidate = parse_config(_SCORED_CONFIG + rules)
+    at = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
+    history = History(
+        changes=[ChangeLine(service="voice", kind="deploy", version="v2", author="ci", url="",
+                            summary="", at=at - timedelta(minutes=10))],
+        noise={"Flaky": [at - timedelta(days=1), at - timedelta(days=2), at + timedelta(hours=1)]},
+        maintenance=[("ai-eng", at + timedelta(hours=2), at + timedelta(hours=3))])
+    replayer = Replayer(candidate, history=history)
+
+    def path(alertname, service, when):
+        return replayer.path(Case(key=alertname, annotations={}, at=when, labels={
+            "alertname": alertname, "alert_type": "model", "service": service}))
+
+    deployed = path("EvalDrop", "voice", at)
+    assert deployed.path == "notify"
+    assert any("deploy v2 of voice" in why and "fresh-deploy" in why for why in deployed.why)
+    assert path("EvalDrop", "voice", at + timedelta(hours=1)).path == "page"  # deploy too old
+    assert path("Flaky", "chat", at).path == "triage"  # two noise verdicts in the week before
+    assert path("Flaky", "chat", at - timedelta(days=1, hours=1)).path == "page"  # one before
+    assert path("Other", "chat", at + timedelta(hours=2, minutes=30)).path == "digest"
+    assert path("Other", "chat", at + timedelta(hours=4)).path == "page"

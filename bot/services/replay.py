@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import String, type_coerce
 from sqlmodel import col, select
@@ -21,29 +21,61 @@ from sqlmodel import col, select
 from bot.config import OncallConfig
 from bot.domain.alert_path import PathDecision, decide
 from bot.domain.alerts import Action, Alert
+from bot.domain.changes import ChangeLine
 from bot.domain.confidence import read_score
-from bot.domain.context_rules import holding
+from bot.domain.context_rules import ContextFacts, holding
+from bot.domain.feedback import Verdict
 from bot.domain.matchers import parse_matcher
 from bot.domain.quiet_scope import silences
 from bot.domain.replay import Case, Path, at_night, truth_of
 from bot.domain.routing import RouteDecision, route
 from bot.services.context import ServiceContext
+from bot.services.context_facts import recent_changes
 from bot.services.context_snapshot import Snapshot, tier_of, where_of
 from bot.services.decisions import thresholds_in
-from bot.store.models import AlertRow, FeedbackRow, IncidentAlert, IncidentRow, SilenceRow
+from bot.store.models import (
+    AlertRow,
+    FeedbackRow,
+    IncidentAlert,
+    IncidentRow,
+    MaintenanceRow,
+    SilenceRow,
+)
 
 _RANK = {Action.PAGE.value: 3, Action.TRIAGE.value: 2, Action.NOTIFY.value: 1,
          Action.DIGEST.value: 0}
 
 
+@dataclass
+class History:
+    """What context rules asked the database about, as it was over the replayed window:
+    changes, noise verdicts and maintenance windows, each kept with its time so a rule is
+    weighed at each alert's own time (the rules compare those times with it)."""
+
+    changes: list[ChangeLine] = field(default_factory=list)
+    noise: dict[str, list[datetime]] = field(default_factory=dict)
+    maintenance: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+
+    def facts(self, config: OncallConfig, labels: Mapping[str, str], team: str,
+              at: datetime) -> ContextFacts:
+        if self._snapshot is None:  # one snapshot: it indexes the changes by service once
+            self._snapshot = Snapshot(now=at, changes=self.changes, noise=self.noise)
+        found = self._snapshot.facts(config, labels, team)
+        held = any(t == team and a <= at < b for t, a, b in self.maintenance)
+        return replace(found, maintenance=held)
+
+    _snapshot: Snapshot | None = field(default=None, repr=False)
+
+
 def path_for(config: OncallConfig, labels: Mapping[str, str], annotations: Mapping[str, str],
-             at: datetime, *, decision: RouteDecision | None = None) -> PathDecision:
+             at: datetime, *, decision: RouteDecision | None = None,
+             history: History | None = None) -> PathDecision:
     """What happens to an alert after the route tree (for `decision`, else the first match):
     its score against the thresholds, then the tier and the context rules that hold at `at`.
 
-    As ingest decides it (bot/services/decisions.py), except for what only the database knew
-    then: context facts (changes, other firing alerts, recent noise, maintenance) and the
-    learned reliability are not replayed; time-of-day rules and tiers are.
+    As ingest decides it (bot/services/decisions.py), with the changes, noise verdicts and
+    maintenance windows of `history`; not replayed: which other alerts were firing then
+    (a `while_firing` rule never holds in a replay) and the learned reliability.
     """
     if decision is None:
         decision = route(config.route, labels, config.tool_owners)[0]
@@ -51,7 +83,7 @@ def path_for(config: OncallConfig, labels: Mapping[str, str], annotations: Mappi
     reading = read_score(labels, annotations, config.confidence.key, config.sources)
     adjustments = []
     if config.context:
-        facts = Snapshot(now=at).facts(config, labels, decision.team)
+        facts = (history or History()).facts(config, labels, decision.team, at)
         adjustments += holding(config.context, labels, at, where_of(config, decision.team), facts)
     tier = tier_of(config, labels, decision.team, at)
     if tier is not None and tier.adjustment is not None:
@@ -88,9 +120,11 @@ class _Routed:
 class Replayer:
     """One config, with its routing (and which silences match) cached by label set."""
 
-    def __init__(self, config: OncallConfig, quiet: Sequence[Quiet] = ()):
+    def __init__(self, config: OncallConfig, quiet: Sequence[Quiet] = (),
+                 history: History | None = None):
         self.config = config
         self.quiet = quiet
+        self.history = history or History()
         self._routes: dict[tuple, _Routed] = {}
         self._zones: dict[str, str] = {}
 
@@ -115,7 +149,7 @@ class Replayer:
         best: tuple[RouteDecision, PathDecision] | None = None
         for decision in routed.decisions:
             made = path_for(self.config, case.labels, case.annotations, case.at,
-                            decision=decision)
+                            decision=decision, history=self.history)
             if best is None or _RANK[made.action.value] > _RANK[best[1].action.value]:
                 best = (decision, made)
         decision, made = best
@@ -141,6 +175,26 @@ async def silences_between(ctx: ServiceContext, start: datetime | None,
         rows = (await s.exec(query)).all()
     return [Quiet(_utc(a), _utc(b), tuple(parse_matcher(m) for m in matchers), team)
             for a, b, matchers, team in rows]
+
+
+async def history_between(ctx: ServiceContext, start: datetime | None, end: datetime,
+                          lookback: timedelta = timedelta(days=7)) -> History:
+    """The changes, noise verdicts and maintenance windows context rules may ask about, from
+    `lookback` before the window on (a rule looks back at most that far: `within`)."""
+    since = (start or end - timedelta(days=30)) - lookback
+    async with ctx.db.reader() as s:
+        changes = await recent_changes(s, None, since, end, limit=100_000)
+        noise = (await s.exec(select(FeedbackRow.rule, FeedbackRow.at).where(
+            FeedbackRow.verdict == Verdict.NOISE.value, col(FeedbackRow.at) >= since,
+            col(FeedbackRow.at) <= end))).all()
+        windows = (await s.exec(select(MaintenanceRow.team, MaintenanceRow.starts_at,
+                                       MaintenanceRow.ends_at).where(
+            col(MaintenanceRow.starts_at) <= end, col(MaintenanceRow.ends_at) > since))).all()
+    history = History(changes=changes,
+                      maintenance=[(t, _utc(a), _utc(b)) for t, a, b in windows])
+    for rule, at in noise:
+        history.noise.setdefault(rule, []).append(_utc(at))
+    return history
 
 
 async def stored_cases(ctx: ServiceContext, start: datetime, end: datetime) -> list[Case]:
