@@ -171,7 +171,8 @@ def build_web_app(parts: Components) -> web.Application:
     settings = parts.settings
     receiver = AlertReceiver(parts.services, parts.metrics, settings.secret("alert_webhook_token"),
                              WebhookLimits(read_timeout=settings.http_read_timeout,
-                                           max_concurrent=settings.webhook_max_concurrent))
+                                           max_concurrent=settings.webhook_max_concurrent,
+                                           queue_wait=settings.webhook_queue_wait))
     changes = ChangeReceiver(parts.services, settings.secret("alert_webhook_token"),
                              settings.secret("github_webhook_secret"),
                              parts.config.changes.github_service_from)

@@ -1,6 +1,6 @@
 """Slow clients cannot hold the webhook door open: headers and bodies must arrive within the
-read timeout, and beyond a number of webhooks in progress the answer is a quick 503 with
-Retry-After (Alertmanager retries it) instead of an ever longer queue."""
+read timeout; beyond a number of webhooks in progress a webhook waits its turn for at most
+WEBHOOK_QUEUE_WAIT, then the answer is a 503 with Retry-After (Alertmanager retries it)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ TIMEOUT = 0.5
 @pytest.fixture
 async def bot(tmp_path):
     running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", settings={
-        "http_read_timeout": TIMEOUT, "webhook_max_concurrent": 1})
+        "http_read_timeout": TIMEOUT, "webhook_max_concurrent": 1, "webhook_queue_wait": 0})
     yield running
     await running.close()
     await running.slack.stop()
@@ -68,3 +68,23 @@ async def test_beyond_the_concurrency_cap_a_quick_503_with_retry_after(bot):
     await asyncio.sleep(TIMEOUT * 2)  # the slow one timed out and gave its slot back
     status, _ = await bot.post_alerts(envelope([good_alert()]))
     assert status == 202
+
+
+async def test_beyond_the_cap_a_webhook_waits_its_turn_instead_of_a_503(tmp_path):
+    queued = await start_bot(f"sqlite:///{tmp_path}/queued.db", settings={
+        "http_read_timeout": TIMEOUT, "webhook_max_concurrent": 1,
+        "webhook_queue_wait": TIMEOUT * 10})
+    try:
+        _, slow = await open_request(queued, (
+            b"POST /alerts/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nAuthorization: Bearer test-alert-token\r\nContent-Length: 500\r\n\r\n{"))
+        await asyncio.sleep(TIMEOUT / 5)  # the slow request holds the only slot
+
+        status, _ = await queued.post_alerts(envelope([good_alert()]))
+
+        assert status == 202  # it waited until the slow one timed out, then went in
+        assert len(await queued.alerts()) == 1
+        slow.close()
+    finally:
+        await queued.close()
+        await queued.slack.stop()

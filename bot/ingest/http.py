@@ -36,11 +36,15 @@ PARSERS: dict[str, Callable[[Any], Parsed]] = {
 
 @dataclass(frozen=True)
 class WebhookLimits:
-    """How long a sender may take to send its body, and how many may be in progress at once
-    (HTTP_READ_TIMEOUT, WEBHOOK_MAX_CONCURRENT): slow clients cannot hold the door open."""
+    """How long a sender may take to send its body, how many may be in progress at once, and
+    how long one beyond that waits its turn (HTTP_READ_TIMEOUT, WEBHOOK_MAX_CONCURRENT,
+    WEBHOOK_QUEUE_WAIT): a flood queues in memory, well inside Alertmanager's 10 s timeout,
+    instead of in the database's lock; slow clients cannot hold the door open for long."""
 
     read_timeout: float = 15.0
     max_concurrent: int = 32
+    queue_wait: float = 5.0
+    max_waiting: int = 2000  # beyond this many queued, answer 503 at once
     retry_after: int = 5
 
 
@@ -56,6 +60,8 @@ class AlertReceiver:
         self.ctx, self.metrics, self.token = ctx, metrics, token
         self.limits = limits or WebhookLimits()
         self.in_flight = 0
+        self.waiting = 0
+        self._slots = asyncio.Semaphore(self.limits.max_concurrent)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/alerts/{source}", self._handler(source)) for source in PARSERS]
@@ -68,8 +74,9 @@ class AlertReceiver:
         return handle
 
     async def _admitted(self, source: str, request: web.Request) -> web.Response:
-        """At most `max_concurrent` webhooks at once; beyond, a quick 503 with Retry-After."""
-        if self.in_flight >= self.limits.max_concurrent:
+        """At most `max_concurrent` webhooks at once; beyond, each waits its turn (first come,
+        first served) up to `queue_wait`, then a 503 with Retry-After."""
+        if not await self._slot():
             return self._retry_later(f"more than {self.limits.max_concurrent} webhooks in "
                                      "progress; retry later")
         self.in_flight += 1
@@ -77,6 +84,22 @@ class AlertReceiver:
             return await self._receive(source, request)
         finally:
             self.in_flight -= 1
+            self._slots.release()
+
+    async def _slot(self) -> bool:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return True
+        if self.limits.queue_wait <= 0 or self.waiting >= self.limits.max_waiting:
+            return False
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.limits.queue_wait)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting -= 1
 
     async def _receive(self, source: str, request: web.Request) -> web.Response:
         if not self._authorized(request):
