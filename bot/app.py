@@ -46,6 +46,7 @@ from bot.slack.transport.door import SlackDoor
 from bot.slack.transport.errors import OUTAGE_LABELS
 from bot.slack.transport.usergroups import UsergroupDirectory, UsergroupPager
 from bot.store.db import Database
+from bot.web.journal import JournalPages
 from commands import slack as slash
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     db = Database(settings.database_url)
     metrics = Metrics()
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
-                              runbooks=_load_runbooks(config))
+                              runbooks=_load_runbooks(config),
+                              public_url=settings.public_url.rstrip("/"))
     policy = policy or DeliveryPolicy()
     # process_before_response=False: the HTTP answer leaves as soon as a listener calls ack(),
     # and every listener acks before touching the database or Slack
@@ -158,7 +160,8 @@ def build_web_app(parts: Components) -> web.Application:
                                            max_concurrent=settings.webhook_max_concurrent))
     app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
-                    web.get("/metrics", _metrics(parts))])
+                    web.get("/metrics", _metrics(parts)),
+                    *JournalPages(parts.services).routes()])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
 

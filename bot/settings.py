@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     http_read_timeout: float = Field(15.0, gt=0)  # seconds for headers, and for a webhook body
     webhook_max_concurrent: int = Field(32, ge=1)
+    public_url: str = ""  # where readers reach this server: shared journal links start here
 
     @property
     def socket_mode(self) -> bool:

@@ -17,6 +17,7 @@ from bot.slack.text import escape_mrkdwn, slack_date, truncate_mrkdwn, user_ment
 from commands import parsing as p
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
+from commands.share_handlers import SHARE_HANDLERS
 from commands.usage import help_text
 
 TIMELINE_PAGE = 20
@@ -167,4 +168,5 @@ HANDLERS: dict[type, Handler] = {
     p.RouteTestCommand: _route_test, p.PostmortemCommand: _postmortem, p.DigestCommand: _digest,
     p.AuditCommand: _audit,
     **QUIET_HANDLERS,
+    **SHARE_HANDLERS,
 }

@@ -38,6 +38,7 @@ from commands.arguments import (
     strip_bot_mention,
     suggest,
 )
+from commands.share_parsing import SHARE_PARSERS, ShareCommand, UnshareCommand
 from commands.usage import GENERAL_USAGE, USAGES, usage_for, usage_line
 
 __all__ = [
@@ -63,10 +64,12 @@ __all__ = [
     "ResolveCommand",
     "RouteTestCommand",
     "RunbookCommand",
+    "ShareCommand",
     "SilenceCommand",
     "SilencesCommand",
     "TestPageCommand",
     "TimelineCommand",
+    "UnshareCommand",
     "UnsilenceCommand",
     "WhoCommand",
     "find_mentions",
@@ -204,7 +207,8 @@ Command = Annotated[
     HelpCommand | WhoCommand | AckCommand | ResolveCommand | EscalateCommand | NoteCommand
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
-    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand,
+    | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
+    | ShareCommand | UnshareCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -396,6 +400,7 @@ _PARSERS: dict[str, Parser] = {
     "postmortem": _incident_only(PostmortemCommand),
     "route": _parse_route,
     "audit": _no_arguments(AuditCommand),
+    **SHARE_PARSERS,
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

@@ -121,6 +121,15 @@ USAGES: tuple[Usage, ...] = (
         'route test alertname="FTLHigh" service=voice',
     ),
     Usage("audit", "audit", "recent audit entries of your teams (responders)", "audit"),
+    Usage(
+        "share",
+        "share [#N|SERVICE] [for DURATION]",
+        "a read-only link to an incident's or a service's journal, for people outside Slack",
+        "share #42 for 3d",
+    ),
+    Usage(
+        "unshare", "unshare #N|TOKEN", "revoke shared journal links", "unshare #42"
+    ),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

@@ -51,6 +51,9 @@ class Action(StrEnum):
     OPEN_FROM_DIGEST = "open_from_digest"
     READ_TIMELINE = "timeline"
     READ_AUDIT = "audit"
+    SHARE = "share"  # a read-only journal link for people outside Slack
+    UNSHARE = "unshare"
+    PUBLISH = "publish"  # to the status page
     # admins
     UNSCOPED_SILENCE = "unscoped_silence"  # no team matcher, or matchers that match anything
     # read-only
@@ -72,6 +75,7 @@ RULES: dict[Action, Scope] = {
     Action.CLOSE_ACTION_ITEM: Scope.TEAM, Action.OPEN_FROM_DIGEST: Scope.TEAM,
     Action.READ_TIMELINE: Scope.TEAM, Action.READ_AUDIT: Scope.TEAM,
     Action.UNSCOPED_SILENCE: Scope.ADMIN,
+    Action.SHARE: Scope.TEAM, Action.UNSHARE: Scope.TEAM, Action.PUBLISH: Scope.INCIDENT,
     Action.HELP: Scope.OPEN, Action.WHO: Scope.OPEN, Action.ROUTE_TEST: Scope.OPEN,
     Action.LIST_SILENCES: Scope.OPEN, Action.LIST_ACTION_ITEMS: Scope.OPEN,
 }  # fmt: skip
@@ -94,6 +98,9 @@ VERBS: dict[Action, str] = {
     Action.READ_TIMELINE: "read outside its channel the timeline of",
     Action.READ_AUDIT: "read the audit trail of",
     Action.UNSCOPED_SILENCE: "silence every alert of",
+    Action.SHARE: "share outside Slack the journal of",
+    Action.UNSHARE: "revoke a shared link of",
+    Action.PUBLISH: "publish to the status page",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",
 }  # fmt: skip

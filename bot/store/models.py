@@ -370,3 +370,27 @@ class FeedbackRow(SQLModel, table=True):
     team: str = Field(default="", max_length=128)
     source: str = Field(default="button", max_length=16)  # button | triage
     at: datetime = Field(index=True)
+
+
+class ShareLink(SQLModel, table=True):
+    """A read-only link to an incident's or a service's journal: only the token's hash is kept.
+
+    `teams` bounds a service journal to the teams its sharer responds for; a link stops
+    working at `expires_at` or when revoked; `views` counts the pages served.
+    """
+
+    __tablename__ = "share_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # incident | service
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    service: str | None = Field(default=None, max_length=128)
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=32)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=32)
+    views: int = 0
+    last_viewed_at: datetime | None = None

@@ -1,0 +1,46 @@
+"""share: read-only journal links (hashed token, expiry, revocation, view count)
+
+Revision ID: 0011_share
+Revises: 0010_feedback
+Create Date: 2026-12-03 17:05:00
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel column types)
+from alembic import op
+
+
+revision: str = '0011_share'
+down_revision: str | None = '0010_feedback'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'share_link',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column('incident_id', sa.Integer(), nullable=True),
+        sa.Column('service', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column('teams', sa.JSON(), nullable=False),
+        sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('revoked_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column('views', sa.Integer(), nullable=False),
+        sa.Column('last_viewed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(['incident_id'], ['incident.id']),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('token_hash'),
+    )
+    with op.batch_alter_table('share_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_share_link_incident_id'), ['incident_id'],
+                              unique=False)
+
+
+def downgrade() -> None:
+    op.drop_table('share_link')
