@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 
 from bot.store.models import AuditRow, ShareLink, TimelineEvent
-from tests.appkit import CONFIG, payload, start_bot
+from tests.appkit import CONFIG, BotUnderTest, payload, start_bot
 
 RESPONDER, STRANGER = "U0PLATFORM1", "U0STRANGER1"
 SHARE_CONFIG = CONFIG.replace(
@@ -19,18 +19,23 @@ SHARE_CONFIG = CONFIG.replace(
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/journal/([A-Za-z0-9_-]{22}))")
 
 
-@pytest.fixture
-async def bot(tmp_path):
+async def start_share_bot(tmp_path) -> BotUnderTest:
     running = await start_bot(f"sqlite:///{tmp_path}/oncall.db", config=SHARE_CONFIG)
     running.parts.services.public_url = running.url  # PUBLIC_URL: where readers reach the bot
+    return running
+
+
+@pytest.fixture
+async def bot(tmp_path):
+    running = await start_share_bot(tmp_path)
     yield running
     await running.close()
     await running.slack.stop()
 
 
-async def open_incident(bot) -> int:
+async def open_incident(bot, **labels: str) -> int:
     body = payload("alertmanager/firing-model-ftl-p95.json")
-    body["alerts"][0]["labels"]["alert_type"] = "infra"
+    body["alerts"][0]["labels"].update({"alert_type": "infra", **labels})
     await bot.post_alerts(body)
     await bot.drain()
     return (await bot.incidents())[0].id
