@@ -24,12 +24,14 @@ from bot.domain.runbooks import Runbook
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
+from bot.outbound_statuspage import StatusPageSender
 from bot.services import audit, heartbeat, install, notify, outbox
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
 from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
+from bot.services.statuspage import STATUSPAGE_SYNC
 from bot.settings import Settings
 from bot.slack.digest import actions as digest_actions
 from bot.slack.digest.sender import DigestSender
@@ -40,6 +42,7 @@ from bot.slack.outbox.sender import SlackSender
 from bot.slack.quiet import actions as quiet_actions
 from bot.slack.runbook import actions as runbook_actions
 from bot.slack.runbook.sender import RunbookSender
+from bot.slack.share import actions as share_actions
 from bot.slack.transport import answers, middleware
 from bot.slack.transport.directory import ChannelDirectory
 from bot.slack.transport.door import SlackDoor
@@ -95,6 +98,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     digest_actions.register(bolt)
     runbook_actions.register(bolt)
     quiet_actions.register(bolt)
+    share_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
@@ -133,7 +137,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
         worker.register(kind, sender, group)
     for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
-                         (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
+                         (notify.HANDOFF_WEBHOOK, http.handoff_webhook),
+                         (STATUSPAGE_SYNC, StatusPageSender(http).sync)):
         worker.register(kind, sender)
     return worker
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
 from bot.config_share import ShareConfig
+from bot.config_statuspage import StatusPageConfig
 from bot.domain.durations import Duration
 from bot.domain.escalation import EscalationPolicy, Target, validate_policies
 from bot.domain.handoff import HandoffWebhook, HumanHandoffSpec
@@ -133,6 +134,7 @@ class OncallConfig(Strict):
     delivery: DeliveryLimits = Field(default_factory=DeliveryLimits)
     redact: RedactConfig = Field(default_factory=RedactConfig)
     share: ShareConfig = Field(default_factory=ShareConfig)
+    statuspage: StatusPageConfig | None = None
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")

@@ -38,7 +38,7 @@ from commands.arguments import (
     strip_bot_mention,
     suggest,
 )
-from commands.share_parsing import SHARE_PARSERS, ShareCommand, UnshareCommand
+from commands.share_parsing import SHARE_PARSERS, PublishCommand, ShareCommand, UnshareCommand
 from commands.usage import GENERAL_USAGE, USAGES, usage_for, usage_line
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "OverrideCommand",
     "ParseError",
     "PostmortemCommand",
+    "PublishCommand",
     "ResolveCommand",
     "RouteTestCommand",
     "RunbookCommand",
@@ -208,7 +209,7 @@ Command = Annotated[
     | TimelineCommand | RunbookCommand | SilenceCommand | SilencesCommand | UnsilenceCommand
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
     | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
-    | ShareCommand | UnshareCommand,
+    | ShareCommand | UnshareCommand | PublishCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)

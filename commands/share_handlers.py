@@ -1,11 +1,11 @@
-"""`/oncall share`, `unshare`: read-only journal links, answered to the caller alone."""
+"""`/oncall share`, `unshare`, `publish`: what leaves Slack for readers outside it."""
 
 from __future__ import annotations
 
-from bot.services import records, shares
+from bot.services import records, shares, statuspage
 from bot.slack.text import escape_mrkdwn, slack_date
 from commands.reply import Invocation, Reply
-from commands.share_parsing import ShareCommand, UnshareCommand
+from commands.share_parsing import PublishCommand, ShareCommand, UnshareCommand
 
 
 async def _share(ctx, command: ShareCommand, call: Invocation) -> Reply:
@@ -28,4 +28,11 @@ async def _unshare(ctx, command: UnshareCommand, call: Invocation) -> Reply:
     return Reply(f"Revoked {count} shared link(s): they now answer 404.")
 
 
-SHARE_HANDLERS = {ShareCommand: _share, UnshareCommand: _unshare}
+async def _publish(ctx, command: PublishCommand, call: Invocation) -> Reply:
+    incident_id = await records.target_incident(ctx, command.incident, call.where)
+    await statuspage.publish(ctx, incident_id, call.actor)
+    return Reply(f"Publishing #{incident_id} to the status page; its updates and resolution "
+                 "follow it there.")
+
+
+SHARE_HANDLERS = {ShareCommand: _share, UnshareCommand: _unshare, PublishCommand: _publish}

@@ -65,4 +65,4 @@ def parse_publish(args: Args) -> PublishCommand:
     return PublishCommand(incident=incident)
 
 
-SHARE_PARSERS = {"share": parse_share, "unshare": parse_unshare}
+SHARE_PARSERS = {"share": parse_share, "unshare": parse_unshare, "publish": parse_publish}

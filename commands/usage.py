@@ -130,6 +130,7 @@ USAGES: tuple[Usage, ...] = (
     Usage(
         "unshare", "unshare #N|TOKEN", "revoke shared journal links", "unshare #42"
     ),
+    Usage("publish", "publish [#N]", "publish an incident to the status page", "publish #42"),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

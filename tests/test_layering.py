@@ -22,14 +22,15 @@ _LAYERS = (
     ("bot.domain", "domain"),
     ("bot.config", "config"), ("bot.config_digests", "config"),
     ("bot.route_yaml", "config"),  # the YAML loader of the config
-    ("bot.config_salvage", "config"),
-    ("bot.config_share", "config"),  # keeps what validates, so `check` reports everything
+    ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
+    ("bot.config_share", "config"), ("bot.config_statuspage", "config"),
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),
     ("bot.slack", "slack"), ("commands", "commands"), ("bot.ingest", "ingest"),
     ("bot.jobs", "jobs"), ("bot.delivery_run", "app"), ("bot.delivery", "delivery"),
-    ("bot.outbound", "outbound"), ("bot.web", "web"),
+    ("bot.outbound_statuspage", "outbound"), ("bot.outbound", "outbound"),
+    ("bot.web", "web"),
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
     ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"),
     ("bot.outbox_run", "app"), ("bot.audit_run", "app"),

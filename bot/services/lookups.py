@@ -53,7 +53,8 @@ async def incident_and_view(ctx: ServiceContext, incident_id: int,
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
         return row, await incident_view(s, row, ctx.config.handoff,
-                                        ctx.config.hidden_labels(row.team))
+                                        ctx.config.hidden_labels(row.team),
+                                        statuspage=ctx.config.statuspage is not None)
 
 
 async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, recipient: str = "",
@@ -61,7 +62,8 @@ async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, rec
     """What an incident's message shows now, and the message to update if there is one."""
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
-        view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team))
+        view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team),
+                                   statuspage=ctx.config.statuspage is not None)
         return row, view, await repo.slack_message(s, incident_id, kind, recipient)
 
 

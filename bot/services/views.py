@@ -19,15 +19,16 @@ from bot.domain.alerts import (
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.store import repo
-from bot.store.models import AlertRow, IncidentRow, PageRow
+from bot.store.models import AlertRow, IncidentRow, PageRow, StatusPublication
 
 LINK_ANNOTATIONS = (("runbook_url", "Runbook"), ("dashboard_url", "Dashboard"))
 
 
 async def incident_view(s: AsyncSession, incident: IncidentRow,
                         handoff_configured: Collection[str] = (),
-                        hidden: Collection[str] = ()) -> IncidentView:
-    """What the incident's message shows; `hidden` names labels/annotations the team hides."""
+                        hidden: Collection[str] = (), statuspage: bool = False) -> IncidentView:
+    """What the incident's message shows; `hidden` names labels/annotations the team hides;
+    `statuspage`: one is configured (Publish to status page, until published)."""
     alerts = await repo.alerts_of_incident(s, incident.id)
     lead = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
     annotations = visible(lead.annotations, hidden) if lead else {}
@@ -53,7 +54,8 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         humans_at=incident.humans_at, handoff_error=incident.handoff_error,
         handoff_configured=bool(handoff_configured and incident.service in handoff_configured),
         auto_resolved_in_hold=incident.auto_resolved_in_hold,
-        delivery_failures=await delivery_failures.failures_of(s, incident.id))
+        delivery_failures=await delivery_failures.failures_of(s, incident.id),
+        publishable=statuspage and await s.get(StatusPublication, incident.id) is None)
 
 
 async def _pages(s: AsyncSession, incident_id: int) -> list[PageLine]:

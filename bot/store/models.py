@@ -394,3 +394,20 @@ class ShareLink(SQLModel, table=True):
     revoked_by: str | None = Field(default=None, max_length=32)
     views: int = 0
     last_viewed_at: datetime | None = None
+
+
+class StatusPublication(SQLModel, table=True):
+    """An incident a person chose to publish to the status page, and what the page has seen.
+
+    `provider_id` is the status-page incident once created; `sent_state` and `sent_update_id`
+    say which state and which status update the provider last received.
+    """
+
+    __tablename__ = "status_publication"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    published_by: str = Field(max_length=32)
+    published_at: datetime
+    provider_id: str | None = Field(default=None, max_length=128)
+    sent_state: str | None = Field(default=None, max_length=32)
+    sent_update_id: int | None = None

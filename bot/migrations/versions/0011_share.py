@@ -1,4 +1,5 @@
-"""share: read-only journal links (hashed token, expiry, revocation, view count)
+"""share: read-only journal links (hashed token, expiry, revocation, view count) and
+incidents published to the status page
 
 Revision ID: 0011_share
 Revises: 0010_feedback
@@ -42,5 +43,19 @@ def upgrade() -> None:
                               unique=False)
 
 
+    op.create_table(
+        'status_publication',
+        sa.Column('incident_id', sa.Integer(), nullable=False),
+        sa.Column('published_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column('published_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column('sent_state', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column('sent_update_id', sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(['incident_id'], ['incident.id']),
+        sa.PrimaryKeyConstraint('incident_id'),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('status_publication')
     op.drop_table('share_link')

@@ -301,6 +301,8 @@ def incident_buttons(view: IncidentView) -> list[ButtonElement]:
     buttons.append(_button("Resolve", ActionId.INCIDENT_RESOLVE, value))
     if view.runbook:
         buttons.append(_button("Start runbook", ActionId.INCIDENT_RUNBOOK_START, value))
+    if view.publishable:
+        buttons.append(_button("Publish to status page", ActionId.INCIDENT_PUBLISH, value))
     return buttons
 
 
