@@ -32,11 +32,11 @@ __all__ = ["STATUSPAGE_SYNC", "PageState", "page_state", "publish", "queue_sync"
 
 async def publish(ctx: ServiceContext, incident_id: int, actor: Actor | str) -> None:
     actor, now = as_actor(actor), ctx.clock.now()
-    if ctx.config.statuspage is None:
-        raise DomainError("No status page is configured (`statuspage:` in oncall.yaml).")
     async with recording_denials(ctx, incident_id, actor, Action.PUBLISH), \
             ctx.db.transaction() as s:
         incident = await check_allowed(ctx, s, incident_id, actor, Action.PUBLISH)
+        if ctx.config.statuspage is None:
+            raise DomainError("No status page is configured (`statuspage:` in oncall.yaml).")
         if await s.get(StatusPublication, incident_id) is not None:
             raise NothingToDo(f"#{incident_id} is already on the status page.")
         s.add(StatusPublication(incident_id=incident_id, published_by=actor.user_id,

@@ -20,10 +20,10 @@ class ActionId(StrEnum):
     INCIDENT_RESOLVE = "incident.resolve"
     INCIDENT_RUNBOOK_START = "incident.runbook_start"
     INCIDENT_RESTORE_AI = "incident.restore_ai"
-    INCIDENT_PUBLISH = "incident.publish"  # to the status page
     DIGEST_OPEN_INCIDENT = "digest.open_incident"
     SILENCE_END = "silence.end"
     MAINTENANCE_END = "maintenance.end"
+    INCIDENT_PUBLISH = "incident.publish"  # to the status page
 
 
 #: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages
