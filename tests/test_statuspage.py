@@ -176,3 +176,18 @@ async def test_a_signed_webhook_is_the_other_provider(tmp_path, monkeypatch):
     assert received.json["state"] == "investigating" and received.json["incident"] == 1
     assert verify(received.headers["X-Oncall-Signature"], received.body, "s3cret",
                   now=int(bot.clock.now().timestamp()))
+
+
+async def test_an_incident_resolved_by_its_alerts_resolves_on_the_status_page(bot, standin):
+    incident_id = await open_incident(bot)
+    await bot.slash(f"publish #{incident_id}")
+    await bot.drain()
+
+    resolved = payload("alertmanager/resolved-model-ftl-p95.json")
+    resolved["alerts"][0]["labels"].update({"alert_type": "infra", "severity": "page"})
+    await bot.post_alerts(resolved)
+    await bot.drain()
+
+    assert (await bot.incident(incident_id)).status == "resolved"
+    assert standin.incidents["inc0001"]["status"] == "resolved"
+    assert standin.incidents["inc0001"]["components"] == {"cmp_voice": "operational"}
