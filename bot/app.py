@@ -166,7 +166,7 @@ def build_web_app(parts: Components) -> web.Application:
     app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
                     web.get("/metrics", _metrics(parts)),
-                    *JournalPages(parts.services).routes()])
+                    *JournalPages(parts.services, parts.metrics).routes()])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
 

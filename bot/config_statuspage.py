@@ -35,7 +35,7 @@ class StatusWebhook(_Strict):
 class StatusPageConfig(_Strict):
     provider: Literal["atlassian", "webhook"] = "atlassian"
     page_id: str | None = None
-    api_key_env: str = "STATUSPAGE_API_KEY"
+    api_key_env: str | None = None  # atlassian: STATUSPAGE_API_KEY unless named
     api_url: AnyHttpUrl = AnyHttpUrl("https://api.statuspage.io/v1")
     webhook: StatusWebhook | None = None
     components: dict[str, str] = Field(default_factory=dict,
@@ -49,6 +49,8 @@ class StatusPageConfig(_Strict):
     def _complete(self) -> StatusPageConfig:
         if self.provider == "atlassian" and not self.page_id:
             raise ValueError("provider atlassian needs page_id")
+        if self.provider == "atlassian" and self.api_key_env is None:
+            self.api_key_env = "STATUSPAGE_API_KEY"  # so `check` asks for it
         if self.provider == "webhook" and self.webhook is None:
             raise ValueError("provider webhook needs webhook: {url, secret_env}")
         unknown = set(self.states) - set(OUR_STATES)

@@ -32,7 +32,7 @@ class AtlassianStatuspage:
         self.config, self.http = config, http
 
     async def send(self, state: PageState, intent: OutboxIntent) -> str | None:
-        key = os.environ.get(self.config.api_key_env, "")
+        key = os.environ.get(self.config.api_key_env or "", "")
         if not key:
             raise Undelivered(Outcome(f"{self.config.api_key_env} is not set", fatal=True))
         base = f"{str(self.config.api_url).rstrip('/')}/pages/{self.config.page_id}/incidents"

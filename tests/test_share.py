@@ -100,6 +100,8 @@ async def test_a_shared_page_shows_public_updates_in_plain_redacted_words(bot):
     assert audited.actor == RESPONDER and audited.target == f"incident:{incident_id}"
     assert token not in audited.model_dump_json()
     assert "shared_link" in await bot.timeline_kinds(incident_id)
+    async with bot.http.get(f"{bot.url}/metrics") as response:
+        assert 'oncall_journal_views_total{kind="incident"} 1.0' in await response.text()
 
 
 async def test_markup_in_an_update_is_escaped_on_the_page(bot):

@@ -191,3 +191,24 @@ async def test_an_incident_resolved_by_its_alerts_resolves_on_the_status_page(bo
     assert (await bot.incident(incident_id)).status == "resolved"
     assert standin.incidents["inc0001"]["status"] == "resolved"
     assert standin.incidents["inc0001"]["components"] == {"cmp_voice": "operational"}
+
+
+def test_the_statuspage_config_says_what_is_missing_and_check_asks_for_the_key():
+    from bot.config import ConfigError, parse_config
+    from bot.preflight import env_var_problems
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(config("statuspage: {provider: atlassian}\n"))
+    assert "statuspage" in str(error.value) and "page_id" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        parse_config(config("statuspage: {page_id: p, component_status: {sev1: on_fire}}\n"))
+    assert "on_fire" in str(error.value)
+
+    atlassian = parse_config(config("statuspage: {page_id: p}\n"))
+    hook = parse_config(config("statuspage: {provider: webhook, webhook: "
+                               "{url: 'https://h.example.com', secret_env: HOOK_KEY}}\n"))
+    lines = {"statuspage": 20}  # (line_for loops on a top-level key missing from `lines`)
+    assert ["STATUSPAGE_API_KEY" in str(p) for p in env_var_problems(
+        atlassian, {}, "oncall.yaml", lines)] == [True]
+    assert ["HOOK_KEY" in str(p) for p in env_var_problems(hook, {}, "oncall.yaml",
+                                                           lines)] == [True]

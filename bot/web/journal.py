@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot.metrics import Metrics
 from bot.services import shares
 from bot.services.context import ServiceContext
 
@@ -26,8 +27,8 @@ def templates() -> Environment:
 
 
 class JournalPages:
-    def __init__(self, ctx: ServiceContext):
-        self.ctx = ctx
+    def __init__(self, ctx: ServiceContext, metrics: Metrics):
+        self.ctx, self.metrics = ctx, metrics
         self.page = templates().get_template("journal.html")
 
     def routes(self) -> list[web.RouteDef]:
@@ -38,5 +39,6 @@ class JournalPages:
         if journal is None:
             return web.Response(status=404, text=NOT_FOUND, content_type="text/plain",
                                 headers=_HEADERS)
+        self.metrics.journal_views.labels(journal.kind).inc()
         return web.Response(text=self.page.render(journal=journal), content_type="text/html",
                             charset="utf-8", headers=_HEADERS)
