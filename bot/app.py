@@ -25,6 +25,7 @@ from bot.ingest.changes_http import ChangeReceiver
 from bot.ingest.http import MAX_BODY_BYTES, AlertReceiver, WebhookLimits
 from bot.metrics import Metrics
 from bot.outbound import OutboundSender
+from bot.outbound_statuspage import StatusPageSender
 from bot.services import audit, heartbeat, install, notify, outbox, storms
 from bot.services.context import Clock, ServiceContext, SystemClock
 from bot.services.digests import DIGEST_POST
@@ -32,6 +33,7 @@ from bot.services.home_refresh import HOME_PUBLISH
 from bot.services.outbox import SYNC_MESSAGE
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
+from bot.services.statuspage import STATUSPAGE_SYNC
 from bot.settings import Settings
 from bot.slack.digest import actions as digest_actions
 from bot.slack.digest.sender import DigestSender
@@ -43,6 +45,7 @@ from bot.slack.outbox.sender import SlackSender
 from bot.slack.quiet import actions as quiet_actions
 from bot.slack.runbook import actions as runbook_actions
 from bot.slack.runbook.sender import RunbookSender
+from bot.slack.share import actions as share_actions
 from bot.slack.stakeholders import actions as stakeholder_actions
 from bot.slack.stakeholders.sender import HomeSender
 from bot.slack.storm import actions as storm_slack
@@ -54,6 +57,7 @@ from bot.slack.transport.errors import OUTAGE_LABELS
 from bot.slack.transport.usergroups import UsergroupDirectory, UsergroupPager
 from bot.slack.triage import actions as triage_actions
 from bot.store.db import Database
+from bot.web.journal import JournalPages
 from commands import slack as slash
 
 log = logging.getLogger(__name__)
@@ -83,7 +87,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     db = Database(settings.database_url, connections=settings.webhook_max_concurrent + 8)
     metrics = Metrics()
     services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
-                              runbooks=_load_runbooks(config))
+                              runbooks=_load_runbooks(config),
+                              public_url=settings.public_url.rstrip("/"))
     policy = policy or DeliveryPolicy()
     # process_before_response=False: the HTTP answer leaves as soon as a listener calls ack(),
     # and every listener acks before touching the database or Slack
@@ -105,6 +110,7 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
     triage_actions.register(bolt)
     feedback_actions.register(bolt)
     stakeholder_actions.register(bolt)
+    share_actions.register(bolt)
     slash.register(bolt, config.slash_command)
     return Components(settings, config, db, metrics, services, client, directory, worker, bolt)
 
@@ -147,7 +153,8 @@ def _worker(services: ServiceContext, client: AsyncWebClient, directory: Channel
         worker.register(kind, sender, group)
     for kind, sender in ((REMEDIATION_HOOK, http.remediation_hook),
                          (notify.PAGER_EVENT, http.pager_event),
-                         (notify.HANDOFF_WEBHOOK, http.handoff_webhook)):
+                         (notify.HANDOFF_WEBHOOK, http.handoff_webhook),
+                         (STATUSPAGE_SYNC, StatusPageSender(http).sync)):
         worker.register(kind, sender)
     return worker
 
@@ -179,7 +186,8 @@ def build_web_app(parts: Components) -> web.Application:
     app.add_routes([web.post("/slack/events", _slack_door(parts).handle), *receiver.routes(),
                     *changes.routes(),
                     web.get("/healthz", _healthz), web.get("/readyz", _readyz(parts)),
-                    web.get("/metrics", _metrics(parts))])
+                    web.get("/metrics", _metrics(parts)),
+                    *JournalPages(parts.services, parts.metrics).routes()])
     app.cleanup_ctx.append(_lifecycle(parts))
     return app
 

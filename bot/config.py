@@ -15,6 +15,8 @@ from bot.config_confidence import ConfidenceConfig, Priors
 from bot.config_context import BusinessHours, ChangesConfig, ContextRule, ServiceSpec, Tier
 from bot.config_digests import DigestsConfig, check_time_zone
 from bot.config_salvage import salvage, suggestion
+from bot.config_share import ShareConfig
+from bot.config_statuspage import StatusPageConfig
 from bot.config_storm import StormConfig
 from bot.domain.confidence import ConfidenceSpec
 from bot.domain.durations import Duration
@@ -168,6 +170,8 @@ class OncallConfig(Strict):
     context: list[ContextRule] = Field(default_factory=list)
     tiers: dict[str, Tier] = Field(default_factory=dict)
     tier_label: str = "tier"
+    share: ShareConfig = Field(default_factory=ShareConfig)
+    statuspage: StatusPageConfig | None = None
     runbooks_dir: str = "runbooks"
     slash_command: str = Field("/oncall", pattern=r"^/[a-z0-9_-]{1,31}$",
                                description="Slack runs the newest app's when two share a name")

@@ -27,6 +27,8 @@ class Metrics:
         self.delivery_failed = Counter("oncall_delivery_failed",
                                        "Intents given up as undeliverable", ["kind", "error"],
                                        registry=r)
+        self.journal_views = Counter("oncall_journal_views", "Shared journal pages served",
+                                     ["kind"], registry=r)
         self.outbox_failed = Gauge("oncall_outbox_failed",
                                    "Intents failed for good and not retried (see `oncall-bot "
                                    "outbox --failed`)", ["kind"], registry=r)

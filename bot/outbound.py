@@ -173,11 +173,11 @@ class OutboundSender:
         raise Undelivered(Outcome(label, fatal=400 <= status < 500 and status not in (408, 429)))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], what: str,
-                    timeout: float | None = None) -> tuple[int, Any]:
+                    timeout: float | None = None, method: str = "POST") -> tuple[int, Any]:
         limit = aiohttp.ClientTimeout(total=timeout or self.timeout)
         try:
             async with aiohttp.ClientSession(timeout=limit) as http, \
-                    http.post(url, data=body, headers=headers) as response:
+                    http.request(method, url, data=body, headers=headers) as response:
                 text = await response.text()
         except TimeoutError:
             self.metrics.outbound_calls.labels(what, "timeout").inc()

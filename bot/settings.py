@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     http_read_timeout: float = Field(15.0, gt=0)  # seconds for headers, and for a webhook body
     webhook_max_concurrent: int = Field(32, ge=1)
     webhook_queue_wait: float = Field(5.0, ge=0)  # seconds a webhook beyond the cap waits
+    public_url: str = ""  # where readers reach this server: shared journal links start here
 
     @property
     def socket_mode(self) -> bool:

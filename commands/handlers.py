@@ -19,6 +19,7 @@ from commands.change_handlers import CHANGE_HANDLERS
 from commands.people_handlers import PEOPLE_HANDLERS
 from commands.quiet_handlers import QUIET_HANDLERS
 from commands.reply import Invocation, Reply
+from commands.share_handlers import SHARE_HANDLERS
 from commands.usage import help_text
 
 TIMELINE_PAGE = 20
@@ -172,4 +173,5 @@ HANDLERS: dict[type, Handler] = {
     **QUIET_HANDLERS,
     **CHANGE_HANDLERS,
     **PEOPLE_HANDLERS,
+    **SHARE_HANDLERS,
 }

@@ -38,6 +38,7 @@ from commands.arguments import (
     strip_bot_mention,
     suggest,
 )
+from commands.share_parsing import SHARE_PARSERS, PublishCommand, ShareCommand, UnshareCommand
 from commands.usage import GENERAL_USAGE, USAGES, usage_for, usage_line
 
 __all__ = [
@@ -63,13 +64,16 @@ __all__ = [
     "PageCommand",
     "ParseError",
     "PostmortemCommand",
+    "PublishCommand",
     "ResolveCommand",
     "RouteTestCommand",
     "RunbookCommand",
+    "ShareCommand",
     "SilenceCommand",
     "SilencesCommand",
     "TestPageCommand",
     "TimelineCommand",
+    "UnshareCommand",
     "UnsilenceCommand",
     "UpdateCommand",
     "WhoCommand",
@@ -235,7 +239,8 @@ Command = Annotated[
     | MaintenanceCommand | OverrideCommand | DigestCommand | TestPageCommand | ActionCommand
     | ActionsCommand | DoneCommand | PostmortemCommand | RouteTestCommand | AuditCommand
     | ChangeCommand | JournalCommand
-    | PageCommand | UpdateCommand,
+    | PageCommand | UpdateCommand
+    | ShareCommand | UnshareCommand | PublishCommand,
     Field(discriminator="name"),
 ]  # fmt: skip
 CommandAdapter: TypeAdapter[Command] = TypeAdapter(Command)
@@ -463,6 +468,7 @@ _PARSERS: dict[str, Parser] = {
     "page": _parse_page,
     "update": _incident_and_text(UpdateCommand, "text",
                                  "Missing TEXT: what should stakeholders hear?"),
+    **SHARE_PARSERS,
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(usage.name for usage in USAGES)
 MAX_TEXT = 4000  # characters; also bounds the tokenizer's work

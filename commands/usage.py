@@ -145,6 +145,16 @@ USAGES: tuple[Usage, ...] = (
         "post a stakeholder update: thread, status channel, timeline",
         "update #42 failover done, error rate falling",
     ),
+    Usage(
+        "share",
+        "share [#N|SERVICE] [for DURATION]",
+        "a read-only link to an incident's or a service's journal, for people outside Slack",
+        "share #42 for 3d",
+    ),
+    Usage(
+        "unshare", "unshare #N|TOKEN", "revoke shared journal links", "unshare #42"
+    ),
+    Usage("publish", "publish [#N]", "publish an incident to the status page", "publish #42"),
 )
 
 _BY_NAME: Mapping[str, Usage] = MappingProxyType({usage.name: usage for usage in USAGES})

@@ -522,6 +522,7 @@ def test_action_ids_and_metadata_type() -> None:
         "incident.why",
         "auto_runbook.cancel",
         "incident.post_update",
+        "incident.publish",
     ]
     assert MESSAGE_METADATA_EVENT_TYPE == "oncall_incident"
 
@@ -557,3 +558,14 @@ def test_incident_ref_rejects_garbage(value: str) -> None:
     with pytest.raises(BadActionValue):
         IncidentRef.decode(value)
     assert issubclass(BadActionValue, ValueError)
+
+
+def test_publish_to_status_page_shows_until_published_and_not_once_resolved() -> None:
+    def labels(view) -> list[str]:
+        return [b["text"]["text"] for block in block_of(render(view)[1], "actions")
+                for b in block["elements"]]
+
+    assert "Publish to status page" in labels(make_view(publishable=True))
+    assert "Publish to status page" not in labels(make_view())
+    assert block_of(render(make_view(publishable=True, status=IncidentStatus.RESOLVED))[1],
+                    "actions") == []

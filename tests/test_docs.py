@@ -54,11 +54,11 @@ async def test_the_proxies_route_what_the_bot_serves_to_where_the_unit_listens(t
     assert "Environment=HOST=127.0.0.1 PORT=3000" in unit and "EnvironmentFile=" in unit
     assert {"/slack/events", "/alerts/alertmanager"} <= served
     public = {p for p in served if p in ("/slack/events", "/changes", "/changes/github")
-              or p.startswith("/alerts/")}
+              or p.startswith(("/alerts/", "/journal/"))}
     assert public == {p for p in served if p not in ("/healthz", "/readyz", "/metrics")}
     assert re.findall(r"handle (/\S+)", caddy) == ["/slack/events", "/alerts/*", "/changes",
-                                                   "/changes/github"]
+                                                   "/changes/github", "/journal/*"]
     assert set(re.findall(r"reverse_proxy (\S+)", caddy)) == {"127.0.0.1:3000"}
     assert re.findall(r"location =? ?(/\S*)", nginx) == ["/slack/events", "/alerts/", "/changes",
-                                                          "/changes/github", "/"]
+                                                          "/changes/github", "/journal/", "/"]
     assert set(re.findall(r"proxy_pass (\S+);", nginx)) == {"http://127.0.0.1:3000"}

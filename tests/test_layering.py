@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-ADAPTERS = {"slack", "commands", "ingest", "jobs", "delivery", "outbound"}
+ADAPTERS = {"slack", "commands", "ingest", "jobs", "delivery", "outbound", "web"}
 
 #: Module prefixes, most specific first, and their layer.
 _LAYERS = (
@@ -26,12 +26,14 @@ _LAYERS = (
     ("bot.config_salvage", "config"),  # keeps what validates, so `check` reports everything
     ("bot.config_storm", "config"),
     ("bot.config_context", "config"),  # change windows, dependencies, context rules, tiers
+    ("bot.config_share", "config"), ("bot.config_statuspage", "config"),
     ("bot.routing_report", "services"),  # route test: config, domain routing and current holds
     ("bot.store", "store"), ("bot.migrations", "store"),
     ("bot.services", "services"),
     ("bot.slack", "slack"), ("commands", "commands"), ("bot.ingest", "ingest"),
     ("bot.jobs", "jobs"), ("bot.delivery_run", "app"), ("bot.delivery", "delivery"),
-    ("bot.outbound", "outbound"),
+    ("bot.outbound_statuspage", "outbound"), ("bot.outbound", "outbound"),
+    ("bot.web", "web"),
     ("bot.metrics", "metrics"), ("bot.devtools", "devtools"),
     ("bot.app", "app"), ("bot.demo", "app"), ("bot.digest_run", "app"),
     ("bot.outbox_run", "app"), ("bot.audit_run", "app"), ("bot.replay_run", "app"),

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tomllib
 import venv
+import zipfile
 from importlib import metadata
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def test_the_built_wheel_migrates_sqlite_and_postgresql(tmp_path, postgres_url):
     installed = _run(env_dir / "bin" / "python", "-c", "import bot; print(bot.__file__)",
                      env=clean, cwd=elsewhere)
     assert installed.startswith(str(env_dir)), installed  # the wheel, not this checkout
+    with zipfile.ZipFile(wheel) as archive:  # the shared journal's Jinja2 templates ship
+        assert {"bot/templates/journal.html", "bot/templates/incident.html"} <= set(
+            archive.namelist())
+    _run(env_dir / "bin" / "python", "-c", "from bot.web.journal import templates; "
+         "templates().get_template('journal.html')", env=clean, cwd=elsewhere)
 
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     for url in (f"sqlite:///{tmp_path}/fresh.db", postgres_url):

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot.domain.permissions import RULES, Action, Scope
-from bot.services import followups, incidents, runbooks, silences
+from bot.services import followups, incidents, runbooks, shares, silences
 from bot.slack.action_ids import ActionId, QuietRef
 from bot.slack.digest.blocks import DigestLineRef
 from bot.slack.feedback.blocks import FeedbackRef
@@ -169,6 +169,13 @@ async def _done(bot: BotUnderTest, user: str) -> None:
     await bot.slash(f"done {item.id}", user=user)
 
 
+async def _unshare(bot: BotUnderTest, user: str) -> None:
+    incident_id = await fresh_incident(bot)
+    bot.parts.services.public_url = "https://oncall.example.com"
+    await shares.share_incident(bot.parts.services, incident_id, ADMIN)
+    await bot.slash(f"unshare #{incident_id}", user=user)
+
+
 def submit(callback_id: str, values: dict, mode: str = "") -> Run:
     async def run(bot: BotUnderTest, user: str) -> None:
         meta = ModalMeta(incident_id=await fresh_incident(bot), mode=mode).encode()
@@ -232,6 +239,9 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     "page": (Action.DECLARE, Scope.OPEN, slash("page platform sev3 walk declares")),
     "update": (Action.STATUS_UPDATE, Scope.INCIDENT,
                slash("update #{i} walk update", incident=True)),
+    "share": (Action.SHARE, Scope.TEAM, slash("share #{i}", incident=True)),
+    "unshare": (Action.UNSHARE, Scope.TEAM, _unshare),
+    "publish": (Action.PUBLISH, Scope.INCIDENT, slash("publish #{i}", incident=True)),
     # buttons
     ActionId.INCIDENT_ACK: (Action.ACK, Scope.INCIDENT, click(ActionId.INCIDENT_ACK)),
     ActionId.INCIDENT_RESOLVE: (Action.RESOLVE, Scope.INCIDENT,
@@ -251,6 +261,8 @@ SURFACES: dict[str, tuple[Action, Scope, Run]] = {
     ActionId.INCIDENT_WHY: (Action.ROUTE_TEST, Scope.OPEN, click(ActionId.INCIDENT_WHY)),
     ActionId.INCIDENT_POST_UPDATE: (Action.STATUS_UPDATE, Scope.INCIDENT,
                                     click(ActionId.INCIDENT_POST_UPDATE)),
+    ActionId.INCIDENT_PUBLISH: (Action.PUBLISH, Scope.INCIDENT,
+                                click(ActionId.INCIDENT_PUBLISH)),
     ActionId.DIGEST_OPEN_INCIDENT: (Action.OPEN_FROM_DIGEST, Scope.TEAM,
                                     click_value(ActionId.DIGEST_OPEN_INCIDENT, _digest_value)),
     ActionId.SILENCE_END: (Action.UNSILENCE, Scope.TEAM,

@@ -145,6 +145,7 @@ class IncidentView(BaseModel):
     humans_at: datetime | None = None
     handoff_error: str | None = None
     handoff_configured: bool = False
+    publishable: bool = False  # a status page is configured and the incident is not on it yet
     auto_resolved_in_hold: bool = False
     delivery_failures: list[FailureLine] = Field(default_factory=list)
     why: list[str] = Field(default_factory=list, description="the path decision, in parts")

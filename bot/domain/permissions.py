@@ -60,6 +60,9 @@ class Action(StrEnum):
     READ_TIMELINE = "timeline"
     READ_AUDIT = "audit"
     RECORD_CHANGE = "change"
+    SHARE = "share"  # a read-only journal link for people outside Slack
+    UNSHARE = "unshare"
+    PUBLISH = "publish"  # to the status page
     # admins
     UNSCOPED_SILENCE = "unscoped_silence"  # no team matcher, or matchers that match anything
     # read-only
@@ -89,6 +92,7 @@ RULES: dict[Action, Scope] = {
     Action.READ_TIMELINE: Scope.TEAM, Action.READ_AUDIT: Scope.TEAM,
     Action.RECORD_CHANGE: Scope.TEAM, Action.READ_JOURNAL: Scope.OPEN,
     Action.UNSCOPED_SILENCE: Scope.ADMIN,
+    Action.SHARE: Scope.TEAM, Action.UNSHARE: Scope.TEAM, Action.PUBLISH: Scope.INCIDENT,
     Action.HELP: Scope.OPEN, Action.WHO: Scope.OPEN, Action.ROUTE_TEST: Scope.OPEN,
     Action.LIST_SILENCES: Scope.OPEN, Action.LIST_ACTION_ITEMS: Scope.OPEN,
     Action.STATUS_UPDATE: Scope.INCIDENT, Action.DECLARE: Scope.OPEN,
@@ -118,6 +122,9 @@ VERBS: dict[Action, str] = {
     Action.RECORD_CHANGE: "record a change as a responder of",
     Action.READ_JOURNAL: "read the journal of",
     Action.UNSCOPED_SILENCE: "silence every alert of",
+    Action.SHARE: "share outside Slack the journal of",
+    Action.UNSHARE: "revoke a shared link of",
+    Action.PUBLISH: "publish to the status page",
     Action.HELP: "ask for help", Action.WHO: "ask who is on call", Action.ROUTE_TEST: "test routes",
     Action.LIST_SILENCES: "list silences", Action.LIST_ACTION_ITEMS: "list action items",
     Action.STATUS_UPDATE: "post a status update on", Action.DECLARE: "declare an incident for",

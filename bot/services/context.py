@@ -28,3 +28,4 @@ class ServiceContext:
     clock: Clock = field(default_factory=SystemClock)
     wake_delivery: Callable[[], None] = lambda: None
     runbooks: list[Runbook] = field(default_factory=list)
+    public_url: str = ""  # PUBLIC_URL: shared journal links are made under it

@@ -26,6 +26,7 @@ from bot.services.digests import DIGEST_POST
 from bot.services.paging import FAILED, SENT, SKIPPED
 from bot.services.runbook_effects import REMEDIATION_HOOK
 from bot.services.runbooks import RUNBOOK_CLOSE, RUNBOOK_POST
+from bot.services.statuspage_queue import STATUSPAGE_SYNC
 from bot.store import repo
 from bot.store.models import OutboxIntent, PageRow
 
@@ -45,7 +46,7 @@ _WHAT = {outbox.SYNC_MESSAGE: "incident message", notify.SYNC_DM: "page DM",
          notify.TEST_DM: "test page DM", notify.FILE_UPLOAD: "file upload",
          RUNBOOK_POST: "runbook step", RUNBOOK_CLOSE: "runbook step update",
          DIGEST_POST: "digest", REMEDIATION_HOOK: "remediation hook",
-         notify.PAGE_USERGROUP: "user group page"}
+         notify.PAGE_USERGROUP: "user group page", STATUSPAGE_SYNC: "status page update"}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ async def incident_and_view(ctx: ServiceContext, incident_id: int,
         row = await repo.incident(s, incident_id)
         return row, await incident_view(s, row, ctx.config.handoff,
                                         ctx.config.hidden_labels(row.team),
-                                        ctx.config.changes.window)
+                                        ctx.config.changes.window,
+                                        statuspage=ctx.config.statuspage is not None)
 
 
 async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, recipient: str = "",
@@ -76,7 +77,8 @@ async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, rec
     async with ctx.db.reader() as s:
         row = await repo.incident(s, incident_id)
         view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team),
-                                   ctx.config.changes.window)
+                                   ctx.config.changes.window,
+                                   statuspage=ctx.config.statuspage is not None)
         return row, view, await repo.slack_message(s, incident_id, kind, recipient)
 
 

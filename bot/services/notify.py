@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services import statuspage_queue
 from bot.services.home_refresh import queue_homes_of
 from bot.services.outbox import queue_sync
 from bot.store import repo
@@ -100,8 +101,10 @@ async def _paged(s: AsyncSession, incident_id: int, kind: str) -> list[str]:
 
 
 async def sync_everywhere(s: AsyncSession, incident: IncidentRow, at: datetime) -> None:
-    """The incident changed: re-render its message, every page DM and the Homes showing it."""
+    """The incident changed: re-render its message, every page DM and the Homes showing it
+    (and, when it is published, the status page)."""
     await queue_sync(s, incident, at)
+    await statuspage_queue.queue_sync(s, incident, at)
     for person in await paged_people(s, incident.id):
         await queue_dm_sync(s, incident, person, at)
     await queue_homes_of(s, incident, at)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.domain.errors import DomainError
 from bot.domain.permissions import Action
 from bot.domain.text import escape_mrkdwn
-from bot.services import audit
+from bot.services import audit, statuspage_queue
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
 from bot.services.home_refresh import queue_homes_of
@@ -49,6 +49,7 @@ async def post_update(ctx: ServiceContext, incident_id: int, text: str,
         audit.record(s, now, actor.user_id, Action.STATUS_UPDATE, team=incident.team,
                      target=f"incident:{incident_id}", incident_id=incident_id, detail=text)
         await queue_homes_of(s, incident, now)
+        await statuspage_queue.queue_sync(s, incident, now)  # published: the page says it too
         await s.flush()
         await s.refresh(row)
     ctx.wake_delivery()

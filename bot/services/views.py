@@ -22,7 +22,14 @@ from bot.domain.changes import ChangeLine
 from bot.domain.privacy import visible, visible_reasons, visible_title
 from bot.services import delivery_failures
 from bot.services.context_facts import recent_changes
-from bot.store.models import AlertRow, FeedbackRow, IncidentAlert, IncidentRow, PageRow
+from bot.store.models import (
+    AlertRow,
+    FeedbackRow,
+    IncidentAlert,
+    IncidentRow,
+    PageRow,
+    StatusPublication,
+)
 
 CHANGES_WINDOW = timedelta(hours=2)
 CHANGES_SHOWN = 5
@@ -35,8 +42,10 @@ VIEW_ALERTS = 50
 async def incident_view(s: AsyncSession, incident: IncidentRow,
                         handoff_configured: Collection[str] = (),
                         hidden: Collection[str] = (),
-                        changes_window: timedelta = CHANGES_WINDOW) -> IncidentView:
-    """What the incident's message shows; `hidden` names labels/annotations the team hides."""
+                        changes_window: timedelta = CHANGES_WINDOW,
+                        statuspage: bool = False) -> IncidentView:
+    """What the incident's message shows; `hidden` names labels/annotations the team hides;
+    `statuspage`: one is configured (Publish to status page, until published)."""
     total, firing, started = await _alert_counts(s, incident.id)
     started = started or incident.opened_at
     alerts = await _shown_alerts(s, incident.id)
@@ -70,7 +79,8 @@ async def incident_view(s: AsyncSession, incident: IncidentRow,
         triage_due_at=incident.triage_due_at,
         auto_runbook_at=incident.auto_due_at if incident.auto_state == "pending" else None,
         changes=await changes_of(s, incident, started, changes_window), tier=incident.tier,
-        feedback=await feedback_counts(s, incident.id))
+        feedback=await feedback_counts(s, incident.id),
+        publishable=statuspage and await s.get(StatusPublication, incident.id) is None)
 
 
 async def changes_of(s: AsyncSession, incident: IncidentRow, started, window: timedelta,

@@ -28,6 +28,7 @@ class ActionId(StrEnum):
     INCIDENT_WHY = "incident.why"
     AUTO_RUNBOOK_CANCEL = "auto_runbook.cancel"
     INCIDENT_POST_UPDATE = "incident.post_update"
+    INCIDENT_PUBLISH = "incident.publish"  # to the status page
 
 
 #: Each digest line's button has its own action id, `digest.open_incident.<n>`; messages

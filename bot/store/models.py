@@ -464,3 +464,44 @@ class RateBudget(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=128)
     tokens: float
     updated: float
+
+
+class ShareLink(SQLModel, table=True):
+    """A read-only link to an incident's or a service's journal: only the token's hash is kept.
+
+    `teams` bounds a service journal to the teams its sharer responds for; a link stops
+    working at `expires_at` or when revoked; `views` counts the pages served.
+    """
+
+    __tablename__ = "share_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # incident | service
+    incident_id: int | None = Field(default=None, foreign_key="incident.id", index=True)
+    service: str | None = Field(default=None, max_length=128)
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=32)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=32)
+    views: int = 0
+    last_viewed_at: datetime | None = None
+
+
+class StatusPublication(SQLModel, table=True):
+    """An incident a person chose to publish to the status page, and what the page has seen.
+
+    `provider_id` is the status-page incident once created; `sent_state` and `sent_update_id`
+    say which state and which status update the provider last received.
+    """
+
+    __tablename__ = "status_publication"
+
+    incident_id: int = Field(foreign_key="incident.id", primary_key=True)
+    published_by: str = Field(max_length=32)
+    published_at: datetime
+    provider_id: str | None = Field(default=None, max_length=128)
+    sent_state: str | None = Field(default=None, max_length=32)
+    sent_update_id: int | None = None

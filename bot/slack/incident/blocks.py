@@ -309,6 +309,8 @@ def incident_buttons(view: IncidentView) -> list[ButtonElement]:
     if view.runbook:
         buttons.append(_button("Start runbook", ActionId.INCIDENT_RUNBOOK_START, value))
     buttons.append(_button("Post update", ActionId.INCIDENT_POST_UPDATE, value))
+    if view.publishable:
+        buttons.append(_button("Publish to status page", ActionId.INCIDENT_PUBLISH, value))
     return buttons
 
 

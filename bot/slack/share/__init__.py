@@ -1,0 +1,1 @@
+"""Listeners for what leaves Slack: Publish to status page."""

@@ -1,0 +1,1 @@
+"""Pages the bot serves to people outside Slack (shared journals)."""
