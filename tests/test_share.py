@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from bot.store.models import AuditRow, ShareLink, TimelineEvent
 from tests.appkit import CONFIG, BotUnderTest, payload, start_bot
+from tests.test_changes import post
 
 RESPONDER, STRANGER = "U0PLATFORM1", "U0STRANGER1"
 SHARE_CONFIG = CONFIG.replace(
@@ -153,9 +154,14 @@ async def test_a_non_responder_may_not_share_and_the_refusal_is_audited(bot):
     assert refused.action == "share" and refused.actor == STRANGER
 
 
-async def test_a_service_journal_lists_its_incidents_and_has_room_for_changes(bot):
+async def test_a_service_journal_lists_its_incidents_and_its_changes(bot):
     incident_id = await open_incident(bot)
     await add_row(bot, incident_id, "status_update", "Failover to the second provider.")
+    status, _ = await post(bot, "/changes", {
+        "service": "voice-agent", "kind": "prompt", "version": "v42", "author": "dana@corp",
+        "url": "https://git.internal.corp/prompts/42", "summary": "shorter greeting",
+        "at": "2026-11-23T02:40:00Z"})
+    assert status == 202
 
     url, _ = await share(bot, "share voice-agent for 3d")
     status, page = await get(bot, url)
@@ -163,6 +169,8 @@ async def test_a_service_journal_lists_its_incidents_and_has_room_for_changes(bo
     assert status == 200 and "Service journal: voice-agent" in page
     assert f"#{incident_id}" in page and "Failover to the second provider." in page
     assert '<h2 id="changes-heading">Changes</h2>' in page
+    assert "prompt v42 — shorter greeting" in page
+    assert "dana" not in page and "git.internal.corp" not in page  # who and where stay inside
 
 
 async def test_too_long_and_no_public_url_are_refused_in_words(bot):

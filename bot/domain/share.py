@@ -126,7 +126,7 @@ class PublicEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     at: datetime
-    kind: Literal["update", "milestone"]
+    kind: Literal["update", "milestone", "change"]
     text: str
 
 
@@ -151,8 +151,7 @@ class PublicIncident(BaseModel):
 
 
 class PublicJournal(BaseModel):
-    """What a shared page renders: one incident, or a service's incidents (and, once there
-    is a change log, its changes)."""
+    """What a shared page renders: one incident, or a service's incidents and its changes."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -21,10 +21,13 @@ from bot.domain.text import user_mention
 from bot.services import audit
 from bot.services.actors import Actor, as_actor
 from bot.services.context import ServiceContext
+from bot.services.context_facts import recent_changes
 from bot.store import repo
 from bot.store.models import IncidentRow, ShareLink
 
 SERVICE_INCIDENTS = 50  # newest first on a service journal
+SERVICE_CHANGES = 50
+SERVICE_CHANGES_SINCE = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,25 @@ async def read_journal(ctx: ServiceContext, token: str) -> PublicJournal | None:
                              {"views": ShareLink.views + 1, "last_viewed_at": now})
         incidents = await _incidents_of(s, row)
         public = [await _public_incident(ctx, s, i) for i in incidents]
+        changes = (await _public_changes(ctx, s, row.service, now) if row.kind == "service"
+                   else [])
     heading = (public[0].title if row.kind == "incident" and public
                else f"Service journal: {row.service}")
     return PublicJournal(kind=row.kind, heading=heading, generated_at=now,
-                         expires_at=row.expires_at, incidents=public)
+                         expires_at=row.expires_at, incidents=public, changes=changes)
+
+
+async def _public_changes(ctx: ServiceContext, s: AsyncSession, service: str,
+                          now: datetime) -> list[share.PublicEntry]:
+    """The service's changes of the last SERVICE_CHANGES_SINCE, newest first: what changed
+    and which version, never who or where (authors and links are internal)."""
+    lines = await recent_changes(s, [service], now - SERVICE_CHANGES_SINCE, now,
+                                 limit=SERVICE_CHANGES)
+    return [share.PublicEntry(at=c.at, kind="change", text=share.scrub(
+        ctx.config.redact.redactor.text(" ".join(
+            part for part in (c.kind, c.version, f"— {c.summary}" if c.summary else "")
+            if part)), allowed_hosts=ctx.config.share.allowed_hosts))
+            for c in reversed(lines)]
 
 
 async def _incidents_of(s: AsyncSession, row: ShareLink) -> list[IncidentRow]:
