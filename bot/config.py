@@ -382,10 +382,15 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 
 def line_for(key: str, lines: dict[str, int]) -> int | None:
+    """The line of `key`, else of the nearest parent the file names (None: not even the
+    top-level key is there)."""
     while key:
         if key in lines:
             return lines[key]
-        key = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+        parent = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", key)
+        if parent == key:  # a top-level key the file does not name
+            return None
+        key = parent
     return None
 
 

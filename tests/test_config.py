@@ -83,3 +83,11 @@ def test_a_missing_file_is_a_problem_not_a_traceback(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path / "nope.yaml")
     assert "cannot read" in str(caught.value)
+
+
+def test_a_key_the_file_does_not_name_has_no_line_rather_than_hanging():
+    from bot.config import line_for
+
+    assert line_for("statuspage.api_key_env", {}) is None
+    assert line_for("teams.ai.channel", {"teams": 3}) == 3
+    assert line_for("route.routes[0].matchers[1]", {"route.routes[0]": 7}) == 7
