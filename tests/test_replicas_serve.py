@@ -37,6 +37,7 @@ schedules:
   platform: {time_zone: UTC, start: "2026-11-02 09:00", rotation: weekly, members: [U0ALICE001]}
 escalation_policies:
   standard: {levels: [{notify: [primary], after: 0m}], unowned_after: 2h}
+storm: {enter_above: 1000}  # one message per incident: what this test counts
 """
 ALICE, BOB = "U0ALICE001", "U0BOBBY002"
 GROUPS, ALERTS, PER_WEBHOOK = 20, 500, 5
