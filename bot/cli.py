@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -372,6 +372,17 @@ def outbox_retry(intent_id: Annotated[int, typer.Argument(metavar="ID", help="fr
     typer.echo(answer)
 
 
+def _since(text: str) -> timedelta:
+    """`--since 7d`: a duration, or exit 2 naming the option."""
+    from bot.domain.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        typer.echo(f"--since: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command("audit")
 def audit_trail(since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 12h")] = "7d",
                 actor: Annotated[str | None, typer.Option(help="only this Slack user id")] = None,
@@ -379,13 +390,8 @@ def audit_trail(since: Annotated[str, typer.Option(help="how far back, e.g. 7d, 
                 = False, config: ConfigOption = None) -> None:
     """Print the append-only audit trail: changes and refusals, oldest first."""
     from bot.audit_run import audit_lines
-    from bot.domain.durations import DurationError, parse_duration
 
-    try:
-        window = parse_duration(since)
-    except DurationError as exc:
-        typer.echo(f"--since: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    window = _since(since)
     settings = _settings()
     loaded = _config(config, settings)
     for line in asyncio.run(audit_lines(settings, loaded, since=window, actor=actor,
@@ -399,14 +405,9 @@ def journal(service: Annotated[str | None, typer.Argument(help="a service; none:
             as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")]
             = False, config: ConfigOption = None) -> None:
     """Print a service's journal: changes, incidents, acks, notes, steps, in time order."""
-    from bot.domain.durations import DurationError, parse_duration
     from bot.journal_run import journal_lines
 
-    try:
-        window = parse_duration(since)
-    except DurationError as exc:
-        typer.echo(f"--since: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    window = _since(since)
     settings = _settings()
     loaded = _config(config, settings)
     for line in asyncio.run(journal_lines(settings, loaded, service, since=window,
