@@ -10,11 +10,13 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 
+import aiosqlite
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -111,6 +113,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 #: Execution option of the connections `Database.reader()` and `ping()` use: a plain BEGIN.
 READ_ONLY = "oncall_read_only"
+#: Execution option of a reader whose few indexed reads run inline (see InlineWhileWriting).
+READ_INLINE = "oncall_read_inline"
 #: How long a writer waits for its turn at the gate before the database counts as unavailable
 #: (a flood of webhooks queues here, in order, rather than in SQLite's busy handler).
 GATE_TIMEOUT = 60.0
@@ -120,8 +124,48 @@ def _sqlite_begin(conn) -> None:
     """Writers take SQLite's write lock at BEGIN (IMMEDIATE): two transactions that read then
     write would otherwise fail with SQLITE_BUSY instead of waiting their turn. Readers take
     no lock at all (deferred BEGIN; WAL lets them read while one writer writes)."""
-    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    options = conn.get_execution_options()
+    read_only = options.get(READ_ONLY, False)
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    driver = conn.connection.driver_connection
+    if isinstance(driver, InlineWhileWriting):
+        driver.inline = not read_only or options.get(READ_INLINE, False)
+
+
+class InlineWhileWriting(aiosqlite.Connection):
+    """aiosqlite, but a write transaction's statements run on the caller's thread.
+
+    aiosqlite hands every call (cursor, execute, fetch, close: four per statement) to its
+    thread and wakes the event loop for each answer; for ingest's short statements that
+    hand-off cost more than SQLite's own work. Once BEGIN IMMEDIATE has returned, this
+    connection holds SQLite's write lock (and the in-process WriteGate), so no statement of
+    the transaction can wait for a lock: they run inline, each one short. What can wait goes
+    through the thread as before: BEGIN (another process may hold the lock), COMMIT (fsync,
+    checkpoints), ROLLBACK, and every reader's statements unless it asked for READ_INLINE.
+    """
+
+    inline = False
+
+    async def _execute(self, fn, *args, **kwargs):
+        if self.inline and self._connection is not None:
+            if getattr(fn, "__name__", "") not in ("commit", "rollback"):
+                return fn(*args, **kwargs)
+            self.inline = False
+        return await super()._execute(fn, *args, **kwargs)
+
+
+def _sqlite_connector(url: str):
+    """`async_creator` for the engine: SQLAlchemy's own connect arguments for this URL
+    (file name, uri, check_same_thread=False), opened as an InlineWhileWriting."""
+    args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(sync_url(url)))
+
+    def connect() -> InlineWhileWriting:
+        import sqlite3
+
+        connection = InlineWhileWriting(lambda: sqlite3.connect(*args, **kwargs), 64)
+        connection._thread.daemon = True  # as SQLAlchemy's own aiosqlite connect does
+        return connection
+    return connect
 
 
 class Database:
@@ -138,13 +182,17 @@ class Database:
         once plus the background work); fewer, and webhooks waiting behind replicas' row locks
         time out waiting for a connection, answered 503. SQLite keeps SQLAlchemy's default."""
         self.url = url
-        pool = ({"pool_size": connections - 8, "max_overflow": 8}
-                if make_url(url).get_backend_name().startswith("postgres") else {})
-        self.engine: AsyncEngine = create_async_engine(async_url(url), pool_pre_ping=True,
-                                                       **pool)
+        # PostgreSQL connections can drop while pooled: pinged at checkout. A SQLite file
+        # cannot, and a ping there is one more trip to the database thread per transaction.
+        pool = ({"pool_size": connections - 8, "max_overflow": 8, "pool_pre_ping": True}
+                if make_url(url).get_backend_name().startswith("postgres")
+                else {"async_creator": _sqlite_connector(url)})
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **pool)
         self.dialect = self.engine.dialect.name
         self._head: str | None = None
         self._reading = self.engine.execution_options(**{READ_ONLY: True})
+        self._reading_inline = self.engine.execution_options(
+            **{READ_ONLY: True, READ_INLINE: True})
         self._gate = WriteGate() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -155,6 +203,9 @@ class Database:
         self._readers = async_sessionmaker(self._reading, class_=AsyncSession,
                                            sync_session_class=FittingSession,
                                            expire_on_commit=False)
+        self._quick_readers = async_sessionmaker(self._reading_inline, class_=AsyncSession,
+                                                 sync_session_class=FittingSession,
+                                                 expire_on_commit=False)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -172,9 +223,11 @@ class Database:
             yield
 
     @contextlib.asynccontextmanager
-    async def reader(self) -> AsyncIterator[AsyncSession]:
-        """Reads only: no write lock on SQLite (a plain BEGIN), nothing is committed."""
-        async with self._readers() as session:
+    async def reader(self, *, quick: bool = False) -> AsyncIterator[AsyncSession]:
+        """Reads only: no write lock on SQLite (a plain BEGIN), nothing is committed.
+        `quick`: a few indexed reads, run inline on SQLite (see InlineWhileWriting); a read
+        that may scan much stays on the database thread."""
+        async with (self._quick_readers if quick else self._readers)() as session:
             yield session
 
     async def ping(self) -> bool:
