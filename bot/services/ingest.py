@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from dataclasses import dataclass, field
 
 from sqlmodel import select
 
@@ -55,11 +56,8 @@ async def ingest_alerts(ctx: ServiceContext, alerts: list[Alert], *,
     """
     items = _prepare(ctx, alerts)
     result = IngestResult()
-    repeats = await _unchanged_repeats(ctx, items)
-    result.accepted = result.redeliveries = len(repeats)
-    todo = [item for item in items if item.position not in repeats]
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start:start + CHUNK]
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start:start + CHUNK]
         result.add(await _group(ctx).commit(ctx, chunk, truncated_at_source))
         ctx.wake_delivery()  # delivery posts the first chunk's incidents while the next is written
     return result
@@ -77,52 +75,73 @@ async def _commit_chunk(ctx: ServiceContext, chunk: list[Incoming],
         return await _ingest_each(ctx, chunk, truncated)
 
 
+@dataclass
+class _Waiting:
+    """A webhook's chunk waiting for its group; `done`: what the group's read answered."""
+
+    chunk: list[Incoming]
+    truncated: int
+    future: asyncio.Future
+    done: IngestResult = field(default_factory=IngestResult)
+
+
 class GroupCommit:
-    """Concurrent webhooks share one transaction (one BEGIN, one COMMIT and its fsync),
-    up to CHUNK alerts: the first waiting writer takes everything queued behind it. If the
-    shared transaction fails, each webhook's chunk is committed on its own, so one sender's
-    bad data or conflict never fails another's."""
+    """Concurrent webhooks share one read and one transaction (one BEGIN, one COMMIT and its
+    fsync), up to CHUNK alerts: the first waiting webhook leads everything queued behind it.
+    The read answers unchanged repeats without the write lock; the rest is written together.
+    If the shared transaction fails, each webhook's chunk is committed on its own, so one
+    sender's bad data or conflict never fails another's."""
 
     def __init__(self) -> None:
-        self._queue: list[tuple[list[Incoming], int, asyncio.Future]] = []
+        self._queue: list[_Waiting] = []
         self._leader = asyncio.Lock()
 
     async def commit(self, ctx: ServiceContext, chunk: list[Incoming],
                      truncated: int) -> IngestResult:
-        mine = asyncio.get_running_loop().create_future()
-        self._queue.append((chunk, truncated, mine))
-        while not mine.done():  # a leader may leave ours for the next group if it is full
+        mine = _Waiting(chunk, truncated, asyncio.get_running_loop().create_future())
+        self._queue.append(mine)
+        while not mine.future.done():  # a leader may leave ours for the next group if full
             async with self._leader:
-                if not mine.done():
+                if not mine.future.done():
                     await self._lead(ctx)
-        return mine.result()
+        return mine.future.result()
 
     async def _lead(self, ctx: ServiceContext) -> None:
         group, size = [], 0
-        while self._queue and (not group or size + len(self._queue[0][0]) <= CHUNK):
+        while self._queue and (not group or size + len(self._queue[0].chunk) <= CHUNK):
             group.append(self._queue.pop(0))
-            size += len(group[-1][0])
+            size += len(group[-1].chunk)
         try:
             await self._commit_group(ctx, group)
         finally:  # cancelled mid-way: the others' senders hear "retry later", not silence
-            for _, _, future in group:
-                if not future.done():
-                    future.set_exception(DatabaseUnavailable("ingest was interrupted"))
+            for waiting in group:
+                if not waiting.future.done():
+                    waiting.future.set_exception(DatabaseUnavailable("ingest was interrupted"))
 
-    async def _commit_group(self, ctx: ServiceContext, group: list) -> None:
-        try:
-            if len(group) > 1:
-                results = await ingest_grouped(ctx, [(c, t) for c, t, _ in group])
-                for (_, _, future), result in zip(group, results, strict=True):
-                    future.set_result(result)
-                return
-        except Exception:
-            log.info("a group commit of %d webhooks failed; committing each alone", len(group))
-        for chunk, truncated, future in group:
+    async def _commit_group(self, ctx: ServiceContext, group: list[_Waiting]) -> None:
+        repeats = await _unchanged_repeats(ctx, [item for w in group for item in w.chunk])
+        for waiting in group:
+            waiting.done = _answered(waiting.chunk, repeats)
+            waiting.chunk = [item for item in waiting.chunk if id(item) not in repeats]
+            if not waiting.chunk:
+                waiting.future.set_result(waiting.done)
+        writes = [w for w in group if w.chunk]
+        together: list[IngestResult] | None = None
+        if len(writes) > 1:
             try:
-                future.set_result(await _commit_chunk(ctx, chunk, truncated))
+                together = await ingest_grouped(ctx, [(w.chunk, w.truncated) for w in writes])
+            except Exception:
+                log.info("a group commit of %d webhooks failed; committing each alone",
+                         len(writes))
+        for index, waiting in enumerate(writes):
+            try:
+                written = (together[index] if together is not None
+                           else await _commit_chunk(ctx, waiting.chunk, waiting.truncated))
             except Exception as exc:
-                future.set_exception(exc)
+                waiting.future.set_exception(exc)
+                continue
+            waiting.done.add(written)
+            waiting.future.set_result(waiting.done)
 
 
 _groups: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -156,19 +175,25 @@ def _original(sent: Alert, clean: Alert) -> dict | None:
             "generator_url": sent.generator_url}
 
 
+def _answered(chunk: list[Incoming], repeats: set[int]) -> IngestResult:
+    """The part of a webhook's result the read answered: its unchanged repeats."""
+    count = sum(1 for item in chunk if id(item) in repeats)
+    return IngestResult(accepted=count, redeliveries=count)
+
+
 async def _unchanged_repeats(ctx: ServiceContext, items: list[Incoming]) -> set[int]:
-    """Positions of alerts stored exactly as sent, that nothing would be done for: answered
+    """Alerts (their `id()`) stored exactly as sent, that nothing would be done for: answered
     from a read (no write lock). Heartbeats, cost alerts (their ratio is re-read), and alerts
     of an incident resolved by hand while still firing take the write path."""
     candidates: dict[int, AlertRow] = {}
     try:
-        async with ctx.db.reader() as s:
+        async with ctx.db.reader(quick=True) as s:
             known = await known_alerts(s, items, plain=True)
             for item in items:
                 row = same_identity(known.get((item.alert.source, item.fingerprint), []),
                                     item.alert)
                 if row is not None and _unchanged(ctx, row, item):
-                    candidates[item.position] = row
+                    candidates[id(item)] = row
             if not candidates:
                 return set()
             by_hand = await repo.alerts_resolved_by_hand(
@@ -177,7 +202,7 @@ async def _unchanged_repeats(ctx: ServiceContext, items: list[Incoming]) -> set[
     except Exception:  # the write path meets the same fault and classifies it
         log.debug("read-only repeat check failed; taking the write path", exc_info=True)
         return set()
-    return {position for position, row in candidates.items() if row.id not in by_hand}
+    return {key for key, row in candidates.items() if row.id not in by_hand}
 
 
 def _unchanged(ctx: ServiceContext, row: AlertRow, item: Incoming) -> bool:
@@ -247,7 +272,7 @@ async def release_silences(ctx: ServiceContext) -> int:
             for incident_id in sorted(result.touched):
                 repo.timeline(s, incident_id=incident_id, at=now, kind="released_from_silence",
                               actor="bot", text=f"held by silence {silence_id} until it ended")
-            await settle(ctx, s, result.touched, now, 0)
+            await settle(ctx, s, dict.fromkeys(result.touched, 0), now)
     if released:
         ctx.wake_delivery()
     return released

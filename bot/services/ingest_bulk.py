@@ -12,7 +12,7 @@ own per-alert services.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -76,28 +76,35 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Incoming:
-    """One alert of the webhook, redacted, with its place in the body."""
+    """One alert of the webhook, redacted, with its place in the body (and, when several
+    webhooks share a transaction, the result of the webhook it came with)."""
 
     position: int
     alert: Alert
     fingerprint: str
     original: dict | None = None
+    result: IngestResult | None = field(default=None, compare=False)
 
 
 async def ingest_grouped(ctx: ServiceContext,
                          chunks: list[tuple[list[Incoming], int]]) -> list[IngestResult]:
     """Commit these chunks (of one webhook, or of several at once) in one short write
-    transaction; one result per chunk."""
-    results = []
+    transaction, as one set: the lookups, inserts and the settling of every touched incident
+    are shared, so eight one-alert webhooks cost about what one eight-alert webhook does.
+    One result per chunk: each alert counts for the webhook it came with."""
+    results = [IngestResult() for _ in chunks]
+    items = [replace(item, result=result) for (group, _), result in zip(chunks, results,
+                                                                          strict=True)
+             for item in group]
     async with ctx.db.transaction() as s:
         now = ctx.clock.now()
-        for items, truncated in chunks:
-            result = IngestResult()
-            chunk = Chunk(ctx, s, now, result)
-            for step in _steps(items):
-                await chunk.step(step)
-            await settle(ctx, s, result.touched, now, truncated, chunk.incidents)
-            results.append(result)
+        chunk = Chunk(ctx, s, now, results[0])
+        for step in _steps(items):
+            await chunk.step(step)
+        truncated = {incident_id: count  # a later webhook's count wins
+                     for (_, count), result in zip(chunks, results, strict=True)
+                     for incident_id in result.touched}
+        await settle(ctx, s, truncated, now, chunk.incidents)
     return results
 
 
@@ -151,6 +158,7 @@ class Routed:
     decision: RouteDecision
     path: AlertPath | None = None  # None: a cost spike paging past its route's ratio
     context: AlertContext | None = None
+    result: IngestResult | None = None  # of the webhook it came with
 
 
 class Chunk:
@@ -163,10 +171,14 @@ class Chunk:
         self.incidents: dict[int, IncidentRow] = {}  # read or made here, by id (for settle)
         self._silences: list[tuple[SilenceRow, list]] | None = None
 
+    def _of(self, item: Incoming | Routed) -> IngestResult:
+        """The result this alert counts in: its webhook's, or the chunk's own."""
+        return item.result or self.result
+
     async def step(self, items: list[Incoming]) -> None:
         rest = []
         for item in items:
-            self.result.accepted += 1
+            self._of(item).accepted += 1
             if heartbeat.is_heartbeat(self.ctx, item.alert):
                 await heartbeat.beat(self.ctx, self.s, item.alert, self.now)
             else:
@@ -182,9 +194,10 @@ class Chunk:
             if row is None:
                 fresh.append(item)
                 continue
-            self.result.redeliveries += 1
+            self._of(item).redeliveries += 1
             row.original = item.original
-            await self._redelivered(row, item.alert, incidents.get(row.id, []))
+            await self._redelivered(row, item.alert, incidents.get(row.id, []),
+                                    self._of(item))
         await self._store(fresh)
         await self.attach_all()
 
@@ -204,11 +217,11 @@ class Chunk:
         active.status, active.ends_at = AlertStatus.RESOLVED.value, alert.starts_at
         active.last_seen = self.now
         self.s.add(active)
-        self.result.touched.update(i.id for i in incidents.get(active.id, []))
+        self._of(item).touched.update(i.id for i in incidents.get(active.id, []))
         return None
 
-    async def _redelivered(self, row: AlertRow, alert: Alert,
-                           incidents: list[IncidentRow]) -> None:
+    async def _redelivered(self, row: AlertRow, alert: Alert, incidents: list[IncidentRow],
+                           result: IngestResult) -> None:
         """A repeat updates what may change (annotations, status, end) and re-renders."""
         changed = row.annotations != alert.annotations or row.status != alert.status.value
         became = alert.status.value if row.status != alert.status.value else None
@@ -229,8 +242,8 @@ class Chunk:
                               kind=f"alert_{became}", actor="source",
                               text=f"{alert.alertname} {became} at the source",
                               data={"alert_id": row.id})
-            self.result.touched.add(incident.id)
-        await self._revisit_digests(row, alert)
+            result.touched.add(incident.id)
+        await self._revisit_digests(row, alert, result)
 
     async def _note_still_firing(self, incident: IncidentRow, alert: Alert) -> None:
         """Resolved by hand but still firing at the source: say so once, in the thread."""
@@ -242,21 +255,22 @@ class Chunk:
                       actor="source", text=text, mrkdwn=True)
         await queue_thread_note(self.s, incident, text, self.now)
 
-    async def _revisit_digests(self, row: AlertRow, alert: Alert) -> None:
+    async def _revisit_digests(self, row: AlertRow, alert: Alert,
+                               result: IngestResult) -> None:
         """A repeat re-reads a cost alert's ratio: a spike grown past the line pages now."""
         digests = [d for d in decisions(self.ctx, row.labels) if d.action is Action.DIGEST]
         if not digests or await self.silence_of(row.labels) is not None:
             return  # not a cost alert, or silenced since: nobody is paged for it
         for decision in digests:
-            await self._digest(row, alert, decision, repeat=True)
+            await self._digest(row, alert, decision, result, repeat=True)
 
-    async def _digest(self, row: AlertRow, alert: Alert, decision: RouteDecision, *,
-                      repeat: bool = False) -> None:
+    async def _digest(self, row: AlertRow, alert: Alert, decision: RouteDecision,
+                      result: IngestResult, *, repeat: bool = False) -> None:
         """Hold a cost alert for the digest; a spike past the route's ratio pages at once."""
         paging_decision = await cost_spikes.observe(self.s, row, alert, decision, self.now,
                                                     repeat=repeat)
         if paging_decision is not None:
-            self.attach.append(Routed(alert, row.id, paging_decision))
+            self.attach.append(Routed(alert, row.id, paging_decision, result=result))
 
     async def silence_of(self, labels: dict[str, str]) -> SilenceRow | None:
         """The active silence an alert falls under; the chunk reads silences once."""
@@ -291,36 +305,39 @@ class Chunk:
                                         returning=("id", "source", "fingerprint"))
         by_identity = {(source, fingerprint): i for i, source, fingerprint in stored}
         ids = [by_identity[(item.alert.source, item.fingerprint)] for item in fresh]
-        self.result.new_alerts += len(ids)
         quiet: list[tuple[Alert, SilenceRow]] = []
         for item, alert_id, silence in zip(fresh, ids, held, strict=True):
+            result = self._of(item)
+            result.new_alerts += 1
             if item.alert.status is AlertStatus.RESOLVED:
                 continue  # first seen already resolved: nothing to tell anyone
             if silence is not None:
                 silence.suppressed += 1
+                result.silenced += 1
                 self.s.add(silence)
                 quiet.append((item.alert, silence))
                 continue
-            await self.route(item.alert, alert_id)
-        self.result.silenced += len(quiet)
+            await self.route(item.alert, alert_id, result)
         await self._note_silenced(quiet)
 
-    async def route(self, alert: Alert, alert_id: int) -> None:
+    async def route(self, alert: Alert, alert_id: int,
+                    result: IngestResult | None = None) -> None:
         """Route a firing alert seen for the first time (or released from a silence): the
         route tree, then its path (score, thresholds, context rules, tier)."""
+        result = result or self.result
         for decision in decisions(self.ctx, alert.labels):
             context = await context_adjustments(self.ctx, self.s, alert, decision, self.now)
             path = await decide_path(self.ctx, self.s, alert, decision, self.now,
                                      context.adjustments)
             decision = context.applied(decision, path.decision)
             if path.action is Action.DIGEST:
-                self.result.digested += 1
+                result.digested += 1
                 row = AlertRow(id=alert_id, source=alert.source, fingerprint="",
                                starts_at=alert.starts_at, status=alert.status.value,
                                labels=alert.labels, first_seen=self.now, last_seen=self.now)
-                await self._digest(row, alert, path.applied(decision))
+                await self._digest(row, alert, path.applied(decision), result)
             else:
-                self.attach.append(Routed(alert, alert_id, decision, path, context))
+                self.attach.append(Routed(alert, alert_id, decision, path, context, result))
 
     async def _note_silenced(self, quiet: list[tuple[Alert, SilenceRow]]) -> None:
         """Alerts that would have joined an open incident are held: one row per incident."""
@@ -358,11 +375,11 @@ class Chunk:
         recent = await repo.last_resolved_of(s, keys - open_by_key.keys())
         fresh: dict[str, tuple[dict, Routed]] = {}
         joined: dict[str, list[tuple[Alert, int]]] = {}
-        links: list[tuple[str, int]] = []
+        links: list[tuple[str, int, IngestResult]] = []
         for item in pending:
             alert, alert_id, decision, key = item.alert, item.alert_id, item.decision, \
                 item.decision.group_key
-            links.append((key, alert_id))
+            links.append((key, alert_id, self._of(item)))
             incident = open_by_key.get(key)
             if incident is None and key not in fresh and reopenable(last := recent.get(key), now):
                 if await reopen(self.ctx, s, last, alert, decision, now, item.path):
@@ -392,8 +409,9 @@ class Chunk:
                                                   for key, alerts in joined.items()])
         await repo.insert_many_ignoring(
             s, IncidentAlert, [{"incident_id": open_by_key[k].id, "alert_id": a}
-                               for k, a in links], ["incident_id", "alert_id"])
-        self.result.touched.update(open_by_key[k].id for k, _ in links)
+                               for k, a, _ in links], ["incident_id", "alert_id"])
+        for key, _, result in links:
+            result.touched.add(open_by_key[key].id)
         self.incidents.update((i.id, i) for i in open_by_key.values())
 
     async def _open(self, fresh: dict[str, tuple[dict, Routed]],
@@ -409,7 +427,7 @@ class Chunk:
         for key, (_, item) in fresh.items():
             incident, alert, decision = open_by_key[key], item.alert, item.decision
             hidden = self.ctx.config.hidden_labels(decision.team)  # timeline keeps none
-            self.result.opened.append(incident.id)
+            self._of(item).opened.append(incident.id)
             timeline.append(repo.timeline_values(
                 incident_id=incident.id, at=self.now, kind="received", actor="source",
                 text=f"{alert.alertname} received from {alert.source}",

@@ -23,10 +23,11 @@ from bot.store.models import HomeViewer, IncidentRow, OutboxIntent, StatusPublic
 MAX_TRUNCATED = 2**31 - 1  # incident.truncated_at_source is a 32-bit INTEGER on PostgreSQL
 
 
-async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: datetime,
-                 truncated: int, known: dict[int, IncidentRow] | None = None) -> None:
-    """After a chunk: record source truncation, resolve incidents whose alerts all resolved,
-    and queue one re-render of each touched incident (and of its page DMs)."""
+async def settle(ctx: ServiceContext, s: AsyncSession, touched: dict[int, int],
+                 now: datetime, known: dict[int, IncidentRow] | None = None) -> None:
+    """After a chunk: record source truncation (`touched`: incident id -> how many alerts
+    the sender left out of the webhook that touched it), resolve incidents whose alerts all
+    resolved, and queue one re-render of each touched incident (and of its page DMs)."""
     if not touched:
         return
     known = known or {}
@@ -35,11 +36,11 @@ async def settle(ctx: ServiceContext, s: AsyncSession, touched: set[int], now: d
     incidents = {i: known[i] for i in ids if i in known}  # read or made by this transaction
     incidents.update(await repo.incidents_by_id(s, [i for i in ids if i not in incidents]))
     firing = await repo.firing_counts(s, ids)
-    truncated = min(truncated, MAX_TRUNCATED)
     for incident_id in ids:
         incident = incidents.get(incident_id)
         if incident is None:
             continue
+        truncated = min(touched[incident_id], MAX_TRUNCATED)
         if truncated != incident.truncated_at_source:
             incident.truncated_at_source = truncated
         if incident.status != "resolved" and firing.get(incident_id, 0) == 0:
@@ -58,8 +59,8 @@ async def queue_syncs(s: AsyncSession, incidents: list[IncidentRow], now: dateti
     `sync_everywhere` does besides, it does here only where it applies: an incident without a
     message in a channel's storm joins the summary, a published one syncs its status page, and
     the Homes showing it are refreshed (each a read or two, only when there is such a thing)."""
-    stormy = {c for c in {i.channel for i in incidents} if await storms.active(s, c) is not None}
-    own = [i for i in incidents if not (i.channel in stormy and await storms.absorbs(s, i, now))]
+    absorbed = await storms.absorb_many(s, incidents, now)
+    own = [i for i in incidents if i.id not in absorbed]
     people = await repo.page_targets(s, [i.id for i in incidents], "user")
     rows = [repo.intent_values(kind=SYNC_MESSAGE, lane=lane_of(i), at=now, incident_id=i.id,
                                pending_key=f"sync:{i.id}") for i in own]

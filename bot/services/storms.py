@@ -28,6 +28,7 @@ from bot.store.models import (
     SlackMessage,
     StormMember,
     StormRow,
+    TimelineEvent,
 )
 
 STORM_SYNC = "storm_sync"  # post the summary, or edit it (at most every storm.update_every)
@@ -60,16 +61,30 @@ async def queue_storm_sync(s: AsyncSession, storm: StormRow, at: datetime) -> No
 async def absorbs(s: AsyncSession, incident: IncidentRow, at: datetime) -> bool:
     """Called where a sync of the incident's message is asked for: True when the incident
     has no message of its own and its channel is in a storm, so the summary shows it."""
-    if incident.id is None:
-        return False
-    storm = await active(s, incident.channel)
-    if storm is None:
-        return False
-    if await repo.slack_message(s, incident.id, ALERT_MESSAGE) is not None:
-        return False  # posted before the storm: its own message keeps being updated
-    await _join(s, storm, [incident.id], at)
-    await queue_storm_sync(s, storm, at)
-    return True
+    return incident.id in await absorb_many(s, [incident], at)
+
+
+async def absorb_many(s: AsyncSession, incidents: list[IncidentRow], at: datetime) -> set[int]:
+    """`absorbs` for many incidents at once (ingest settles a chunk's incidents together):
+    a few statements per stormy channel, not per incident. The ids absorbed."""
+    by_channel: dict[str, list[int]] = {}
+    for incident in incidents:
+        if incident.id is not None:
+            by_channel.setdefault(incident.channel, []).append(incident.id)
+    absorbed: set[int] = set()
+    for channel, ids in by_channel.items():
+        storm = await active(s, channel)
+        if storm is None:
+            continue
+        posted = set((await s.exec(select(SlackMessage.incident_id).where(
+            col(SlackMessage.incident_id).in_(ids),
+            SlackMessage.kind == ALERT_MESSAGE))).all())
+        joining = [i for i in dict.fromkeys(ids) if i not in posted]  # posted before: kept
+        if joining:
+            await _join(s, storm, joining, at)
+            await queue_storm_sync(s, storm, at)
+            absorbed.update(joining)
+    return absorbed
 
 
 async def fold_if_flooded(ctx: ServiceContext, intent: OutboxIntent) -> bool:
@@ -142,18 +157,19 @@ async def _fold_lane(s: AsyncSession, storm: StormRow, intent: OutboxIntent,
 
 
 async def _join(s: AsyncSession, storm: StormRow, incident_ids: list[int], now: datetime) -> None:
-    joined = False
-    for incident_id in incident_ids:
-        if await repo.insert_ignore(s, StormMember, {
-                "storm_id": storm.id, "incident_id": incident_id, "joined_at": now,
-                "listed": False}, ["storm_id", "incident_id"]):
-            joined = True
-            repo.timeline(s, incident_id=incident_id, at=now, kind="storm_joined", actor="bot",
-                          text=f"folded into the storm summary of {storm.channel} "
-                               f"(storm {storm.id}) instead of a message of its own",
-                          data={"storm_id": storm.id})
-    if joined:
-        await repo.set_where(s, StormRow, [StormRow.id == storm.id], {"last_joined_at": now})
+    """Members in one INSERT; a timeline row for each incident that was not one already
+    (RETURNING names the rows that went in, so a replica racing us writes none twice)."""
+    joined = await repo.insert_many_ignoring(
+        s, StormMember, [{"storm_id": storm.id, "incident_id": incident_id, "joined_at": now,
+                          "listed": False} for incident_id in incident_ids],
+        ["storm_id", "incident_id"], returning="incident_id")
+    if not joined:
+        return
+    await repo.insert_many(s, TimelineEvent, [repo.timeline_values(
+        incident_id=incident_id, at=now, kind="storm_joined", actor="bot",
+        text=f"folded into the storm summary of {storm.channel} (storm {storm.id}) instead of "
+             "a message of its own", data={"storm_id": storm.id}) for incident_id in joined])
+    await repo.set_where(s, StormRow, [StormRow.id == storm.id], {"last_joined_at": now})
 
 
 async def member_of(ctx: ServiceContext, incident_id: int) -> int | None:

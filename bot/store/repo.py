@@ -268,15 +268,20 @@ async def insert_many(s: AsyncSession, model: Any, rows: list[dict[str, Any]], *
 
 
 async def insert_many_ignoring(s: AsyncSession, model: Any, rows: Iterable[dict[str, Any]],
-                               conflict: list[str]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING for many rows in one statement."""
+                               conflict: list[str], *, returning: str | None = None) -> list:
+    """INSERT ... ON CONFLICT DO NOTHING for many rows in one statement; with `returning`,
+    that column of the rows that went in (the skipped ones return nothing)."""
     rows = [fit_values(model, dict(row)) for row in rows]
     if not rows:
-        return
+        return []
     dialect = s.get_bind().dialect.name
     make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await s.exec(make(model.__table__).on_conflict_do_nothing(index_elements=conflict),
-                 params=rows)
+    statement = make(model.__table__).on_conflict_do_nothing(index_elements=conflict)
+    if returning is None:
+        await s.exec(statement, params=rows)
+        return []
+    statement = statement.returning(model.__table__.c[returning])
+    return [row[0] for row in (await s.exec(statement, params=rows)).all()]
 
 
 def timeline_values(*, incident_id: int | None, at: datetime, kind: str,
