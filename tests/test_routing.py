@@ -16,6 +16,7 @@ from bot.domain.routing import (
     RouteProblem,
     compile_route,
     default_action,
+    labels_read,
     route,
     validate_tree,
 )
@@ -459,3 +460,30 @@ def test_every_decision_is_a_distinct_node_whose_whole_path_matched(
     for decision in decisions:
         assert len(decision.route_path) == decision.route_key.count("/") + 1
         assert all(f"matched {m} " in " ".join(decision.reasons) for m in decision.matched)
+
+
+# -- labels_read: what a decision cache may key on ------------------------------------------
+
+
+@settings(max_examples=200)
+@given(spec=route_trees(allow_continue=True), labels=label_sets, extra=label_sets)
+def test_labels_no_route_reads_never_change_a_decision(
+    spec: dict[str, Any], labels: dict[str, str], extra: dict[str, str]
+) -> None:
+    """Ingest caches decisions by the labels `labels_read` names: any other label may differ
+    (a storm's pods, instances) and the decisions must be exactly the same."""
+    node = RouteNode.model_validate(spec)
+    read = labels_read(node)
+    if read is None:
+        return
+    unread = {k: v for k, v in extra.items() if k not in read and k not in labels}
+    unread["pod"] = "pod-7"
+    owners = {"stripe": "payments"}
+    assert route(node, {**labels, **unread}, owners) == route(node, labels, owners)
+
+
+def test_labels_read_names_matchers_grouping_and_severity_or_none_for_group_by_all() -> None:
+    node = tree(group_by=["alertname"], routes=[
+        {"matchers": ['alert_type="tool"'], "receiver": "ml", "receiver_from_label": "tool"}])
+    assert labels_read(node) == {"alertname", "alert_type", "tool", "severity"}
+    assert labels_read(tree(group_by=["..."])) is None

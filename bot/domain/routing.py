@@ -276,6 +276,24 @@ def _compile_node(
     return dataclasses.replace(compiled, children=children)
 
 
+def labels_read(tree: RouteNode | CompiledRoute) -> frozenset[str] | None:
+    """Every label `route` reads for any label set: the tree's matchers, group_by and what
+    `explain` reads. Decisions of two label sets equal on these are equal, so a cache may
+    key on them (alerts of a storm differ by instance, pod...). None when a route groups by
+    all labels (`...`): then every label counts."""
+    names: set[str] = set()
+    stack = [compile_route(tree) if isinstance(tree, RouteNode) else tree]
+    while stack:
+        node = stack.pop()
+        if node.settings.group_by == (GROUP_BY_ALL,):
+            return None
+        names.update(matcher.name for matcher in node.matchers)
+        names.update(node.settings.group_by)
+        names.update(node.explain_labels)
+        stack.extend(node.children)
+    return frozenset(names)
+
+
 def _explain_labels(node: CompiledRoute) -> tuple[str, ...]:
     """Every label `explain` reads for this node: keep it in step with `explain`."""
     names = [matcher.name for matcher in node.path_matchers] + ["severity"]

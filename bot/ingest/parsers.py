@@ -157,28 +157,43 @@ def _rejections(index: int, exc: ValidationError) -> list[Rejection]:
 
 def unstorable(value: Any, path: str) -> tuple[str, str] | None:
     """The first thing no database column can hold, as (field, why): a number beyond 64 bits
-    or not finite, a NUL character, or a lone UTF-16 surrogate (a summary cut mid-emoji)."""
-    if isinstance(value, BadNumber):
-        return path, f"{value.text} is {value.why}"
+    or not finite, a NUL character, or a lone UTF-16 surrogate (a summary cut mid-emoji).
+    Every alert of every webhook passes here: the field's path is spelled only for a find."""
+    found = _problem(value)
+    return None if found is None else (path + found[0], found[1])
+
+
+def _problem(value: Any) -> tuple[str, str] | None:
+    """(path below `value`, why) of the first unstorable thing in it."""
     if isinstance(value, str):
-        return _bad_text(value, path)
-    if isinstance(value, list):
-        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
-    elif isinstance(value, dict):
+        why = _bad_text(value)
+        return None if why is None else ("", why)
+    if isinstance(value, BadNumber):
+        return "", f"{value.text} is {value.why}"
+    if isinstance(value, dict):
         for key in value:
-            if (problem := _bad_text(key, path)) is not None:
-                return path, f"a key {problem[1]}"
-        items = ((f"{path}.{k}", v) for k, v in value.items())
+            if (why := _bad_text(key)) is not None:
+                return "", f"a key {why}"
+        items = ((f".{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"[{i}]", v) for i, v in enumerate(value))
     else:
         return None
-    return next((p for sub, v in items if (p := unstorable(v, sub)) is not None), None)
+    for where, item in items:
+        if isinstance(item, str) and item.isascii() and "\x00" not in item:
+            continue  # the common case, without a call
+        if (found := _problem(item)) is not None:
+            return where + found[0], found[1]
+    return None
 
 
-def _bad_text(text: str, path: str) -> tuple[str, str] | None:
+def _bad_text(text: str) -> str | None:
     if "\x00" in text:
-        return path, "contains a NUL character"
+        return "contains a NUL character"
+    if text.isascii():
+        return None
     try:
         text.encode()
     except UnicodeEncodeError:
-        return path, "contains a lone UTF-16 surrogate (text cut mid-character?)"
+        return "contains a lone UTF-16 surrogate (text cut mid-character?)"
     return None

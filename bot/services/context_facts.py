@@ -89,19 +89,20 @@ class AlertContext:
         page_after = decision.page_after
         if path.hold_for is not None:
             page_after = max(page_after or timedelta(0), path.hold_for)
-        reasons = list(decision.reasons)  # path.why is the message's Why line
         tier_rule = self.tier.adjustment.rule if self.tier and self.tier.adjustment else None
-        reasons += [f"{a.why} ({a.rule})" for a in self.adjustments  # a hold says only its name
-                    if a.rule != tier_rule and not any(a.why in line for line in path.why)]
+        added = [f"{a.why} ({a.rule})" for a in self.adjustments  # a hold says only its name
+                 if a.rule != tier_rule and not any(a.why in line for line in path.why)]
         if self.tier is not None and decision.action is not Action.PAGE:
-            reasons.append(f"tier {self.tier.name}: the route does not page "
-                           f"({decision.action.value})")
+            added.append(f"tier {self.tier.name}: the route does not page "
+                         f"({decision.action.value})")
         elif self.tier is not None and not any(self.tier.why in line for line in path.why):
-            reasons.append(self.tier.why)  # it paged anyway (24/7, in hours, or promoted)
+            added.append(self.tier.why)  # it paged anyway (24/7, in hours, or promoted)
         if decision.action is Action.PAGE:
             self.page_later_at = path.page_later_at
+        if not added and path.action is decision.action and page_after == decision.page_after:
+            return decision  # nothing changed it (most alerts): no copy
         return decision.model_copy(update={"action": path.action, "page_after": page_after,
-                                           "reasons": reasons})
+                                           "reasons": [*decision.reasons, *added]})
 
     async def settle(self, s: AsyncSession, group_key: str, now: datetime) -> None:
         """On the incident this alert just opened: the context it was opened with and, for a

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.alerts import Action, Alert, IncidentStatus, alert_title
-from bot.domain.routing import RouteDecision, route
+from bot.domain.routing import RouteDecision, labels_read, route
 from bot.domain.runbook_walk import runbook_for
 from bot.services import paging, triage
 from bot.services.context import ServiceContext
@@ -25,16 +25,22 @@ CACHE_SIZE = 20_000
 
 
 class _DecisionCache:
-    """Decisions of one config by label set; emptied when the config changes or it fills."""
+    """Decisions of one config by the labels routing reads (`labels_read`: alerts of one
+    storm differ by pod or instance, which no route looks at); emptied when the config
+    changes or it fills."""
 
     def __init__(self) -> None:
         self.config: object | None = None
-        self.decisions: dict[tuple[tuple[str, str], ...], tuple[RouteDecision, ...]] = {}
+        self.read: tuple[str, ...] | None = None
+        self.decisions: dict[tuple, tuple[RouteDecision, ...]] = {}
 
     def get(self, ctx: ServiceContext, labels: dict[str, str]) -> tuple[RouteDecision, ...]:
         if self.config is not ctx.config:
             self.config, self.decisions = ctx.config, {}
-        key = tuple(sorted(labels.items()))
+            read = labels_read(ctx.config.route)
+            self.read = None if read is None else tuple(sorted(read))
+        key = (tuple(sorted(labels.items())) if self.read is None
+               else tuple(labels.get(name) for name in self.read))
         found = self.decisions.get(key)
         if found is None:
             if len(self.decisions) >= CACHE_SIZE:
