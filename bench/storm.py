@@ -9,6 +9,10 @@ chat.postMessage, bearer token); Alertmanager B sends webhooks to the bot, which
 its own stand-in. The stand-ins enforce one post per second per channel (bursts of 2) and 50
 `chat.update`s per minute (429 + Retry-After), and count calls made during a Retry-After.
 
+The bot runs as it does in production, an `oncall-bot serve` process of its own (SQLite, or
+PostgreSQL with `--database postgres`, real clock, delivery in the background); the stand-ins
+and this script's polling (a COUNT in the database, /metrics) stay outside it.
+
 Printed: time until each group is named in the channel (p50, p99; an incident named in a storm
 summary's thread counts, the summary's own in-place text does not), calls during a Retry-After,
 Slack calls per second in steady state (after the first 10 s), webhooks answered 5xx; then 50
@@ -21,7 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,12 +37,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.delivery.worker import DeliveryPolicy
+import aiohttp
+import sqlalchemy as sa
+
 from bot.devtools.fake_slack_limits import SlackLimits
-from bot.services.context import SystemClock
-from tests.appkit import ALERT_TOKEN, BOT_TOKEN, start_bot
+from bot.store.db import sync_engine
+from tests.appkit import ALERT_TOKEN, BOT_TOKEN, SIGNING_SECRET
 from tests.fakes.slack_api import FakeSlack
+from tests.harness import free_port
 from tests.harness.alertmanager import Alertmanager, iso
+from tests.test_faults import wait_healthy
 
 CHANNEL_ID, CHANNEL = "C0STORM001", "storm"
 NAME = re.compile(r"Storm\d{5}")
@@ -120,17 +130,41 @@ class Side:
                 f"{limits.calls_during_retry_after}, steady {rate:.2f} calls/s/channel")
 
 
-async def incident_count(bot) -> int:
-    return len(await bot.incidents())
+def serve(tmp: str, database_url: str, slack: FakeSlack, port: int) -> subprocess.Popen:
+    """`oncall-bot serve`, configured by its environment as an operator would."""
+    config = Path(tmp) / "oncall.yaml"
+    config.write_text(BOT_CONFIG)
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_API_URL": slack.base_url, "DATABASE_URL": database_url,
+           "ONCALL_CONFIG": str(config), "ALERT_WEBHOOK_TOKEN": ALERT_TOKEN,
+           "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+    env.pop("SLACK_APP_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "serve.log").open("a"))
 
 
-def webhooks_5xx(bot) -> int:
-    total = 0
-    for metric in bot.parts.metrics.ingest_requests.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and sample.labels.get("code", "").startswith("5"):
-                total += int(sample.value)
-    return total
+def incident_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM incident")).scalar_one()
+
+
+def opened_at(engine) -> dict[str, float]:
+    """alertname -> when the bot opened its incident (the database stores UTC)."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT group_key, opened_at FROM incident")).all()
+    found = {}
+    for key, at in rows:
+        at = datetime.fromisoformat(at) if isinstance(at, str) else at
+        for name in NAME.findall(key)[:1]:
+            found[name] = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    return found
+
+
+async def webhooks_5xx(bot_url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{bot_url}/metrics") as response:
+        text = await response.text()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("oncall_ingest_requests_total{") and 'code="5' in line)
 
 
 @dataclass
@@ -164,10 +198,13 @@ async def side_by_side(groups: int, seconds: float, limits: bool, postgres=None)
     with tempfile.TemporaryDirectory() as tmp:
         url = (postgres.create_database(postgres.unique_name("storm")) if postgres
                else f"sqlite:///{tmp}/storm.db")
-        bot = await start_bot(url, slack=bot_slack, background=True,
-                              clock=SystemClock(), policy=DeliveryPolicy(), config=BOT_CONFIG)
+        port = free_port()
+        bot_url = f"http://127.0.0.1:{port}"
+        bot = serve(tmp, url, bot_slack, port)
+        await wait_healthy(bot_url, bot, limit=60)
+        engine = sync_engine(url)
         am_a = await asyncio.to_thread(Alertmanager.start, am_slack_config(am_slack))
-        am_b = await asyncio.to_thread(Alertmanager.start, am_bot_config(bot.url))
+        am_b = await asyncio.to_thread(Alertmanager.start, am_bot_config(bot_url))
         try:
             alerts = storm_alerts(groups)
             t0, mono0 = time.time(), time.monotonic()  # wall clock ok: bench timing
@@ -176,19 +213,20 @@ async def side_by_side(groups: int, seconds: float, limits: bool, postgres=None)
             ingested = None
             while time.monotonic() - mono0 < seconds:
                 await asyncio.sleep(0.25)
-                if ingested is None and await incident_count(bot) >= groups:
+                if ingested is None and await asyncio.to_thread(
+                        incident_count, engine) >= groups:
                     ingested = time.monotonic() - mono0
                 if len(named_at(am_slack)) >= groups and len(named_at(bot_slack)) >= groups:
                     break
             elapsed = time.monotonic() - mono0
-            fivexx = webhooks_5xx(bot)
-            opened = {name: i.opened_at.timestamp() for i in await bot.incidents()
-                      for name in NAME.findall(i.group_key)[:1]}
+            fivexx = await webhooks_5xx(bot_url)
+            opened = await asyncio.to_thread(opened_at, engine)
         finally:
             await asyncio.to_thread(am_a.stop)
             await asyncio.to_thread(am_b.stop)
-            await bot.close()
-            await asyncio.sleep(0.2)
+            bot.terminate()
+            await asyncio.to_thread(bot.wait, 30)
+            engine.dispose()
     await am_slack.stop()
     await bot_slack.stop()
     return Run(Side("Alertmanager 0.25", am_slack), Side("oncall-bot", bot_slack), t0, mono0,
@@ -214,6 +252,10 @@ async def _run(groups: int, seconds: float, small: int, postgres) -> None:
     big = await side_by_side(groups, seconds, limits=True, postgres=postgres)
     for side in (big.am, big.ours):
         print("  " + side.report(big.t0, groups, big.mono0, big.elapsed))
+    sent = sorted(c.at - big.mono0 for c in big.am.slack.calls if c.method == "chat.postMessage")
+    if len(sent) >= groups:  # one call per group: when Alertmanager had sent them all
+        print(f"  Alertmanager's own notifications left it between {sent[0]:.1f} s and "
+              f"{sent[groups - 1]:.1f} s (the pace at which it also sends the bot its webhooks)")
     print(big.ingest_line())
     print(big.delivery_line())
     print(f"\n{small} alerts at once, limits off:")

@@ -188,10 +188,14 @@ class StormView:
     unlisted: list[StormEntry]
 
 
-async def entries(s: AsyncSession, storm_id: int) -> list[StormEntry]:
-    rows = (await s.exec(select(IncidentRow).join(
+async def entries(s: AsyncSession, storm_id: int, *,
+                  unlisted_only: bool = False) -> list[StormEntry]:
+    query = select(IncidentRow).join(
         StormMember, col(StormMember.incident_id) == col(IncidentRow.id)).where(
-        StormMember.storm_id == storm_id).order_by(col(IncidentRow.id)))).all()
+        StormMember.storm_id == storm_id)
+    if unlisted_only:
+        query = query.where(StormMember.listed == False)  # noqa: E712 (SQL, not Python)
+    rows = (await s.exec(query.order_by(col(IncidentRow.id)))).all()
     labels = await _first_labels(s, [r.id for r in rows])
     return [StormEntry(incident_id=r.id, title=r.title, team=r.team, severity=r.severity,
                        alert_type=r.alert_type, alertname=labels.get(r.id, {}).get(
@@ -220,6 +224,19 @@ async def view(ctx: ServiceContext, storm_id: int) -> StormView:
             StormMember.storm_id == storm_id, col(StormMember.listed)))).all())
     summary = summarize(storm.id, storm.channel, storm.started_at, storm.ended_at, members)
     return StormView(storm, summary, [m for m in members if m.incident_id not in listed])
+
+
+async def storm(ctx: ServiceContext, storm_id: int) -> StormRow:
+    async with ctx.db.reader() as s:
+        return await s.get(StormRow, storm_id)
+
+
+async def unlisted(ctx: ServiceContext, storm_id: int) -> tuple[StormRow, list[StormEntry]]:
+    """The storm and the members its thread has not named yet: what listing needs, without
+    reading the whole storm at every reply (a thousand members, a reply a second)."""
+    async with ctx.db.reader() as s:
+        return (await s.get(StormRow, storm_id),
+                await entries(s, storm_id, unlisted_only=True))
 
 
 async def summary_posted(ctx: ServiceContext, storm_id: int, channel_id: str, ts: str) -> None:

@@ -53,14 +53,14 @@ class StormSender:
         """Name the storm's new incidents in the summary's thread (before the summary is
         posted there is nothing to do: its first post lists everything it holds)."""
         storm_id = int(intent.payload["storm_id"])
-        view = await storms.view(self.ctx, storm_id)
-        if view.storm.summary_ts is not None:
-            await self._list(storm_id, view.storm.summary_channel_id, view.storm.summary_ts)
+        storm = await storms.storm(self.ctx, storm_id)
+        if storm.summary_ts is not None:
+            await self._list(storm_id, storm.summary_channel_id, storm.summary_ts)
         await outbox.complete(self.ctx.db, intent.id, self.ctx.clock.now())
 
     async def _list(self, storm_id: int, channel_id: str, ts: str) -> None:
         async with self._listing[storm_id]:
-            unlisted = (await storms.view(self.ctx, storm_id)).unlisted
+            _, unlisted = await storms.unlisted(self.ctx, storm_id)
             for chunk in thread_chunks(unlisted, self.ctx.config.storm.thread_chars):
                 await self.sender.call("chat.postMessage", channel=channel_id, thread_ts=ts,
                                        text=thread_text(chunk), unfurl_links=False)
