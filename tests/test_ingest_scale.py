@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -127,6 +128,75 @@ async def test_concurrent_small_webhooks_share_commits(bot):
     assert all(answer["new"] == 1 for _, answer in answers)  # each told about its own alert
     assert await count(bot, "alert") == 32
     assert len(commits) < 32  # webhooks waiting together were committed together
+
+
+async def test_webhooks_committed_together_each_hear_about_their_own_alerts(any_bot):
+    """A group commit is one set of alerts, but every sender is told what its own webhook did,
+    and each incident keeps the truncation count of the webhook that touched it."""
+    bot = any_bot
+    await bot.post_alerts(storm(3, groups=3))  # three incidents; their alerts repeat below
+    commits = []
+    event.listen(bot.parts.db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    repeat = storm(3, groups=3)
+    joining = {**storm(2, groups=3, start=3), "truncatedAlerts": 7}  # join Storm0 and Storm1
+    opening = [storm(1, groups=1000, start=500 + n) for n in range(6)]  # a new incident each
+
+    answers = await asyncio.gather(*(bot.post_alerts(body)
+                                     for body in [repeat, joining, *opening]))
+
+    assert [status for status, _ in answers] == [202] * 8
+    (_, repeated), (_, joined), *opened = answers
+    assert (repeated["accepted"], repeated["repeated"], repeated["new"]) == (3, 3, 0)
+    assert repeated["incidents_opened"] == []
+    assert (joined["accepted"], joined["new"], joined["incidents_opened"]) == (2, 2, [])
+    assert all(answer["new"] == 1 and len(answer["incidents_opened"]) == 1
+               for _, answer in opened)
+    assert len({answer["incidents_opened"][0] for _, answer in opened}) == 6
+    by_name = {i.title: i for i in await bot.incidents()}
+    assert len(by_name) == 9
+    truncated = {i.group_key.split("alertname=")[-1].split(",")[0].strip('"}'):
+                 i.truncated_at_source for i in by_name.values()}
+    assert truncated["Storm0"] == truncated["Storm1"] == 7  # the joining webhook's count
+    assert truncated["Storm2"] == 0
+    assert await count(bot, "alert") == 3 + 2 + 6
+    assert len(commits) < 7  # the seven webhooks with something to write shared commits
+
+
+async def test_a_write_transaction_runs_its_statements_inline_and_waits_only_in_the_thread(
+        bot):
+    """Once BEGIN IMMEDIATE holds the write lock, statements run on the event loop's thread
+    (no hand-off to aiosqlite's thread per call); BEGIN and COMMIT, which may wait for a lock
+    or the disk, and a reader's statements (which may scan) run on the database thread."""
+    db = bot.parts.db
+    await db.engine.dispose()  # new connections, traced from their first statement
+    ran: list[tuple[str, int]] = []
+
+    def trace(dbapi_connection, _record) -> None:
+        raw = dbapi_connection.driver_connection._conn  # the sqlite3 connection
+        raw.set_trace_callback(lambda sql: ran.append((sql.split()[0].upper(),
+                                                       threading.get_ident())))
+    event.listen(db.engine.sync_engine, "connect", trace)
+    loop_thread = threading.get_ident()
+
+    async with db.transaction() as s:
+        await s.exec(text("INSERT INTO processed_event (key, at) VALUES ('k', '2026-11-23')"))
+        await s.exec(text("SELECT count(*) FROM processed_event"))
+    writing = list(ran)
+    ran.clear()
+    async with db.reader() as s:
+        await s.exec(text("SELECT count(*) FROM incident"))
+    reading = [entry for entry in ran if entry[0] == "SELECT"]
+    ran.clear()
+    async with db.reader(quick=True) as s:
+        await s.exec(text("SELECT count(*) FROM incident"))
+    quick = [entry for entry in ran if entry[0] == "SELECT"]
+
+    on_loop = {sql for sql, thread in writing if thread == loop_thread}
+    off_loop = {sql for sql, thread in writing if thread != loop_thread}
+    assert {"INSERT", "SELECT"} <= on_loop
+    assert {"BEGIN", "COMMIT"} <= off_loop and not off_loop & {"INSERT", "SELECT"}
+    assert reading and all(thread != loop_thread for _, thread in reading)
+    assert quick and all(thread == loop_thread for _, thread in quick)
 
 
 async def test_an_unchanged_repeat_is_answered_from_a_read_while_another_writer_holds_the_lock(
