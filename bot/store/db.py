@@ -189,6 +189,10 @@ class Database:
                 else {"async_creator": _sqlite_connector(url)})
         self.engine: AsyncEngine = create_async_engine(async_url(url), **pool)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "postgresql":
+            # Many rows without RETURNING (links, timeline rows, intents) as one multi-row
+            # INSERT, as SQLAlchemy already does with RETURNING, not one statement per row.
+            self.engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
         self._head: str | None = None
         self._reading = self.engine.execution_options(**{READ_ONLY: True})
         self._reading_inline = self.engine.execution_options(

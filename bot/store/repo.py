@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -158,27 +159,54 @@ async def set_where(s: AsyncSession, model: Any, where: list[Any], values: dict[
 # -- set-based helpers for bulk ingest: one statement for many rows --------------------------
 
 
+# Built once: a statement's construction and cache key cost more than its execution for the
+# handful of rows ingest reads per transaction; IN lists are expanding parameters.
+_IDS = bindparam("ids", expanding=True)
+_ALERTS_OF_FINGERPRINTS = select(AlertRow).where(
+    AlertRow.source == bindparam("source"),
+    col(AlertRow.fingerprint).in_(bindparam("fingerprints", expanding=True)))
+_PLAIN_ALERTS_OF_FINGERPRINTS = select(*AlertRow.__table__.c).where(
+    AlertRow.source == bindparam("source"),
+    col(AlertRow.fingerprint).in_(bindparam("fingerprints", expanding=True)))
+_RESOLVED_BY_HAND = (select(IncidentAlert.alert_id)
+                     .join(IncidentRow, col(IncidentAlert.incident_id) == IncidentRow.id)
+                     .where(col(IncidentAlert.alert_id).in_(_IDS),
+                            col(IncidentRow.resolved_by).is_not(None)))
+_INCIDENTS_OF_ALERTS = (select(IncidentAlert.alert_id, IncidentRow)
+                        .join(IncidentAlert, col(IncidentAlert.incident_id) == IncidentRow.id)
+                        .where(col(IncidentAlert.alert_id).in_(_IDS)))
+_OPEN_INCIDENTS = select(IncidentRow).where(
+    col(IncidentRow.open_key).in_(bindparam("keys", expanding=True)))
+_RESOLVED_OF_GROUPS = select(IncidentRow).where(
+    col(IncidentRow.group_key).in_(bindparam("keys", expanding=True)),
+    IncidentRow.status == "resolved")
+_INCIDENTS_BY_ID = select(IncidentRow).where(col(IncidentRow.id).in_(_IDS))
+_FIRING_COUNTS = (select(IncidentAlert.incident_id, func.count())
+                  .join(AlertRow, col(IncidentAlert.alert_id) == AlertRow.id)
+                  .where(col(IncidentAlert.incident_id).in_(_IDS), AlertRow.status == "firing")
+                  .group_by(col(IncidentAlert.incident_id)))
+_PAGE_TARGETS = (select(PageRow.incident_id, PageRow.target)
+                 .where(col(PageRow.incident_id).in_(_IDS),
+                        PageRow.target_kind == bindparam("kind"))
+                 .order_by(col(PageRow.id)))
+
+
 async def alerts_of_fingerprints(s: AsyncSession, source: str, fingerprints: Collection[str],
                                  *, plain: bool = False) -> list[AlertRow]:
     """Every alert of these fingerprints (any startsAt): identities and active ones at once.
     `plain`: read-only rows with the same attributes, without the ORM's cost per object."""
     if not fingerprints:
         return []
-    what = select(*AlertRow.__table__.c) if plain else select(AlertRow)
-    query = what.where(AlertRow.source == source,
-                       col(AlertRow.fingerprint).in_(list(fingerprints)))
-    return list((await s.exec(query)).all())
+    query = _PLAIN_ALERTS_OF_FINGERPRINTS if plain else _ALERTS_OF_FINGERPRINTS
+    return list((await s.exec(query, params={"source": source,
+                                             "fingerprints": list(fingerprints)})).all())
 
 
 async def alerts_resolved_by_hand(s: AsyncSession, alert_ids: Collection[int]) -> set[int]:
     """Which of these alerts belong to an incident a person resolved."""
     if not alert_ids:
         return set()
-    query = (select(IncidentAlert.alert_id)
-             .join(IncidentRow, col(IncidentAlert.incident_id) == IncidentRow.id)
-             .where(col(IncidentAlert.alert_id).in_(list(alert_ids)),
-                    col(IncidentRow.resolved_by).is_not(None)))
-    return set((await s.exec(query)).all())
+    return set((await s.exec(_RESOLVED_BY_HAND, params={"ids": list(alert_ids)})).all())
 
 
 async def incidents_of_alerts(s: AsyncSession,
@@ -186,10 +214,8 @@ async def incidents_of_alerts(s: AsyncSession,
     found: dict[int, list[IncidentRow]] = {}
     if not alert_ids:
         return found
-    query = (select(IncidentAlert.alert_id, IncidentRow)
-             .join(IncidentAlert, col(IncidentAlert.incident_id) == IncidentRow.id)
-             .where(col(IncidentAlert.alert_id).in_(list(alert_ids))))
-    for alert_id, incident in (await s.exec(query)).all():
+    for alert_id, incident in (await s.exec(_INCIDENTS_OF_ALERTS,
+                                            params={"ids": list(alert_ids)})).all():
         found.setdefault(alert_id, []).append(incident)
     return found
 
@@ -197,8 +223,8 @@ async def incidents_of_alerts(s: AsyncSession,
 async def open_incidents(s: AsyncSession, keys: Collection[str]) -> dict[str, IncidentRow]:
     if not keys:
         return {}
-    query = select(IncidentRow).where(col(IncidentRow.open_key).in_(list(keys)))
-    return {row.open_key: row for row in (await s.exec(query)).all()}
+    return {row.open_key: row for row in (await s.exec(_OPEN_INCIDENTS,
+                                                       params={"keys": list(keys)})).all()}
 
 
 async def last_resolved_of(s: AsyncSession, group_keys: Collection[str]
@@ -207,9 +233,7 @@ async def last_resolved_of(s: AsyncSession, group_keys: Collection[str]
     latest: dict[str, IncidentRow] = {}
     if not group_keys:
         return latest
-    query = select(IncidentRow).where(col(IncidentRow.group_key).in_(list(group_keys)),
-                                      IncidentRow.status == "resolved")
-    for row in (await s.exec(query)).all():
+    for row in (await s.exec(_RESOLVED_OF_GROUPS, params={"keys": list(group_keys)})).all():
         best = latest.get(row.group_key)
         if row.resolved_at and (best is None or best.resolved_at is None
                                 or row.resolved_at > best.resolved_at):
@@ -220,19 +244,14 @@ async def last_resolved_of(s: AsyncSession, group_keys: Collection[str]
 async def incidents_by_id(s: AsyncSession, ids: Collection[int]) -> dict[int, IncidentRow]:
     if not ids:
         return {}
-    query = select(IncidentRow).where(col(IncidentRow.id).in_(list(ids)))
-    return {row.id: row for row in (await s.exec(query)).all()}
+    return {row.id: row for row in (await s.exec(_INCIDENTS_BY_ID,
+                                                 params={"ids": list(ids)})).all()}
 
 
 async def firing_counts(s: AsyncSession, incident_ids: Collection[int]) -> dict[int, int]:
     if not incident_ids:
         return {}
-    query = (select(IncidentAlert.incident_id, func.count())
-             .join(AlertRow, col(IncidentAlert.alert_id) == AlertRow.id)
-             .where(col(IncidentAlert.incident_id).in_(list(incident_ids)),
-                    AlertRow.status == "firing")
-             .group_by(col(IncidentAlert.incident_id)))
-    return dict((await s.exec(query)).all())
+    return dict((await s.exec(_FIRING_COUNTS, params={"ids": list(incident_ids)})).all())
 
 
 async def page_targets(s: AsyncSession, incident_ids: Collection[int],
@@ -241,10 +260,8 @@ async def page_targets(s: AsyncSession, incident_ids: Collection[int],
     found: dict[int, list[str]] = {}
     if not incident_ids:
         return found
-    query = (select(PageRow.incident_id, PageRow.target)
-             .where(col(PageRow.incident_id).in_(list(incident_ids)), PageRow.target_kind == kind)
-             .order_by(col(PageRow.id)))
-    for incident_id, target in (await s.exec(query)).all():
+    for incident_id, target in (await s.exec(_PAGE_TARGETS, params={
+            "ids": list(incident_ids), "kind": kind})).all():
         targets = found.setdefault(incident_id, [])
         if target not in targets:
             targets.append(target)
@@ -258,12 +275,11 @@ async def insert_many(s: AsyncSession, model: Any, rows: list[dict[str, Any]], *
     row by row on SQLite), so return a column that tells the rows apart."""
     if not rows:
         return []
-    table = model.__table__
     rows = [fit_values(model, dict(row)) for row in rows]
     if not returning:
-        await s.exec(insert(table), params=rows)
+        await s.exec(_insert(model.__table__), params=rows)
         return []
-    statement = insert(table).returning(*(table.c[name] for name in returning))
+    statement = _insert(model.__table__, returning)
     return [tuple(row) for row in (await s.exec(statement, params=rows)).all()]
 
 
@@ -274,14 +290,26 @@ async def insert_many_ignoring(s: AsyncSession, model: Any, rows: Iterable[dict[
     rows = [fit_values(model, dict(row)) for row in rows]
     if not rows:
         return []
-    dialect = s.get_bind().dialect.name
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = make(model.__table__).on_conflict_do_nothing(index_elements=conflict)
+    statement = _insert_ignoring(s.get_bind().dialect.name, model.__table__, tuple(conflict),
+                                 returning)
     if returning is None:
         await s.exec(statement, params=rows)
         return []
-    statement = statement.returning(model.__table__.c[returning])
     return [row[0] for row in (await s.exec(statement, params=rows)).all()]
+
+
+@cache
+def _insert(table: Any, returning: tuple[str, ...] = ()) -> Any:
+    statement = insert(table)
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
+
+
+@cache
+def _insert_ignoring(dialect: str, table: Any, conflict: tuple[str, ...],
+                     returning: str | None) -> Any:
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = make(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return statement if returning is None else statement.returning(table.c[returning])
 
 
 def timeline_values(*, incident_id: int | None, at: datetime, kind: str,
