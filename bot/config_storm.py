@@ -25,7 +25,7 @@ class StormConfig(BaseModel):
         "the summary is edited at most this often (chat.update is 50/min per workspace)"))
     post_survivors: bool = Field(False, description=(
         "when the storm ends, incidents still open get their own message"))
-    thread_chars: int = Field(30_000, ge=500, le=39_000, description=(
+    thread_chars: int = Field(39_000, ge=500, le=39_000, description=(
         "longest thread reply listing the storm's incidents (chat.postMessage keeps text up "
         "to 40,000 characters; Slack folds a long one behind 'Show more'): at one reply per "
-        "second per channel, 30,000 names about 300 incidents a second"))
+        "second per channel, 39,000 names about 400 incidents a second"))

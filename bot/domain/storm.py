@@ -100,8 +100,10 @@ def summarize(storm_id: int, channel: str, started_at: datetime, ended_at: datet
 
 def list_line(entry: StormEntry) -> str:
     """`#42 title (alertname=X, severity=critical, ...)`, escaped: alert text cannot ping."""
-    labels = ", ".join(f"{k}={entry.labels[k]}" for k in KEY_LABELS if entry.labels.get(k))
-    title = escape_mrkdwn(entry.title[:150])
+    title = entry.title[:150]
+    labels = ", ".join(f"{k}={entry.labels[k]}" for k in KEY_LABELS if entry.labels.get(k)
+                       and not (k == "alertname" and title.startswith(entry.labels[k])))
+    title = escape_mrkdwn(title)  # (the alertname a title starts with is not said twice)
     return f"#{entry.incident_id} {title}" + (f" ({escape_mrkdwn(labels)})" if labels else "")
 
 

@@ -63,7 +63,7 @@ async def incident_and_message(ctx: ServiceContext, incident_id: int, kind: str,
 async def incident_and_view(ctx: ServiceContext, incident_id: int,
                             ) -> tuple[IncidentRow, IncidentView]:
     """An incident and what its message shows now (what a pager event tells the pager)."""
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:  # bounded (views load 50 alerts)
         row = await repo.incident(s, incident_id)
         return row, await incident_view(s, row, ctx.config.handoff,
                                         ctx.config.hidden_labels(row.team),
@@ -74,7 +74,7 @@ async def incident_and_view(ctx: ServiceContext, incident_id: int,
 async def view_and_message(ctx: ServiceContext, incident_id: int, kind: str, recipient: str = "",
                            ) -> tuple[IncidentRow, IncidentView, SlackMessage | None]:
     """What an incident's message shows now, and the message to update if there is one."""
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:  # bounded (views load 50 alerts)
         row = await repo.incident(s, incident_id)
         view = await incident_view(s, row, ctx.config.handoff, ctx.config.hidden_labels(row.team),
                                    ctx.config.changes.window,

@@ -161,7 +161,7 @@ async def release(db: Database, now: datetime, kinds: Collection[str],
 async def waiting_on(db: Database, now: datetime, kinds: Collection[str],
                      outage_errors: Collection[str]) -> bool:
     """Whether any intent of these kinds is backing off after an outage error."""
-    async with db.reader() as s:
+    async with db.reader(quick=True) as s:
         found = await s.exec(select(OutboxIntent.id).where(
             OutboxIntent.state == "pending", col(OutboxIntent.due_at) > now,
             col(OutboxIntent.kind).in_(list(kinds)),
@@ -197,7 +197,7 @@ async def failed_by_kind(db: Database) -> dict[str, int]:
 
 async def depth(db: Database, now: datetime) -> tuple[int, float]:
     """How many intents wait, and the age in seconds of the oldest: the health of delivery."""
-    async with db.reader() as s:
+    async with db.reader(quick=True) as s:
         waiting = (OutboxIntent.state == "pending") | (OutboxIntent.state == "inflight")
         count = (await s.exec(select(func.count()).select_from(OutboxIntent).where(waiting))).one()
         oldest = (await s.exec(select(func.min(OutboxIntent.created_at)).where(waiting))).one()
@@ -206,6 +206,6 @@ async def depth(db: Database, now: datetime) -> tuple[int, float]:
 
 
 async def next_due(db: Database) -> datetime | None:
-    async with db.reader() as s:
+    async with db.reader(quick=True) as s:
         return (await s.exec(select(func.min(OutboxIntent.due_at))
                              .where(OutboxIntent.state == "pending"))).one()

@@ -174,7 +174,7 @@ async def _join(s: AsyncSession, storm: StormRow, incident_ids: list[int], now: 
 
 async def member_of(ctx: ServiceContext, incident_id: int) -> int | None:
     """The storm an incident was folded into, if any."""
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:
         return (await s.exec(select(StormMember.storm_id).where(
             StormMember.incident_id == incident_id))).first()
 
@@ -217,7 +217,7 @@ async def _first_labels(s: AsyncSession, incident_ids: list[int]) -> dict[int, d
 
 
 async def view(ctx: ServiceContext, storm_id: int) -> StormView:
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:
         storm = await s.get(StormRow, storm_id)
         members = await entries(s, storm_id)
         listed = set((await s.exec(select(StormMember.incident_id).where(
@@ -227,14 +227,14 @@ async def view(ctx: ServiceContext, storm_id: int) -> StormView:
 
 
 async def storm(ctx: ServiceContext, storm_id: int) -> StormRow:
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:
         return await s.get(StormRow, storm_id)
 
 
 async def unlisted(ctx: ServiceContext, storm_id: int) -> tuple[StormRow, list[StormEntry]]:
     """The storm and the members its thread has not named yet: what listing needs, without
     reading the whole storm at every reply (a thousand members, a reply a second)."""
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:
         return (await s.get(StormRow, storm_id),
                 await entries(s, storm_id, unlisted_only=True))
 
@@ -261,7 +261,7 @@ async def mark_listed(ctx: ServiceContext, storm_id: int, incident_ids: list[int
 
 async def storms_between(ctx: ServiceContext, channels: list[str], start: datetime,
                          end: datetime) -> int:
-    async with ctx.db.reader() as s:
+    async with ctx.db.reader(quick=True) as s:
         return await count_between(s, channels, start, end)
 
 

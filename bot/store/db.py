@@ -129,7 +129,8 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
     driver = conn.connection.driver_connection
     if isinstance(driver, InlineWhileWriting):
-        driver.inline = not read_only or options.get(READ_INLINE, False)
+        driver.inline = ("write" if not read_only
+                         else "read" if options.get(READ_INLINE, False) else None)
 
 
 class InlineWhileWriting(aiosqlite.Connection):
@@ -140,17 +141,20 @@ class InlineWhileWriting(aiosqlite.Connection):
     hand-off cost more than SQLite's own work. Once BEGIN IMMEDIATE has returned, this
     connection holds SQLite's write lock (and the in-process WriteGate), so no statement of
     the transaction can wait for a lock: they run inline, each one short. What can wait goes
-    through the thread as before: BEGIN (another process may hold the lock), COMMIT (fsync,
-    checkpoints), ROLLBACK, and every reader's statements unless it asked for READ_INLINE.
+    through the thread as before: BEGIN (another process may hold the lock), a writer's COMMIT
+    (fsync, checkpoints) and ROLLBACK, and every reader's statements unless it asked for
+    READ_INLINE (a few indexed reads; its ROLLBACK ends a read: nothing to wait for).
     """
 
-    inline = False
+    inline: str | None = None  # "write", "read" or None: the transaction now running
 
     async def _execute(self, fn, *args, **kwargs):
         if self.inline and self._connection is not None:
             if getattr(fn, "__name__", "") not in ("commit", "rollback"):
                 return fn(*args, **kwargs)
-            self.inline = False
+            reading, self.inline = self.inline == "read", None
+            if reading:
+                return fn(*args, **kwargs)
         return await super()._execute(fn, *args, **kwargs)
 
 
