@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import logging
+from collections.abc import Collection, Iterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, or_, text
 from sqlmodel import col, select
@@ -13,6 +17,8 @@ from bot.services import storms
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import IncidentRow, OutboxIntent, SlackMessage
+
+log = logging.getLogger(__name__)
 
 SYNC_MESSAGE = "sync_message"
 LEASE = timedelta(seconds=60)
@@ -89,6 +95,48 @@ async def _lease(s: AsyncSession, intent: OutboxIntent, now: datetime) -> bool:
     return bool(won)
 
 
+class LeaseLost(Exception):
+    """This worker's lease on the intent expired and another claim took it: the new owner
+    settles it; whatever this worker was about to write with the settling is rolled back."""
+
+
+# (intent id, attempts at the claim) of the intent this task is delivering: the fencing token.
+_held: ContextVar[tuple[int, int] | None] = ContextVar("outbox_lease", default=None)
+
+
+@contextlib.contextmanager
+def holding(intent: OutboxIntent) -> Iterator[None]:
+    """Deliver `intent` under the lease just claimed: every settle inside is fenced by it.
+
+    `attempts` grows with every claim, so a worker whose lease expired while its call was slow
+    (and another replica claimed the intent since) cannot settle over the new owner's state."""
+    token = _held.set((intent.id, intent.attempts))
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def _fenced(intent_id: int) -> list[Any]:
+    """Settle only an intent still in flight, and under the lease this task holds."""
+    where = [OutboxIntent.id == intent_id, OutboxIntent.state == "inflight"]
+    held = _held.get()
+    if held is not None and held[0] == intent_id:
+        where.append(OutboxIntent.attempts == held[1])
+    return where
+
+
+async def _settle(s: AsyncSession, intent_id: int, values: dict[str, Any]) -> OutboxIntent:
+    if not await repo.set_where(s, OutboxIntent, _fenced(intent_id), values):
+        held = _held.get()
+        log.warning("intent %s: lease lost (claim %s), another replica owns it now; not "
+                    "settling it", intent_id, held[1] if held and held[0] == intent_id else "?")
+        raise LeaseLost(intent_id)
+    intent = await s.get(OutboxIntent, intent_id)
+    await s.refresh(intent)
+    return intent
+
+
 async def complete(db: Database, intent_id: int, now: datetime,
                    message: SlackMessage | None = None, timeline_kind: str | None = None,
                    timeline_text: str = "") -> None:
@@ -103,34 +151,26 @@ async def complete(db: Database, intent_id: int, now: datetime,
 
 
 async def mark_done(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent:
-    """Settle an intent inside the caller's transaction (with the state it produced)."""
-    intent = await s.get(OutboxIntent, intent_id)
-    intent.state, intent.done_at, intent.claimed_until = "done", now, None
-    intent.last_error = None
-    s.add(intent)
-    return intent
+    """Settle an intent inside the caller's transaction (with the state it produced).
+    Raises LeaseLost (rolling that transaction back) when the lease is no longer ours."""
+    return await _settle(s, intent_id, {"state": "done", "done_at": now, "claimed_until": None,
+                                        "last_error": None})
 
 
 async def retry(db: Database, intent_id: int, now: datetime, delay: timedelta, error: str,
                 maybe_sent: bool) -> None:
     """Put the intent back for later; `maybe_sent` when Slack may have acted on it anyway."""
     async with db.transaction() as s:
-        intent = await s.get(OutboxIntent, intent_id)
-        intent.state, intent.claimed_until = "pending", None
-        intent.due_at = now + delay
-        intent.last_error = error[:512]
-        intent.maybe_sent = maybe_sent
-        s.add(intent)
+        await _settle(s, intent_id, {"state": "pending", "claimed_until": None,
+                                     "due_at": now + delay, "last_error": error[:512],
+                                     "maybe_sent": maybe_sent})
 
 
 async def mark_failed(s: AsyncSession, intent_id: int, now: datetime,
                       error: str) -> OutboxIntent:
     """Give up on an intent inside the caller's transaction; its lane moves on at once."""
-    intent = await s.get(OutboxIntent, intent_id)
-    intent.state, intent.claimed_until, intent.done_at = "failed", None, now
-    intent.last_error = error[:512]
-    s.add(intent)
-    return intent
+    return await _settle(s, intent_id, {"state": "failed", "claimed_until": None,
+                                        "done_at": now, "last_error": error[:512]})
 
 
 async def requeue(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent | None:
