@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 SYNC_MESSAGE = "sync_message"
 LEASE = timedelta(seconds=60)
-_CLAIM_LOCK_KEY = 0x0C0A11  # PostgreSQL advisory lock that serialises claims across replicas
 
 
 def lane_of(incident: IncidentRow) -> str:
@@ -43,26 +42,57 @@ async def queue_sync(s: AsyncSession, incident: IncidentRow, at: datetime) -> No
 async def claim(db: Database, now: datetime, limit: int = 50) -> list[OutboxIntent]:
     """Lease the oldest due intent of each idle lane, so a lane is never worked twice at once."""
     async with db.transaction() as s:
+        heads = await _heads(s, now, limit)
         if db.dialect == "postgresql":
-            await s.exec(text("select pg_advisory_xact_lock(:key)").bindparams(key=_CLAIM_LOCK_KEY))
-        busy = set((await s.exec(
-            select(OutboxIntent.lane).where(OutboxIntent.state == "inflight",
-                                            col(OutboxIntent.claimed_until) > now))).all())
-        lease_expired = ((OutboxIntent.state == "inflight")
-                         & (col(OutboxIntent.claimed_until) <= now))
-        due = (await s.exec(
-            select(OutboxIntent).where(or_(OutboxIntent.state == "pending", lease_expired))
-            .order_by(col(OutboxIntent.id)).limit(limit * 20))).all()
-        picked: list[OutboxIntent] = []
-        for intent in due:
-            if intent.lane in busy:
-                continue
-            busy.add(intent.lane)  # only the oldest intent of a lane, due or not, may go
-            if intent.due_at > now or len(picked) >= limit:
-                continue
-            if await _lease(s, intent, now):
-                picked.append(intent)
-    return picked
+            heads = await _still_heads(s, heads, now)
+        return [intent for intent in heads if await _lease(s, intent, now)]
+
+
+async def _heads(s: AsyncSession, now: datetime, limit: int) -> list[OutboxIntent]:
+    """The oldest intent of each lane with nothing in flight, if it is due (as read now)."""
+    busy = set((await s.exec(
+        select(OutboxIntent.lane).where(OutboxIntent.state == "inflight",
+                                        col(OutboxIntent.claimed_until) > now))).all())
+    due = (await s.exec(
+        select(OutboxIntent).where(_claimable(now))
+        .order_by(col(OutboxIntent.id)).limit(limit * 20))).all()
+    heads: list[OutboxIntent] = []
+    for intent in due:
+        if intent.lane in busy:
+            continue
+        busy.add(intent.lane)  # only the oldest intent of a lane, due or not, may go
+        if intent.due_at <= now and len(heads) < limit:
+            heads.append(intent)
+    return heads
+
+
+def _claimable(now: datetime) -> Any:
+    lease_expired = (OutboxIntent.state == "inflight") & (col(OutboxIntent.claimed_until) <= now)
+    return or_(OutboxIntent.state == "pending", lease_expired)
+
+
+async def _still_heads(s: AsyncSession, heads: list[OutboxIntent],
+                       now: datetime) -> list[OutboxIntent]:
+    """PostgreSQL, several replicas claiming at once without waiting for each other: lock the
+    heads read with `FOR UPDATE SKIP LOCKED` (a head another claimer holds is skipped, and with
+    it its lane), then keep a locked head only if, read afresh, nothing older of its lane is
+    pending or in flight. The heads were read before the other claimers' commits, so a lane's
+    second intent may look like its head while its first is being leased elsewhere: the fresh
+    read finds the first and this claimer leaves the lane alone."""
+    if not heads:
+        return []
+    locked = (await s.exec(
+        select(OutboxIntent).where(col(OutboxIntent.id).in_([i.id for i in heads]),
+                                   _claimable(now))
+        .order_by(col(OutboxIntent.id)).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True))).all()
+    lanes = [intent.lane for intent in locked]
+    oldest = dict((await s.exec(
+        select(OutboxIntent.lane, func.min(OutboxIntent.id))
+        .where(col(OutboxIntent.lane).in_(lanes),
+               col(OutboxIntent.state).in_(["pending", "inflight"]))
+        .group_by(OutboxIntent.lane))).all()) if lanes else {}
+    return [intent for intent in locked if oldest.get(intent.lane) == intent.id]
 
 
 async def recover_after_restart(db: Database, now: datetime) -> int:
