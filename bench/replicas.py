@@ -54,6 +54,20 @@ storm: {enter_above: 1000}  # one message per incident: what this bench counts
 PER_WEBHOOK = 5
 
 
+class CountedLimits(SlackLimits):
+    """SlackLimits that also say which method each 429 was for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_method: collections.Counter = collections.Counter()
+
+    def check(self, method: str, args: dict) -> float | None:
+        wait = super().check(method, args)
+        if wait is not None:
+            self.by_method[method] += 1
+        return wait
+
+
 @dataclass
 class Run:
     replicas: int
@@ -65,6 +79,7 @@ class Run:
     webhooks_5xx: int
     seconds: float
     updates: int
+    rejected_by_method: dict[str, int]
 
 
 def webhook(batch: int, groups: int) -> dict:
@@ -91,7 +106,7 @@ def posts(slack: FakeSlack) -> collections.Counter:
 async def one_run(server: PostgresServer, replicas: int, alerts: int, groups: int,
                   tmp: Path) -> Run:
     url = server.create_database(server.unique_name(f"replicas{replicas}"))
-    limits = SlackLimits()
+    limits = CountedLimits()
     slack = FakeSlack(bot_token=BOT_TOKEN, limits=limits)
     for channel_id, name in CHANNELS.items():
         slack.add_channel(channel_id, name)
@@ -136,7 +151,7 @@ async def one_run(server: PostgresServer, replicas: int, alerts: int, groups: in
         return Run(replicas, len(slack.calls), limits.rejected, limits.calls_during_retry_after,
                    set(posts(slack).values()), len(posts(slack)),
                    sum(1 for s in statuses if s >= 500), seconds,
-                   len(slack.calls_to("chat.update")))
+                   len(slack.calls_to("chat.update")), dict(limits.by_method))
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -154,7 +169,8 @@ def table(runs: list[Run], alerts: int, groups: int) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         per = ",".join(str(n) for n in sorted(r.posts_per_incident))
-        lines.append(f"| {r.replicas} | {r.calls} | {r.updates} | {r.rejected} | "
+        rejected = f"{r.rejected} " + str(r.rejected_by_method or "")
+        lines.append(f"| {r.replicas} | {r.calls} | {r.updates} | {rejected} | "
                      f"{r.during_retry_after} | {per} ({r.incidents} incidents) | "
                      f"{r.webhooks_5xx} | {r.seconds:.0f} |")
     return "\n".join(lines)
