@@ -1,6 +1,7 @@
 """Lease fencing: a replica whose lease expired while its Slack call was slow cannot settle an
 intent another replica has claimed since. The claim's `attempts` is the fencing token: a
-settle matches only `state = 'inflight' AND attempts = <the token it claimed with>`."""
+settle matches only `state = 'inflight' AND attempts = <the token it claimed with>`. And a
+429's Retry-After, given to one replica, is waited out by the others too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.services import outbox
+from bot.services import budgets, outbox
 from bot.services.ingest import ingest_alerts
 from bot.store.models import OutboxIntent, SlackMessage, TimelineEvent
 from tests.appkit import BOT_TOKEN, CHANNELS, BotUnderTest, FakeClock, start_bot
@@ -133,3 +134,28 @@ async def until(check, limit: float = 10.0) -> None:
 async def rows_of(bot: BotUnderTest, model) -> list:
     async with bot.parts.db.reader() as s:
         return list((await s.exec(select(model).order_by(col(model.id)))).all())
+
+
+async def test_a_429_on_one_replica_holds_the_shared_budget_for_the_other(postgres_url):
+    """The delivery worker that got Slack's 429 writes its Retry-After into the shared
+    bucket: the other replica's next chat.update waits it out instead of calling into it."""
+    clock, slack = FakeClock(), FakeSlack(bot_token=BOT_TOKEN)
+    for channel_id, name in CHANNELS.items():
+        slack.add_channel(channel_id, name)
+    await slack.start()
+    one = await start_bot(postgres_url, slack=slack, clock=clock)
+    try:
+        await one.post_alerts(alert_in_group(1))
+        await one.drain()
+        slack.fail_next("chat.update", status=429, retry_after=3)
+        assert await one.click("incident.ack", 1) == 200
+        await one.drain()
+        assert [c.method for c in slack.calls].count("chat.update") == 1
+
+        take = budgets.shared_taker(one.parts.services)
+        rate = one.parts.worker.policy.updates_per_minute / 60
+        wait = await take("update", rate, one.parts.worker.policy.burst)
+        assert 2.5 < wait <= 3.0
+    finally:
+        await one.close()
+        await slack.stop()
