@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def build_components(settings: Settings, config: OncallConfig, *, clock: Clock |
                      policy: DeliveryPolicy | None = None) -> Components:
     db = Database(settings.database_url, connections=settings.webhook_max_concurrent + 8)
     metrics = Metrics()
-    services = ServiceContext(db=db, config=config, clock=clock or SystemClock(),
+    clock = clock or SystemClock(timedelta(seconds=settings.oncall_clock_offset))
+    services = ServiceContext(db=db, config=config, clock=clock,
                               runbooks=_load_runbooks(config),
                               public_url=settings.public_url.rstrip("/"))
     policy = policy or DeliveryPolicy()

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     webhook_max_concurrent: int = Field(32, ge=1)
     webhook_queue_wait: float = Field(5.0, ge=0)  # seconds a webhook beyond the cap waits
     public_url: str = ""  # where readers reach this server: shared journal links start here
+    # Seconds added to the bot's clock. For tests of several `serve` processes: each replica
+    # is started with the same offset, so they agree on a time near a digest window's end.
+    oncall_clock_offset: float = 0.0
 
     @property
     def socket_mode(self) -> bool:

@@ -16,7 +16,8 @@ from bot.delivery.worker import DeliveryPolicy
 from bot.domain.alerts import Action, FailureLine, IncidentStatus, IncidentView, PageLine
 from bot.services import delivery_failures, records
 from bot.slack.incident.responders import failures_text, paged_text
-from bot.store.models import PageRow, TimelineEvent
+from bot.store import repo
+from bot.store.models import OutboxIntent, PageRow, TimelineEvent
 from tests.appkit import (
     CONFIG,
     BotUnderTest,
@@ -239,6 +240,8 @@ async def test_a_failed_update_of_a_delivered_page_dm_is_no_failed_page(paging_b
     await bot.drain()
     assert bot.slack.messages(bot.slack.dm_channel(CAROL))  # the page reached her
     dm = next(i for i in await bot.intents() if i.kind == "sync_dm")
+    async with bot.parts.db.transaction() as s:  # a later update of it, claimed and failing
+        await repo.set_where(s, OutboxIntent, [OutboxIntent.id == dm.id], {"state": "inflight"})
 
     await delivery_failures.record(bot.parts.services, dm.id, "message_not_found")
 

@@ -320,6 +320,25 @@ async def test_replicas_spend_one_shared_slack_budget(replicas):
     assert (bucket.key, bucket.tokens < 1) == ("update", True)
 
 
+async def test_a_retry_after_given_to_one_replica_holds_back_the_other(replicas):
+    """Slack answered replica one's chat.update with 429 and `Retry-After: 3`: replica two's
+    next token in that scope comes only then (before, it would have called at once, during
+    the Retry-After, as its cooldown was in replica one's memory)."""
+    one, two = replicas(), replicas()
+    hold, take = budgets.shared_holder(one), budgets.shared_taker(two)
+    if one.db.dialect != "postgresql":
+        assert (hold, take) == (None, None)
+        return
+    rate = 50 / 60
+    assert await take("update", rate, 5) == 0.0  # a full bucket: the call would go
+
+    await RateLimiter(shared_hold=hold).hold("update", rate, 3.0)
+
+    wait = await take("update", rate, 5)
+    assert 2.5 < wait <= 3.0
+    assert [await take("post:C0OTHER", 1.0, 2) for _ in range(2)] == [0.0, 0.0]  # not held
+
+
 async def test_a_shared_limiter_waits_for_the_other_replicas_spending():
     spent: list[str] = []
 

@@ -60,14 +60,14 @@ def webhook(batch: int) -> dict:
             "commonAnnotations": {}, "externalURL": "http://alertmanager", "alerts": alerts}
 
 
-def replica(tmp_path, name: str, slack: FakeSlack, database_url: str,
-            port: int) -> subprocess.Popen:
+def replica(tmp_path, name: str, slack: FakeSlack, database_url: str, port: int, *,
+            config_text: str = CONFIG, **extra_env: str) -> subprocess.Popen:
     config = tmp_path / "oncall.yaml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "SLACK_API_URL": slack.base_url, "DATABASE_URL": database_url,
            "ONCALL_CONFIG": str(config), "ALERT_WEBHOOK_TOKEN": ALERT_TOKEN,
-           "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+           "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **extra_env}
     env.pop("SLACK_APP_TOKEN", None)
     return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
                             stdout=subprocess.DEVNULL,

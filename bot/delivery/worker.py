@@ -126,6 +126,15 @@ class DeliveryWorker:
             self.metrics.outbox_failed.labels(kind).set(failed.get(kind, 0))
 
     async def _deliver(self, intent: OutboxIntent) -> None:
+        """Deliver under the lease just claimed; a lease lost meanwhile (our call was slower
+        than the lease, another replica claimed the intent) leaves the intent to its owner."""
+        with outbox.holding(intent):
+            try:
+                await self._deliver_held(intent)
+            except outbox.LeaseLost:
+                return  # logged by the outbox; the new owner finishes the intent
+
+    async def _deliver_held(self, intent: OutboxIntent) -> None:
         sender, group = self.senders.get(intent.kind), self.groups.get(intent.kind)
         if group is not None:
             self._last_try[group.name] = self.ctx.clock.now().timestamp()
@@ -136,6 +145,8 @@ class DeliveryWorker:
         except Undelivered as exc:
             await self._settle_failure(intent, exc.outcome)
             return
+        except outbox.LeaseLost:
+            raise
         except Exception as exc:  # a bug in a sender: keep the intent, retry with backoff
             log.exception("intent %s (%s) failed unexpectedly", intent.id, intent.kind)
             await self._settle_failure(intent, Outcome(type(exc).__name__, maybe_sent=True))

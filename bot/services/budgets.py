@@ -14,6 +14,7 @@ from bot.services.context import ServiceContext
 from bot.store import budgets
 
 Taker = Callable[[str, float, int], Awaitable[float]]
+Holder = Callable[[str, float, float], Awaitable[None]]
 
 
 def shared_taker(ctx: ServiceContext) -> Taker | None:
@@ -26,3 +27,15 @@ def shared_taker(ctx: ServiceContext) -> Taker | None:
         async with ctx.db.transaction() as s:
             return await budgets.take(s, key, rate, burst, time.time())  # wall clock ok
     return take
+
+
+def shared_holder(ctx: ServiceContext) -> Holder | None:
+    """A `hold(scope, rate, seconds)` that makes every replica wait out a Retry-After one of
+    them was given, or None when this process is the only one (SQLite)."""
+    if ctx.db.dialect != "postgresql":
+        return None
+
+    async def hold(key: str, rate: float, seconds: float) -> None:
+        async with ctx.db.transaction() as s:
+            await budgets.hold(s, key, rate, seconds, time.time())  # wall clock ok
+    return hold

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.config import OncallConfig
@@ -17,8 +17,11 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    def __init__(self, offset: timedelta = timedelta(0)):
+        self.offset = offset  # ONCALL_CLOCK_OFFSET: tests of several processes shift time
+
     def now(self) -> datetime:
-        return datetime.now(UTC)  # wall clock ok: this is the clock
+        return datetime.now(UTC) + self.offset  # wall clock ok: this is the clock
 
 
 @dataclass

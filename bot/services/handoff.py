@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlmodel import col
+
 from bot.domain.errors import DomainError, NothingToDo
 from bot.domain.handoff import Mode, handoff_body
 from bot.domain.permissions import Action
@@ -64,25 +66,36 @@ async def succeeded(ctx: ServiceContext, payload: dict, intent_id: int) -> None:
     async with ctx.db.transaction() as s:
         await outbox.mark_done(s, intent_id, now)
         incident = await repo.incident(s, payload["incident_id"])
-        incident.humans_mode = mode == "humans"
-        incident.humans_by, incident.humans_at = actor, now
-        incident.handoff_error = None
-        s.add(incident)
-        kind = "routed_to_humans" if mode == "humans" else "restored_ai"
-        service = escape_mrkdwn(incident.service)
-        text = (f"AI workflow for {service} routed to humans by <@{actor}>"
-                if mode == "humans" else f"AI handling of {service} restored by <@{actor}>")
-        repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
-                      data={"reason": payload.get("reason", "")}, mrkdwn=True)
-        audit.record(s, now, audit.SYSTEM, kind, team=incident.team,
-                     target=f"incident:{incident.id}", incident_id=incident.id,
-                     after={"humans_mode": incident.humans_mode},
-                     detail=f"the handoff webhook accepted the request of {actor}")
-        await _tell_humans(ctx, s, incident, text, now)
-        await queue_view_result(s, incident, payload.get("view_id"), "Done",
-                                f":white_check_mark: {text}.", now)
-        await sync_everywhere(s, incident, now)
+        # A compare-and-set on the mode read: of two answers settled at once (on two
+        # replicas), one switches it; the other leaves the incident as the first left it.
+        if incident.humans_mode != (mode == "humans") and await transition(
+                s, incident, [IncidentRow.humans_mode == incident.humans_mode],
+                {"humans_mode": mode == "humans", "humans_by": actor, "humans_at": now,
+                 "handoff_error": None}):
+            await _switched(ctx, s, incident, payload, now)
+        else:
+            where = "with humans" if incident.humans_mode else "on AI handling"
+            await queue_view_result(s, incident, payload.get("view_id"), "Done",
+                                    f":white_check_mark: #{incident.id} is already {where}.", now)
     ctx.wake_delivery()
+
+
+async def _switched(ctx: ServiceContext, s, incident: IncidentRow, payload: dict, now) -> None:
+    mode, actor = payload["mode"], payload["actor"]
+    kind = "routed_to_humans" if mode == "humans" else "restored_ai"
+    service = escape_mrkdwn(incident.service)
+    text = (f"AI workflow for {service} routed to humans by <@{actor}>"
+            if mode == "humans" else f"AI handling of {service} restored by <@{actor}>")
+    repo.timeline(s, incident_id=incident.id, at=now, kind=kind, actor=actor, text=text,
+                  data={"reason": payload.get("reason", "")}, mrkdwn=True)
+    audit.record(s, now, audit.SYSTEM, kind, team=incident.team,
+                 target=f"incident:{incident.id}", incident_id=incident.id,
+                 after={"humans_mode": incident.humans_mode},
+                 detail=f"the handoff webhook accepted the request of {actor}")
+    await _tell_humans(ctx, s, incident, text, now)
+    await queue_view_result(s, incident, payload.get("view_id"), "Done",
+                            f":white_check_mark: {text}.", now)
+    await sync_everywhere(s, incident, now)
 
 
 async def _tell_humans(ctx: ServiceContext, s, incident: IncidentRow, text: str, now) -> None:
@@ -100,8 +113,13 @@ async def failed(ctx: ServiceContext, payload: dict, error: str, *, final: bool)
     now, actor = ctx.clock.now(), payload["actor"]
     async with ctx.db.transaction() as s:
         incident = await repo.incident(s, payload["incident_id"])
-        incident.handoff_error = error if final else f"{error} (retrying)"
-        s.add(incident)
+        # Not over a switch to this mode settled before (or, on another replica, since the
+        # read): that one cleared the error, and the message must not show this one.
+        if incident.humans_mode != (payload["mode"] == "humans"):
+            await transition(s, incident, [IncidentRow.humans_mode == incident.humans_mode,
+                                           col(IncidentRow.humans_at).is_not_distinct_from(
+                                               incident.humans_at)],
+                             {"handoff_error": error if final else f"{error} (retrying)"})
         repo.timeline(s, incident_id=incident.id, at=now, kind="handoff_failed" if final
                       else "handoff_retrying", actor="bot",
                       text=f"handoff webhook for {escape_mrkdwn(incident.service)} failed: "

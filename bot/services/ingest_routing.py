@@ -119,12 +119,16 @@ def rationale(decision: RouteDecision, path: AlertPath | None = None) -> dict:
             "group_labels": decision.group_labels, **(path.rationale() if path else {})}
 
 
-def resolve_at_source(s: AsyncSession, incident: IncidentRow, now: datetime) -> None:
+async def resolve_at_source(s: AsyncSession, incident: IncidentRow, now: datetime) -> bool:
+    """Every alert resolved: resolve, as a compare-and-set on the status read. An Ack or a
+    Resolve committed meanwhile (on another replica) wins: False, the incident as it left it."""
     held = incident.next_step_kind == paging.PAGE and incident.first_paged_at is None
-    incident.status, incident.resolved_at, incident.resolved_by = "resolved", now, None
-    incident.open_key, incident.next_step_at, incident.next_step_kind = None, None, None
-    incident.auto_resolved_in_hold = held
+    if not await transition(s, incident, [IncidentRow.status == incident.status], {
+            "status": "resolved", "resolved_at": now, "resolved_by": None, "open_key": None,
+            "next_step_at": None, "next_step_kind": None, "auto_resolved_in_hold": held}):
+        return False
     text = "every alert resolved at the source" + (
         " before the page was due: nobody was paged" if held else "")
     repo.timeline(s, incident_id=incident.id, at=now, kind="resolved", actor="source", text=text,
                   data={"auto_resolved_in_hold": held})
+    return True

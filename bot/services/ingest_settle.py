@@ -43,8 +43,8 @@ async def settle(ctx: ServiceContext, s: AsyncSession, touched: dict[int, int],
         truncated = min(touched[incident_id], MAX_TRUNCATED)
         if truncated != incident.truncated_at_source:
             incident.truncated_at_source = truncated
-        if incident.status != "resolved" and firing.get(incident_id, 0) == 0:
-            resolve_at_source(s, incident, now)
+        if (incident.status != "resolved" and firing.get(incident_id, 0) == 0
+                and await resolve_at_source(s, incident, now)):
             for pager in (await repo.page_targets(s, [incident_id], "pager")).get(
                     incident_id, []):
                 await queue_pager_event(s, incident, pager, "resolve", now)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import logging
+from collections.abc import Collection, Iterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,9 +18,10 @@ from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import IncidentRow, OutboxIntent, SlackMessage
 
+log = logging.getLogger(__name__)
+
 SYNC_MESSAGE = "sync_message"
 LEASE = timedelta(seconds=60)
-_CLAIM_LOCK_KEY = 0x0C0A11  # PostgreSQL advisory lock that serialises claims across replicas
 
 
 def lane_of(incident: IncidentRow) -> str:
@@ -37,26 +42,57 @@ async def queue_sync(s: AsyncSession, incident: IncidentRow, at: datetime) -> No
 async def claim(db: Database, now: datetime, limit: int = 50) -> list[OutboxIntent]:
     """Lease the oldest due intent of each idle lane, so a lane is never worked twice at once."""
     async with db.transaction() as s:
+        heads = await _heads(s, now, limit)
         if db.dialect == "postgresql":
-            await s.exec(text("select pg_advisory_xact_lock(:key)").bindparams(key=_CLAIM_LOCK_KEY))
-        busy = set((await s.exec(
-            select(OutboxIntent.lane).where(OutboxIntent.state == "inflight",
-                                            col(OutboxIntent.claimed_until) > now))).all())
-        lease_expired = ((OutboxIntent.state == "inflight")
-                         & (col(OutboxIntent.claimed_until) <= now))
-        due = (await s.exec(
-            select(OutboxIntent).where(or_(OutboxIntent.state == "pending", lease_expired))
-            .order_by(col(OutboxIntent.id)).limit(limit * 20))).all()
-        picked: list[OutboxIntent] = []
-        for intent in due:
-            if intent.lane in busy:
-                continue
-            busy.add(intent.lane)  # only the oldest intent of a lane, due or not, may go
-            if intent.due_at > now or len(picked) >= limit:
-                continue
-            if await _lease(s, intent, now):
-                picked.append(intent)
-    return picked
+            heads = await _still_heads(s, heads, now)
+        return [intent for intent in heads if await _lease(s, intent, now)]
+
+
+async def _heads(s: AsyncSession, now: datetime, limit: int) -> list[OutboxIntent]:
+    """The oldest intent of each lane with nothing in flight, if it is due (as read now)."""
+    busy = set((await s.exec(
+        select(OutboxIntent.lane).where(OutboxIntent.state == "inflight",
+                                        col(OutboxIntent.claimed_until) > now))).all())
+    due = (await s.exec(
+        select(OutboxIntent).where(_claimable(now))
+        .order_by(col(OutboxIntent.id)).limit(limit * 20))).all()
+    heads: list[OutboxIntent] = []
+    for intent in due:
+        if intent.lane in busy:
+            continue
+        busy.add(intent.lane)  # only the oldest intent of a lane, due or not, may go
+        if intent.due_at <= now and len(heads) < limit:
+            heads.append(intent)
+    return heads
+
+
+def _claimable(now: datetime) -> Any:
+    lease_expired = (OutboxIntent.state == "inflight") & (col(OutboxIntent.claimed_until) <= now)
+    return or_(OutboxIntent.state == "pending", lease_expired)
+
+
+async def _still_heads(s: AsyncSession, heads: list[OutboxIntent],
+                       now: datetime) -> list[OutboxIntent]:
+    """PostgreSQL, several replicas claiming at once without waiting for each other: lock the
+    heads read with `FOR UPDATE SKIP LOCKED` (a head another claimer holds is skipped, and with
+    it its lane), then keep a locked head only if, read afresh, nothing older of its lane is
+    pending or in flight. The heads were read before the other claimers' commits, so a lane's
+    second intent may look like its head while its first is being leased elsewhere: the fresh
+    read finds the first and this claimer leaves the lane alone."""
+    if not heads:
+        return []
+    locked = (await s.exec(
+        select(OutboxIntent).where(col(OutboxIntent.id).in_([i.id for i in heads]),
+                                   _claimable(now))
+        .order_by(col(OutboxIntent.id)).with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True))).all()
+    lanes = [intent.lane for intent in locked]
+    oldest = dict((await s.exec(
+        select(OutboxIntent.lane, func.min(OutboxIntent.id))
+        .where(col(OutboxIntent.lane).in_(lanes),
+               col(OutboxIntent.state).in_(["pending", "inflight"]))
+        .group_by(OutboxIntent.lane))).all()) if lanes else {}
+    return [intent for intent in locked if oldest.get(intent.lane) == intent.id]
 
 
 async def recover_after_restart(db: Database, now: datetime) -> int:
@@ -89,6 +125,48 @@ async def _lease(s: AsyncSession, intent: OutboxIntent, now: datetime) -> bool:
     return bool(won)
 
 
+class LeaseLost(Exception):
+    """This worker's lease on the intent expired and another claim took it: the new owner
+    settles it; whatever this worker was about to write with the settling is rolled back."""
+
+
+# (intent id, attempts at the claim) of the intent this task is delivering: the fencing token.
+_held: ContextVar[tuple[int, int] | None] = ContextVar("outbox_lease", default=None)
+
+
+@contextlib.contextmanager
+def holding(intent: OutboxIntent) -> Iterator[None]:
+    """Deliver `intent` under the lease just claimed: every settle inside is fenced by it.
+
+    `attempts` grows with every claim, so a worker whose lease expired while its call was slow
+    (and another replica claimed the intent since) cannot settle over the new owner's state."""
+    token = _held.set((intent.id, intent.attempts))
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+def _fenced(intent_id: int) -> list[Any]:
+    """Settle only an intent still in flight, and under the lease this task holds."""
+    where = [OutboxIntent.id == intent_id, OutboxIntent.state == "inflight"]
+    held = _held.get()
+    if held is not None and held[0] == intent_id:
+        where.append(OutboxIntent.attempts == held[1])
+    return where
+
+
+async def _settle(s: AsyncSession, intent_id: int, values: dict[str, Any]) -> OutboxIntent:
+    if not await repo.set_where(s, OutboxIntent, _fenced(intent_id), values):
+        held = _held.get()
+        log.warning("intent %s: lease lost (claim %s), another replica owns it now; not "
+                    "settling it", intent_id, held[1] if held and held[0] == intent_id else "?")
+        raise LeaseLost(intent_id)
+    intent = await s.get(OutboxIntent, intent_id)
+    await s.refresh(intent)
+    return intent
+
+
 async def complete(db: Database, intent_id: int, now: datetime,
                    message: SlackMessage | None = None, timeline_kind: str | None = None,
                    timeline_text: str = "") -> None:
@@ -103,34 +181,26 @@ async def complete(db: Database, intent_id: int, now: datetime,
 
 
 async def mark_done(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent:
-    """Settle an intent inside the caller's transaction (with the state it produced)."""
-    intent = await s.get(OutboxIntent, intent_id)
-    intent.state, intent.done_at, intent.claimed_until = "done", now, None
-    intent.last_error = None
-    s.add(intent)
-    return intent
+    """Settle an intent inside the caller's transaction (with the state it produced).
+    Raises LeaseLost (rolling that transaction back) when the lease is no longer ours."""
+    return await _settle(s, intent_id, {"state": "done", "done_at": now, "claimed_until": None,
+                                        "last_error": None})
 
 
 async def retry(db: Database, intent_id: int, now: datetime, delay: timedelta, error: str,
                 maybe_sent: bool) -> None:
     """Put the intent back for later; `maybe_sent` when Slack may have acted on it anyway."""
     async with db.transaction() as s:
-        intent = await s.get(OutboxIntent, intent_id)
-        intent.state, intent.claimed_until = "pending", None
-        intent.due_at = now + delay
-        intent.last_error = error[:512]
-        intent.maybe_sent = maybe_sent
-        s.add(intent)
+        await _settle(s, intent_id, {"state": "pending", "claimed_until": None,
+                                     "due_at": now + delay, "last_error": error[:512],
+                                     "maybe_sent": maybe_sent})
 
 
 async def mark_failed(s: AsyncSession, intent_id: int, now: datetime,
                       error: str) -> OutboxIntent:
     """Give up on an intent inside the caller's transaction; its lane moves on at once."""
-    intent = await s.get(OutboxIntent, intent_id)
-    intent.state, intent.claimed_until, intent.done_at = "failed", None, now
-    intent.last_error = error[:512]
-    s.add(intent)
-    return intent
+    return await _settle(s, intent_id, {"state": "failed", "claimed_until": None,
+                                        "done_at": now, "last_error": error[:512]})
 
 
 async def requeue(s: AsyncSession, intent_id: int, now: datetime) -> OutboxIntent | None:

@@ -26,3 +26,14 @@ async def take(s: AsyncSession, key: str, rate: float, burst: int, now: float) -
                                                                                 bucket.updated)
     s.add(bucket)
     return wait
+
+
+async def hold(s: AsyncSession, key: str, rate: float, seconds: float, now: float) -> None:
+    """Slack answered 429 with `Retry-After: seconds`: empty the bucket so that no replica's
+    next token comes before then (the bucket refills to one token at `now + seconds`)."""
+    await repo.insert_ignore(s, RateBudget, {"key": key, "tokens": 0.0, "updated": now}, ["key"])
+    bucket = (await s.exec(select(RateBudget).where(RateBudget.key == key)
+                           .with_for_update())).one()
+    bucket.tokens, bucket.updated = min(bucket.tokens, 1 - seconds * rate), max(now,
+                                                                               bucket.updated)
+    s.add(bucket)

@@ -32,7 +32,8 @@ class SlackSender:
                  metrics: Metrics, policy: DeliveryPolicy):
         self.ctx, self.client, self.directory = ctx, client, directory
         self.metrics, self.policy = metrics, policy
-        self.limiter = RateLimiter(shared=budgets.shared_taker(ctx))
+        self.limiter = RateLimiter(shared=budgets.shared_taker(ctx),
+                                   shared_hold=budgets.shared_holder(ctx))
         self._cooldowns: dict[str, datetime] = {}  # scope -> when Slack's Retry-After ends
         self._call_locks: dict[str, asyncio.Lock] = {}  # scope -> its one call in flight
 
@@ -128,6 +129,7 @@ class SlackSender:
                 until = self.ctx.clock.now() + timedelta(seconds=outcome.delay or 1.0)
                 self._cooldowns[scope] = until
                 self.limiter.slow_down(scope)
+                await self.limiter.hold(scope, rate, outcome.delay or 1.0)
             self.metrics.slack_calls.labels(method, outcome.label).inc()
             raise Undelivered(outcome) from exc
         self.metrics.slack_calls.labels(method, "ok").inc()

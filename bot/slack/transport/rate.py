@@ -29,8 +29,9 @@ class RateLimiter:
     SLOWER = 0.9
 
     def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 shared: Callable[[str, float, int], Awaitable[float]] | None = None):
-        self.clock, self.shared = clock, shared
+                 shared: Callable[[str, float, int], Awaitable[float]] | None = None,
+                 shared_hold: Callable[[str, float, float], Awaitable[None]] | None = None):
+        self.clock, self.shared, self.shared_hold = clock, shared, shared_hold
         self._buckets: dict[str, _Bucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._slowed: set[str] = set()
@@ -41,6 +42,12 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         if bucket is not None:
             bucket.tokens, bucket.updated = 0.0, self.clock()
+
+    async def hold(self, key: str, rate: float, seconds: float) -> None:
+        """Slack said 429 with this Retry-After: with shared buckets, every replica waits it
+        out (this process also holds the scope back by its own cooldown)."""
+        if self.shared_hold is not None:
+            await self.shared_hold(key, rate, seconds)
 
     def delay(self, key: str, rate: float, burst: int) -> float:
         """Seconds until a call in `key` may go; takes the token when it may go now."""
