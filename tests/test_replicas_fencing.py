@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from bot.services import budgets, outbox
+from bot.services import budgets, outbox, storms
 from bot.services.ingest import ingest_alerts
-from bot.store.models import OutboxIntent, SlackMessage, TimelineEvent
+from bot.store.models import OutboxIntent, SlackMessage, StormRow, TimelineEvent
 from tests.appkit import BOT_TOKEN, CHANNELS, BotUnderTest, FakeClock, start_bot
 from tests.fakes.slack_api import FakeSlack
 from tests.test_faults import alert_in_group, posts_per_incident
@@ -159,3 +159,28 @@ async def test_a_429_on_one_replica_holds_the_shared_budget_for_the_other(postgr
     finally:
         await one.close()
         await slack.stop()
+
+
+async def test_a_lost_lease_folds_nothing_into_a_storm(replicas):  # noqa: F811
+    """Folding a flooded lane settles the claimed intent too: fenced like any settle, so a
+    replica whose lease expired cannot fold (and mark done) what another claim now owns."""
+    one, two = replicas(), replicas()
+    await ingest_alerts(one, [firing(f"Flood{n}") for n in range(8)])  # 8 first posts waiting
+    now = one.clock.now()
+    [first] = [i for i in await outbox.claim(one.db, now) if i.lane == LANE]
+    later = now + outbox.LEASE + timedelta(seconds=1)
+    [second] = [i for i in await outbox.claim(two.db, later) if i.lane == LANE]
+
+    with outbox.holding(first), pytest.raises(outbox.LeaseLost):
+        await storms.fold_if_flooded(one, first)
+
+    assert await rows(two, StormRow) == []
+    [row] = await rows(two, OutboxIntent, OutboxIntent.id == second.id)
+    assert (row.state, row.attempts) == ("inflight", 2)
+    waiting = await rows(two, OutboxIntent, OutboxIntent.lane == LANE,
+                         OutboxIntent.kind == "sync_message", OutboxIntent.state == "pending")
+    assert len(waiting) == 7  # the backlog is still there for the owner to post or fold
+
+    with outbox.holding(second):
+        assert await storms.fold_if_flooded(two, second)
+    assert len(await rows(two, StormRow)) == 1

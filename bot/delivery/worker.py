@@ -41,7 +41,7 @@ class DeliveryPolicy:
     # two (Slack allows "short bursts" of unpublished size; a 429 drops it to one).
     post_interval_per_channel: float = 1.05
     post_burst: int = 2
-    updates_per_minute: float = 50.0           # chat.update, dnd.info: Tier 3, whole workspace
+    updates_per_minute: float = 48.0           # chat.update, dnd.info: Tier 3 (50+/min), just under
     burst: int = 5
     base_backoff: float = 1.0
     max_backoff: float = 300.0

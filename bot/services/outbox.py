@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Collection, Iterator
-from contextvars import ContextVar
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import storms
+from bot.services.leases import LeaseLost, fenced, held
+from bot.services.leases import holding as holding  # the worker delivers under it
 from bot.store import repo
 from bot.store.db import Database
 from bot.store.models import IncidentRow, OutboxIntent, SlackMessage
@@ -125,42 +125,11 @@ async def _lease(s: AsyncSession, intent: OutboxIntent, now: datetime) -> bool:
     return bool(won)
 
 
-class LeaseLost(Exception):
-    """This worker's lease on the intent expired and another claim took it: the new owner
-    settles it; whatever this worker was about to write with the settling is rolled back."""
-
-
-# (intent id, attempts at the claim) of the intent this task is delivering: the fencing token.
-_held: ContextVar[tuple[int, int] | None] = ContextVar("outbox_lease", default=None)
-
-
-@contextlib.contextmanager
-def holding(intent: OutboxIntent) -> Iterator[None]:
-    """Deliver `intent` under the lease just claimed: every settle inside is fenced by it.
-
-    `attempts` grows with every claim, so a worker whose lease expired while its call was slow
-    (and another replica claimed the intent since) cannot settle over the new owner's state."""
-    token = _held.set((intent.id, intent.attempts))
-    try:
-        yield
-    finally:
-        _held.reset(token)
-
-
-def _fenced(intent_id: int) -> list[Any]:
-    """Settle only an intent still in flight, and under the lease this task holds."""
-    where = [OutboxIntent.id == intent_id, OutboxIntent.state == "inflight"]
-    held = _held.get()
-    if held is not None and held[0] == intent_id:
-        where.append(OutboxIntent.attempts == held[1])
-    return where
-
-
 async def _settle(s: AsyncSession, intent_id: int, values: dict[str, Any]) -> OutboxIntent:
-    if not await repo.set_where(s, OutboxIntent, _fenced(intent_id), values):
-        held = _held.get()
+    if not await repo.set_where(s, OutboxIntent, fenced(intent_id), values):
+        claim = held()
         log.warning("intent %s: lease lost (claim %s), another replica owns it now; not "
-                    "settling it", intent_id, held[1] if held and held[0] == intent_id else "?")
+                    "settling it", intent_id, claim[1] if claim and claim[0] == intent_id else "?")
         raise LeaseLost(intent_id)
     intent = await s.get(OutboxIntent, intent_id)
     await s.refresh(intent)

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.storm import StormEntry, StormSummary, summarize
 from bot.services.context import ServiceContext
+from bot.services.leases import LeaseLost, fenced
 from bot.store import repo
 from bot.store.models import (
     ALERT_MESSAGE,
@@ -148,10 +149,12 @@ async def _fold_lane(s: AsyncSession, storm: StormRow, intent: OutboxIntent,
         _unposted()))).all()
     intents = [i for i in backlog if i.id != intent.id]
     ids = [i.incident_id for i in [intent, *intents]]
-    await repo.set_where(s, OutboxIntent, [col(OutboxIntent.id).in_(
-        [intent.id, *(i.id for i in intents)])], {
-        "state": "done", "done_at": now, "claimed_until": None, "pending_key": None,
-        "last_error": f"folded into storm {storm.id}"})
+    done = {"state": "done", "done_at": now, "claimed_until": None, "pending_key": None,
+            "last_error": f"folded into storm {storm.id}"}
+    if not await repo.set_where(s, OutboxIntent, fenced(intent.id), done):
+        raise LeaseLost(intent.id)  # another claim owns it now: it decides, not us
+    await repo.set_where(s, OutboxIntent, [col(OutboxIntent.id).in_([i.id for i in intents]),
+                                           OutboxIntent.state == "pending"], done)
     await _join(s, storm, list(dict.fromkeys(ids)), now)
     return ids
 
