@@ -7,7 +7,8 @@ import pytest
 from sqlmodel import col, select
 
 from bot.services import delivery_failures, heartbeat, paging
-from bot.store.models import PageRow, TimelineEvent
+from bot.store import repo
+from bot.store.models import OutboxIntent, PageRow, TimelineEvent
 from tests.appkit import BotUnderTest, database_url, radio, start_bot
 from tests.fakes.receiver import Receiver
 from tests.test_responders import (
@@ -130,6 +131,13 @@ async def test_a_user_group_without_members_or_that_slack_does_not_know_is_not_r
         await bot.slack.stop()
 
 
+async def claimed(bot: BotUnderTest, intent_id: int) -> None:
+    """In flight, as a claimed intent is: delivery settles only what it holds."""
+    async with bot.parts.db.transaction() as s:
+        await repo.set_where(s, OutboxIntent, [OutboxIntent.id == intent_id],
+                             {"state": "inflight"})
+
+
 async def test_a_user_group_lookup_that_fails_for_good_is_a_failed_page(sqlite_url, receiver,
                                                                          pd_key):
     bot = await started(sqlite_url, receiver,
@@ -140,6 +148,7 @@ async def test_a_user_group_lookup_that_fails_for_good_is_a_failed_page(sqlite_u
         [lookup] = [i for i in await bot.intents() if i.kind == "page_usergroup"]
         error = "ratelimited (gave up after 20 attempts)"  # what the worker's cap records
 
+        await claimed(bot, lookup.id)  # as the worker holds it when it gives up
         await delivery_failures.record(bot.parts.services, lookup.id, error)
         await bot.drain()
 
@@ -283,6 +292,7 @@ async def test_a_re_page_slack_refuses_is_a_failed_page_of_its_level(sqlite_url,
         [repage] = [i for i in await bot.intents()
                     if i.kind == "sync_dm" and i.state == "pending" and i.payload["page"]]
 
+        await claimed(bot, repage.id)
         await delivery_failures.record(bot.parts.services, repage.id, "invalid_arguments")
         await bot.drain()
 
