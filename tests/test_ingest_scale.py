@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 
 from bot.services.views import VIEW_ALERTS, incident_view
 from bot.slack.action_ids import IncidentRef
-from bot.store.db import WriteGate
+from bot.store.db import Database, WriteGate
 from tests.appkit import BotUnderTest, block_actions, database_url, payload, start_bot
 from tests.test_pipeline import texts_of
 
@@ -283,3 +283,17 @@ async def test_an_incident_of_thousands_of_alerts_loads_a_few_and_counts_the_res
     [post] = bot.slack.calls_to("chat.postMessage")
     shown = texts_of(post.args["blocks"])
     assert "1990 firing, 10 resolved" in shown and "more" in shown
+
+
+async def test_an_in_memory_database_takes_inline_writes_too():
+    """`sqlite:///:memory:` opens its connection in aiosqlite's thread and is then written
+    from the loop's: it must not be bound to the thread that opened it."""
+    db = Database("sqlite:///:memory:")
+    try:
+        async with db.transaction() as s:
+            await s.exec(text("CREATE TABLE seen (n INTEGER)"))
+            await s.exec(text("INSERT INTO seen VALUES (1), (2)"))
+        async with db.reader(quick=True) as s:
+            assert (await s.exec(text("SELECT count(*) FROM seen"))).one() == (2,)
+    finally:
+        await db.dispose()

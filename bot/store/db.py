@@ -162,6 +162,7 @@ def _sqlite_connector(url: str):
     """`async_creator` for the engine: SQLAlchemy's own connect arguments for this URL
     (file name, uri, check_same_thread=False), opened as an InlineWhileWriting."""
     args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(sync_url(url)))
+    kwargs["check_same_thread"] = False  # also for :memory:; its calls never overlap
 
     def connect() -> InlineWhileWriting:
         import sqlite3
