@@ -6,6 +6,7 @@ Texts are written as Slack sends them with `should_escape: true` (`&amp;`, `<@U.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -520,3 +521,13 @@ def test_a_rendered_matcher_reads_back_as_itself(name: str, value: str) -> None:
 def test_commands_survive_a_json_round_trip(text: str) -> None:
     command = read(text)
     assert CommandAdapter.validate_json(CommandAdapter.dump_json(command)) == command  # type: ignore[arg-type]
+
+
+def test_the_app_manifest_hints_every_command() -> None:
+    """What Slack shows while typing /oncall names every subcommand the bot has."""
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "app_manifest.yaml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    named = command["usage_hint"].split("]")[0].strip("[").split("|")
+    assert set(named) == set(COMMAND_NAMES)
