@@ -88,3 +88,40 @@ async def test_beyond_the_cap_a_webhook_waits_its_turn_instead_of_a_503(tmp_path
     finally:
         await queued.close()
         await queued.slack.stop()
+
+
+async def test_a_webhook_that_waited_too_long_is_answered_503_and_gives_its_place_up(tmp_path):
+    queued = await start_bot(f"sqlite:///{tmp_path}/queued.db", settings={
+        "http_read_timeout": TIMEOUT, "webhook_max_concurrent": 1,
+        "webhook_queue_wait": TIMEOUT / 4})
+    try:
+        _, slow = await open_request(queued, (
+            b"POST /alerts/alertmanager HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nAuthorization: Bearer test-alert-token\r\nContent-Length: 500\r\n\r\n{"))
+        await asyncio.sleep(TIMEOUT / 5)  # the slow request holds the only slot
+
+        status, answer = await queued.post_alerts(envelope([good_alert()]))
+        assert status == 503 and "retry later" in answer["error"]
+
+        await asyncio.sleep(TIMEOUT * 2)  # the slow one timed out and gave its slot back
+        statuses = [(await queued.post_alerts(envelope([good_alert()])))[0] for _ in range(3)]
+        assert statuses == [202] * 3  # the one that gave up left no slot and no place taken
+        slow.close()
+    finally:
+        await queued.close()
+        await queued.slack.stop()
+
+
+async def test_a_flood_beyond_the_cap_is_let_in_by_turns_and_every_webhook_lands(tmp_path):
+    queued = await start_bot(f"sqlite:///{tmp_path}/queued.db", settings={
+        "webhook_max_concurrent": 2, "webhook_queue_wait": 30.0})
+    try:
+        bodies = [envelope([good_alert()]) for _ in range(40)]  # 40 distinct alerts
+        answers = await asyncio.gather(*(queued.post_alerts(body) for body in bodies))
+        assert [status for status, _ in answers] == [202] * 40
+        assert len(await queued.alerts()) == 40
+        status, _ = await queued.post_alerts(envelope([good_alert()]))
+        assert status == 202  # every slot came back
+    finally:
+        await queued.close()
+        await queued.slack.stop()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +62,7 @@ class AlertReceiver:
         self.ctx, self.metrics, self.token = ctx, metrics, token
         self.limits = limits or WebhookLimits()
         self.in_flight = 0
-        self.waiting = 0
-        self._slots = asyncio.Semaphore(self.limits.max_concurrent)
+        self._turns: deque[asyncio.Future] = deque()  # webhooks waiting for a slot, in order
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/alerts/{source}", self._handler(source)) for source in PARSERS]
@@ -79,27 +80,52 @@ class AlertReceiver:
         if not await self._slot():
             return self._retry_later(f"more than {self.limits.max_concurrent} webhooks in "
                                      "progress; retry later")
-        self.in_flight += 1
         try:
             return await self._receive(source, request)
         finally:
-            self.in_flight -= 1
-            self._slots.release()
+            self._release()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for turn in self._turns if not turn.done())
 
     async def _slot(self) -> bool:
-        if not self._slots.locked():
-            await self._slots.acquire()
+        """Take a slot: at once if one is free and nobody waits, else in arrival order. A
+        plain queue of futures: a flood puts a thousand webhooks here, and a semaphore with
+        `wait_for` costs a task and a timer each."""
+        if self.in_flight < self.limits.max_concurrent and not self._turns:
+            self.in_flight += 1
             return True
-        if self.limits.queue_wait <= 0 or self.waiting >= self.limits.max_waiting:
+        if self.limits.queue_wait <= 0 or len(self._turns) >= self.limits.max_waiting:
             return False
-        self.waiting += 1
+        turn = asyncio.get_running_loop().create_future()
+        self._turns.append(turn)
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.limits.queue_wait)
-            return True
+            async with asyncio.timeout(self.limits.queue_wait):
+                await turn
         except TimeoutError:
-            return False
+            # Handed a slot just as the wait ran out: it is ours. Else out of the queue.
+            return turn.done() and not turn.cancelled()
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._release()  # the sender went away holding a slot it was handed
+            raise
         finally:
-            self.waiting -= 1
+            if not turn.done():
+                turn.cancel()
+            if turn.cancelled():  # gave up waiting: out of the queue (a handed turn left it)
+                with contextlib.suppress(ValueError):
+                    self._turns.remove(turn)
+        return True
+
+    def _release(self) -> None:
+        """Pass the slot to the longest waiting webhook, or free it."""
+        while self._turns:
+            turn = self._turns.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the slot passes on: in_flight stays
+                return
+        self.in_flight -= 1
 
     async def _receive(self, source: str, request: web.Request) -> web.Response:
         if not self._authorized(request):
