@@ -35,6 +35,7 @@ from tests.appkit import ALERT_TOKEN, BOT_TOKEN, CHANNELS
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import free_port
 from tests.harness.postgres import PostgresServer
+from tests.harness.serve import stop_processes
 from tests.test_faults import wait_healthy
 from tests.test_replicas_serve import click, query, replica, wait_for
 
@@ -153,10 +154,7 @@ async def one_run(server: PostgresServer, replicas: int, alerts: int, groups: in
                    sum(1 for s in statuses if s >= 500), seconds,
                    len(slack.calls_to("chat.update")), dict(limits.by_method))
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+        stop_processes(procs)
         engine.dispose()
         await slack.stop()
 

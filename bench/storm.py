@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,10 +40,11 @@ import sqlalchemy as sa
 
 from bot.devtools.fake_slack_limits import SlackLimits
 from bot.store.db import sync_engine
-from tests.appkit import ALERT_TOKEN, BOT_TOKEN, SIGNING_SECRET
+from tests.appkit import ALERT_TOKEN, BOT_TOKEN
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import free_port
 from tests.harness.alertmanager import Alertmanager, iso
+from tests.harness.serve import serve_process, stop_processes
 from tests.test_faults import wait_healthy
 
 CHANNEL_ID, CHANNEL = "C0STORM001", "storm"
@@ -130,19 +129,6 @@ class Side:
                 f"{limits.calls_during_retry_after}, steady {rate:.2f} calls/s/channel")
 
 
-def serve(tmp: str, database_url: str, slack: FakeSlack, port: int) -> subprocess.Popen:
-    """`oncall-bot serve`, configured by its environment as an operator would."""
-    config = Path(tmp) / "oncall.yaml"
-    config.write_text(BOT_CONFIG)
-    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": slack.base_url, "DATABASE_URL": database_url,
-           "ONCALL_CONFIG": str(config), "ALERT_WEBHOOK_TOKEN": ALERT_TOKEN,
-           "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
-    env.pop("SLACK_APP_TOKEN", None)
-    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "serve.log").open("a"))
-
-
 def incident_count(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT count(*) FROM incident")).scalar_one()
@@ -200,7 +186,7 @@ async def side_by_side(groups: int, seconds: float, limits: bool, postgres=None)
                else f"sqlite:///{tmp}/storm.db")
         port = free_port()
         bot_url = f"http://127.0.0.1:{port}"
-        bot = serve(tmp, url, bot_slack, port)
+        bot = serve_process(Path(tmp), "bot", bot_slack, url, port, config_text=BOT_CONFIG)
         await wait_healthy(bot_url, bot, limit=60)
         engine = sync_engine(url)
         am_a = await asyncio.to_thread(Alertmanager.start, am_slack_config(am_slack))
@@ -224,8 +210,7 @@ async def side_by_side(groups: int, seconds: float, limits: bool, postgres=None)
         finally:
             await asyncio.to_thread(am_a.stop)
             await asyncio.to_thread(am_b.stop)
-            bot.terminate()
-            await asyncio.to_thread(bot.wait, 30)
+            await asyncio.to_thread(stop_processes, [bot])
             engine.dispose()
     await am_slack.stop()
     await bot_slack.stop()

@@ -17,6 +17,7 @@ from bot.store.db import sync_engine
 from tests.appkit import ALERT_TOKEN, BOT_TOKEN, CHANNELS
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import free_port
+from tests.harness.serve import stop_processes
 from tests.test_faults import wait_healthy
 from tests.test_replicas_serve import query, replica, wait_for
 
@@ -103,9 +104,6 @@ async def test_two_replicas_post_one_cost_digest_per_window(tmp_path, postgres_u
         assert not [m for m in slack.messages("CFINOPS001") if m not in (digest,)
                     and not m.get("thread_ts")]  # no alert of the digest route was posted
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+        stop_processes(procs)
         engine.dispose()
         await slack.stop()

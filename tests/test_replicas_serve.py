@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import aiohttp
@@ -21,6 +19,7 @@ from bot.store.db import sync_engine
 from tests.appkit import ALERT_TOKEN, BOT_TOKEN, CHANNELS, SIGNING_SECRET, block_actions
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import free_port
+from tests.harness.serve import serve_process, stop_processes
 from tests.test_faults import wait_healthy
 
 CONFIG = """
@@ -62,16 +61,8 @@ def webhook(batch: int) -> dict:
 
 def replica(tmp_path, name: str, slack: FakeSlack, database_url: str, port: int, *,
             config_text: str = CONFIG, **extra_env: str) -> subprocess.Popen:
-    config = tmp_path / "oncall.yaml"
-    config.write_text(config_text)
-    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": slack.base_url, "DATABASE_URL": database_url,
-           "ONCALL_CONFIG": str(config), "ALERT_WEBHOOK_TOKEN": ALERT_TOKEN,
-           "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **extra_env}
-    env.pop("SLACK_APP_TOKEN", None)
-    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env,
-                            stdout=subprocess.DEVNULL,
-                            stderr=(tmp_path / f"serve-{name}.log").open("a"))
+    return serve_process(tmp_path, name, slack, database_url, port, config_text=config_text,
+                         **extra_env)
 
 
 def query(engine, sql: str, **params) -> list:
@@ -194,9 +185,6 @@ async def test_two_replicas_killed_half_way_post_page_and_ack_exactly_once(tmp_p
             assert f"ack-{incident_id}-{loser}" in told
         assert query(engine, "select count(*) from outbox_intent where state = 'failed'") == [(0,)]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+        stop_processes(procs)
         engine.dispose()
         await slack.stop()

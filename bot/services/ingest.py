@@ -20,15 +20,8 @@ from sqlmodel import select
 from bot.domain.alerts import Action, Alert, AlertStatus, labels_fingerprint
 from bot.services import silences
 from bot.services.context import ServiceContext
-from bot.services.ingest_bulk import (
-    Chunk,
-    Incoming,
-    IngestResult,
-    ingest_chunks,
-    ingest_grouped,
-    known_alerts,
-    same_identity,
-)
+from bot.services.ingest_bulk import Chunk, ingest_chunks, ingest_grouped
+from bot.services.ingest_items import Incoming, IngestResult, known_alerts, same_identity
 from bot.services.ingest_routing import decisions
 from bot.services.ingest_settle import settle
 from bot.store import repo

@@ -12,7 +12,7 @@ own per-alert services.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -28,6 +28,7 @@ from bot.services import cost_spikes, heartbeat
 from bot.services.context import ServiceContext
 from bot.services.context_facts import AlertContext, context_adjustments
 from bot.services.decisions import AlertPath, decide_path
+from bot.services.ingest_items import Incoming, IngestResult, known_alerts, same_identity
 from bot.services.ingest_routing import (
     begin,
     decisions,
@@ -49,41 +50,6 @@ from bot.store.models import (
 )
 
 NAMES_SHOWN = 5  # alertnames a "N alerts joined" timeline row names
-
-
-@dataclass
-class IngestResult:
-    """What one webhook did, for the HTTP answer and the metrics."""
-
-    accepted: int = 0
-    new_alerts: int = 0
-    redeliveries: int = 0
-    opened: list[int] = field(default_factory=list)
-    digested: int = 0
-    silenced: int = 0
-    touched: set[int] = field(default_factory=set)
-    refused: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, why)
-
-    def add(self, other: IngestResult) -> None:
-        self.accepted += other.accepted
-        self.new_alerts += other.new_alerts
-        self.redeliveries += other.redeliveries
-        self.opened += other.opened
-        self.digested += other.digested
-        self.silenced += other.silenced
-        self.refused += other.refused
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One alert of the webhook, redacted, with its place in the body (and, when several
-    webhooks share a transaction, the result of the webhook it came with)."""
-
-    position: int
-    alert: Alert
-    fingerprint: str
-    original: dict | None = None
-    result: IngestResult | None = field(default=None, compare=False)
 
 
 async def ingest_grouped(ctx: ServiceContext,
@@ -129,24 +95,6 @@ def _steps(items: list[Incoming]) -> Iterator[list[Incoming]]:
         seen.add(key)
     if run:
         yield run
-
-
-async def known_alerts(s: AsyncSession, items: list[Incoming], *,
-                       plain: bool = False) -> dict[tuple, list[AlertRow]]:
-    """Every stored alert of these (source, fingerprint)s, by that pair (`plain`: read-only
-    rows, see repo.alerts_of_fingerprints)."""
-    by_source: dict[str, set[str]] = {}
-    for item in items:
-        by_source.setdefault(item.alert.source, set()).add(item.fingerprint)
-    found: dict[tuple, list[AlertRow]] = {}
-    for source, fingerprints in by_source.items():
-        for row in await repo.alerts_of_fingerprints(s, source, fingerprints, plain=plain):
-            found.setdefault((row.source, row.fingerprint), []).append(row)
-    return found
-
-
-def same_identity(rows: list[AlertRow], alert: Alert) -> AlertRow | None:
-    return next((r for r in rows if r.starts_at == alert.starts_at), None)
 
 
 @dataclass

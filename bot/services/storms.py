@@ -234,12 +234,11 @@ async def storm(ctx: ServiceContext, storm_id: int) -> StormRow:
         return await s.get(StormRow, storm_id)
 
 
-async def unlisted(ctx: ServiceContext, storm_id: int) -> tuple[StormRow, list[StormEntry]]:
-    """The storm and the members its thread has not named yet: what listing needs, without
-    reading the whole storm at every reply (a thousand members, a reply a second)."""
+async def unlisted(ctx: ServiceContext, storm_id: int) -> list[StormEntry]:
+    """The members the storm's thread has not named yet: what listing needs, without reading
+    the whole storm at every reply (a thousand members, a reply a second)."""
     async with ctx.db.reader(quick=True) as s:
-        return (await s.get(StormRow, storm_id),
-                await entries(s, storm_id, unlisted_only=True))
+        return await entries(s, storm_id, unlisted_only=True)
 
 
 async def summary_posted(ctx: ServiceContext, storm_id: int, channel_id: str, ts: str) -> None:

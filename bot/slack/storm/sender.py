@@ -60,7 +60,7 @@ class StormSender:
 
     async def _list(self, storm_id: int, channel_id: str, ts: str) -> None:
         async with self._listing[storm_id]:
-            _, unlisted = await storms.unlisted(self.ctx, storm_id)
+            unlisted = await storms.unlisted(self.ctx, storm_id)
             for chunk in thread_chunks(unlisted, self.ctx.config.storm.thread_chars):
                 await self.sender.call("chat.postMessage", channel=channel_id, thread_ts=ts,
                                        text=thread_text(chunk), unfurl_links=False)
